@@ -1,0 +1,494 @@
+//! A per-node versioned key-value map, reconciled the Scuttlebutt way.
+//!
+//! Every key belongs to the node that wrote it (its *owner*), and each owner numbers its writes
+//! 1, 2, 3, ... So a replica's knowledge of an owner is summed up by one number, the highest
+//! version it holds for that owner, and the digest is one `(owner, max_version)` pair per owner
+//! (van Renesse et al., 2008). A delta answers a digest with, per owner, the entries newer than
+//! the peer's number, in version order: cutting a delta to a byte budget then leaves a prefix, so
+//! the receiver's number never claims a write it has not seen.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::codec::{Reader, bytes_len, put_bytes, put_varint, varint_len};
+use crate::{DecodeError, NodeId, State};
+
+/// Largest key accepted from the wire, in bytes.
+pub const MAX_KEY_LEN: usize = 256;
+
+/// One key's value as of one write.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KvEntry {
+    /// The owner's write counter when this value was written.
+    pub version: u64,
+    /// True for a delete (a tombstone); `value` is then empty.
+    pub deleted: bool,
+    /// The value's bytes.
+    pub value: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Owner {
+    max_version: u64,
+    entries: BTreeMap<String, KvEntry>,
+    /// `(version, key)` of every entry, so a delta can walk versions in order.
+    by_version: BTreeSet<(u64, String)>,
+}
+
+impl Owner {
+    /// Stores `entry` under `key` if it beats what is there. Returns whether anything changed.
+    fn offer(&mut self, key: &str, entry: KvEntry) -> bool {
+        let mut changed = false;
+        if entry.version > self.max_version {
+            self.max_version = entry.version;
+            changed = true;
+        }
+        match self.entries.get_mut(key) {
+            Some(old) if *old >= entry => {}
+            Some(old) => {
+                self.by_version.remove(&(old.version, key.to_owned()));
+                self.by_version.insert((entry.version, key.to_owned()));
+                *old = entry;
+                changed = true;
+            }
+            None => {
+                self.by_version.insert((entry.version, key.to_owned()));
+                self.entries.insert(key.to_owned(), entry);
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// The per-node versioned key-value map. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KvMap {
+    owners: BTreeMap<NodeId, Owner>,
+}
+
+/// A [`KvMap`] digest: `(owner, highest version held)`, sorted by owner.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KvDigest {
+    /// One pair per owner the replica knows, sorted by owner, owners unique.
+    pub owners: Vec<(NodeId, u64)>,
+}
+
+impl KvDigest {
+    /// The highest version of `owner` the digest's replica holds (0 if none).
+    pub fn version_of(&self, owner: NodeId) -> u64 {
+        self.owners
+            .binary_search_by_key(&owner, |&(o, _)| o)
+            .map(|i| self.owners[i].1)
+            .unwrap_or(0)
+    }
+}
+
+impl KvMap {
+    /// An empty map.
+    pub fn new() -> KvMap {
+        KvMap::default()
+    }
+
+    /// Writes `key = value` as `owner`. Returns the new version.
+    pub fn set(&mut self, owner: NodeId, key: &str, value: Vec<u8>) -> u64 {
+        self.write(owner, key, value, false)
+    }
+
+    /// Deletes `key` as `owner` by writing a tombstone. Returns the new version.
+    pub fn delete(&mut self, owner: NodeId, key: &str) -> u64 {
+        self.write(owner, key, Vec::new(), true)
+    }
+
+    fn write(&mut self, owner: NodeId, key: &str, value: Vec<u8>, deleted: bool) -> u64 {
+        let o = self.owners.entry(owner).or_default();
+        let version = o.max_version + 1;
+        o.offer(
+            key,
+            KvEntry {
+                version,
+                deleted,
+                value,
+            },
+        );
+        version
+    }
+
+    /// The live value of `key` written by `owner` (tombstones read as absent).
+    pub fn get(&self, owner: NodeId, key: &str) -> Option<&KvEntry> {
+        self.entry(owner, key).filter(|e| !e.deleted)
+    }
+
+    /// The stored entry for `key`, tombstones included.
+    pub fn entry(&self, owner: NodeId, key: &str) -> Option<&KvEntry> {
+        self.owners.get(&owner)?.entries.get(key)
+    }
+
+    /// The highest version held for `owner` (0 if none).
+    pub fn max_version(&self, owner: NodeId) -> u64 {
+        self.owners.get(&owner).map_or(0, |o| o.max_version)
+    }
+
+    /// Owners this replica knows, in id order.
+    pub fn owners(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.owners.keys().copied()
+    }
+
+    /// Every `(key, entry)` of `owner`, tombstones included, in key order.
+    pub fn entries(&self, owner: NodeId) -> impl Iterator<Item = (&str, &KvEntry)> + '_ {
+        self.owners
+            .get(&owner)
+            .into_iter()
+            .flat_map(|o| o.entries.iter().map(|(k, e)| (k.as_str(), e)))
+    }
+
+    /// Number of live (non-deleted) keys over all owners.
+    pub fn len(&self) -> usize {
+        self.owners
+            .values()
+            .map(|o| o.entries.values().filter(|e| !e.deleted).count())
+            .sum()
+    }
+
+    /// True when no owner has a live key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sum of every owner's max version: a cheap fingerprint that grows with every write seen.
+    pub fn total_versions(&self) -> u64 {
+        self.owners.values().map(|o| o.max_version).sum()
+    }
+}
+
+/// Wire size of one delta entry.
+fn entry_len(key: &str, e: &KvEntry) -> usize {
+    bytes_len(key.len())
+        + varint_len(e.version)
+        + 1
+        + if e.deleted {
+            0
+        } else {
+            bytes_len(e.value.len())
+        }
+}
+
+/// Walks a delta, calling `visit(owner, key, entry)` for each entry, after checking its shape.
+fn walk_delta(
+    delta: &[u8],
+    mut visit: impl FnMut(NodeId, &str, KvEntry),
+) -> Result<(), DecodeError> {
+    let mut r = Reader::new(delta);
+    while !r.is_empty() {
+        let owner = NodeId(r.varint()?);
+        let count = r.len(delta.len(), "entry count")?;
+        if count == 0 {
+            return Err(DecodeError::Invalid("empty owner block"));
+        }
+        let mut last_version = 0;
+        for _ in 0..count {
+            let key = r.str()?;
+            if key.len() > MAX_KEY_LEN {
+                return Err(DecodeError::Invalid("key length"));
+            }
+            let version = r.varint()?;
+            if version == 0 || version < last_version {
+                return Err(DecodeError::Invalid("entry version order"));
+            }
+            last_version = version;
+            let deleted = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(DecodeError::Invalid("entry flags")),
+            };
+            let value = if deleted { &[][..] } else { r.bytes()? };
+            visit(
+                owner,
+                key,
+                KvEntry {
+                    version,
+                    deleted,
+                    value: value.to_vec(),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+impl State for KvMap {
+    type Digest = KvDigest;
+
+    fn merge(&mut self, other: &Self) -> bool {
+        let mut changed = false;
+        for (&id, theirs) in &other.owners {
+            let mine = self.owners.entry(id).or_default();
+            if theirs.max_version > mine.max_version {
+                mine.max_version = theirs.max_version;
+                changed = true;
+            }
+            for (key, e) in &theirs.entries {
+                changed |= mine.offer(key, e.clone());
+            }
+        }
+        changed
+    }
+
+    fn digest_into(&self, out: &mut KvDigest) {
+        out.owners.clear();
+        out.owners
+            .extend(self.owners.iter().map(|(&id, o)| (id, o.max_version)));
+    }
+
+    fn encode_digest(digest: &KvDigest, out: &mut Vec<u8>) {
+        put_varint(out, digest.owners.len() as u64);
+        for &(id, v) in &digest.owners {
+            put_varint(out, id.0);
+            put_varint(out, v);
+        }
+    }
+
+    fn decode_digest_into(input: &[u8], out: &mut KvDigest) -> Result<(), DecodeError> {
+        out.owners.clear();
+        let mut r = Reader::new(input);
+        let n = r.len(input.len() / 2, "digest length")?;
+        for _ in 0..n {
+            let id = NodeId(r.varint()?);
+            let v = r.varint()?;
+            if out.owners.last().is_some_and(|&(prev, _)| prev >= id) {
+                return Err(DecodeError::Invalid("digest order"));
+            }
+            out.owners.push((id, v));
+        }
+        r.finish()
+    }
+
+    fn write_delta(
+        &self,
+        peer: &KvDigest,
+        budget: usize,
+        rotation: u64,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let n_owners = self.owners.len();
+        if n_owners == 0 {
+            return 0;
+        }
+        let skip = (rotation % n_owners as u64) as usize;
+        let order = self
+            .owners
+            .iter()
+            .skip(skip)
+            .chain(self.owners.iter().take(skip));
+        let mut written = 0;
+        let mut left = budget;
+        for (&id, owner) in order {
+            let known = peer.version_of(id);
+            if owner.max_version <= known {
+                continue;
+            }
+            let newer = || owner.by_version.range((known + 1, String::new())..);
+            // Pass 1: how many entries fit in what is left of the budget.
+            let total = newer().count();
+            let header = varint_len(id.0) + varint_len(total as u64);
+            if header >= left {
+                continue;
+            }
+            let mut room = left - header;
+            let mut count = 0;
+            for (_, key) in newer() {
+                let e = &owner.entries[key];
+                let len = entry_len(key, e);
+                if len > room {
+                    break;
+                }
+                room -= len;
+                count += 1;
+            }
+            if count == 0 {
+                continue;
+            }
+            // Pass 2: write them.
+            let start = out.len();
+            put_varint(out, id.0);
+            put_varint(out, count as u64);
+            for (_, key) in newer().take(count) {
+                let e = &owner.entries[key];
+                put_bytes(out, key.as_bytes());
+                put_varint(out, e.version);
+                out.push(u8::from(e.deleted));
+                if !e.deleted {
+                    put_bytes(out, &e.value);
+                }
+            }
+            left -= out.len() - start;
+            written += count;
+        }
+        written
+    }
+
+    fn apply_delta(&mut self, delta: &[u8]) -> Result<bool, DecodeError> {
+        walk_delta(delta, |_, _, _| {})?;
+        let mut changed = false;
+        walk_delta(delta, |owner, key, entry| {
+            changed |= self.owners.entry(owner).or_default().offer(key, entry);
+        })?;
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A replica built by a random sequence of valid writes by a few owners.
+    fn replica() -> impl Strategy<Value = KvMap> {
+        proptest::collection::vec((0u64..3, 0u8..4, any::<bool>(), 0u8..3), 0..12).prop_map(|ops| {
+            let mut m = KvMap::new();
+            for (owner, key, del, val) in ops {
+                let key = format!("k{key}");
+                if del {
+                    m.delete(NodeId(owner), &key);
+                } else {
+                    m.set(NodeId(owner), &key, vec![val]);
+                }
+            }
+            m
+        })
+    }
+
+    fn digest(m: &KvMap) -> KvDigest {
+        let mut d = KvDigest::default();
+        m.digest_into(&mut d);
+        d
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_commutative(a in replica(), b in replica()) {
+            let mut ab = a.clone(); ab.merge(&b);
+            let mut ba = b.clone(); ba.merge(&a);
+            prop_assert_eq!(ab, ba);
+        }
+
+        #[test]
+        fn merge_is_associative(a in replica(), b in replica(), c in replica()) {
+            let mut left = a.clone(); left.merge(&b); left.merge(&c);
+            let mut bc = b.clone(); bc.merge(&c);
+            let mut right = a.clone(); right.merge(&bc);
+            prop_assert_eq!(left, right);
+        }
+
+        #[test]
+        fn merge_is_idempotent_and_reports_change(a in replica(), b in replica()) {
+            let mut m = a.clone();
+            let changed = m.merge(&b);
+            prop_assert_eq!(changed, m != a);
+            let snapshot = m.clone();
+            prop_assert!(!m.merge(&b));
+            prop_assert!(!m.merge(&snapshot));
+            prop_assert_eq!(m, snapshot);
+        }
+
+        #[test]
+        fn digest_round_trips(a in replica()) {
+            let d = digest(&a);
+            let mut bytes = Vec::new();
+            KvMap::encode_digest(&d, &mut bytes);
+            let mut back = KvDigest::default();
+            KvMap::decode_digest_into(&bytes, &mut back).unwrap();
+            prop_assert_eq!(back, d);
+        }
+
+        /// Deltas cut to any budget never overshoot it, and repeating delta rounds reaches the
+        /// same state a full merge gives (when the sender's owners are disjoint from the
+        /// receiver's, as in real use where each node writes only its own keys).
+        #[test]
+        fn budgeted_deltas_converge_to_merge(a in replica(), budget in 16usize..64, rot in any::<u64>()) {
+            let mut b = KvMap::new();
+            b.set(NodeId(9), "mine", b"b".to_vec());
+            let mut target = b.clone();
+            target.merge(&a);
+            for round in 0..200 {
+                let mut delta = Vec::new();
+                let n = a.write_delta(&digest(&b), budget, rot.wrapping_add(round), &mut delta);
+                prop_assert!(delta.len() <= budget);
+                if n == 0 { break; }
+                b.apply_delta(&delta).unwrap();
+            }
+            prop_assert_eq!(digest(&b), digest(&target));
+            for owner in a.owners() {
+                for (k, e) in a.entries(owner) {
+                    prop_assert_eq!(b.entry(owner, k), Some(e));
+                }
+            }
+        }
+
+        #[test]
+        fn garbage_deltas_change_nothing(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut m = KvMap::new();
+            m.set(NodeId(1), "a", b"1".to_vec());
+            let before = m.clone();
+            if m.apply_delta(&bytes).is_err() {
+                prop_assert_eq!(m, before);
+            }
+        }
+    }
+
+    #[test]
+    fn delta_is_cut_to_budget_and_rest_follows() {
+        let mut a = KvMap::new();
+        for i in 0..100 {
+            a.set(NodeId(1), &format!("key{i:03}"), vec![7; 20]);
+        }
+        let mut b = KvMap::new();
+        let mut rounds = 0;
+        loop {
+            let mut delta = Vec::new();
+            let n = a.write_delta(&digest(&b), 300, 0, &mut delta);
+            if n == 0 {
+                break;
+            }
+            assert!(delta.len() <= 300, "delta of {} bytes", delta.len());
+            assert!(n < 100);
+            b.apply_delta(&delta).unwrap();
+            // The receiver's digest only ever claims a prefix of versions.
+            let claimed = b.max_version(NodeId(1));
+            assert_eq!(b.entries(NodeId(1)).count() as u64, claimed);
+            rounds += 1;
+        }
+        assert!(rounds >= 8, "took {rounds} rounds");
+        assert_eq!(b, a);
+    }
+
+    #[test]
+    fn newer_write_and_tombstone_win() {
+        let mut a = KvMap::new();
+        a.set(NodeId(1), "k", b"old".to_vec());
+        let mut b = a.clone();
+        b.set(NodeId(1), "k", b"new".to_vec());
+        assert!(a.merge(&b));
+        assert_eq!(a.get(NodeId(1), "k").unwrap().value, b"new");
+        b.delete(NodeId(1), "k");
+        assert!(a.merge(&b));
+        assert!(a.get(NodeId(1), "k").is_none());
+        assert!(a.entry(NodeId(1), "k").unwrap().deleted);
+        assert_eq!(a.max_version(NodeId(1)), 3);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn malformed_deltas_are_rejected_whole() {
+        let mut good = KvMap::new();
+        good.set(NodeId(4), "x", b"1".to_vec());
+        let mut delta = Vec::new();
+        good.write_delta(&KvDigest::default(), 100, 0, &mut delta);
+        delta.push(0x05); // a trailing owner id with no count
+        let mut m = KvMap::new();
+        assert_eq!(m.apply_delta(&delta), Err(DecodeError::Truncated));
+        assert!(
+            m.owners().next().is_none(),
+            "first block must not be applied"
+        );
+    }
+}
