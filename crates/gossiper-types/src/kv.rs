@@ -239,9 +239,37 @@ impl State for KvMap {
             .extend(self.owners.iter().map(|(&id, o)| (id, o.max_version)));
     }
 
-    fn encode_digest(digest: &KvDigest, out: &mut Vec<u8>) {
-        put_varint(out, digest.owners.len() as u64);
-        for &(id, v) in &digest.owners {
+    fn encode_digest(digest: &KvDigest, budget: usize, rotation: u64, out: &mut Vec<u8>) {
+        let pair_len = |&(id, v): &(NodeId, u64)| varint_len(id.0) + varint_len(v);
+        let total: usize = digest.owners.iter().map(pair_len).sum();
+        let n = digest.owners.len();
+        if varint_len(n as u64) + total <= budget || n == 0 {
+            put_varint(out, n as u64);
+            for &(id, v) in &digest.owners {
+                put_varint(out, id.0);
+                put_varint(out, v);
+            }
+            return;
+        }
+        // Sample a contiguous run (wrapping) that fits, then write it in owner order, as the
+        // decoder expects owners sorted.
+        let start = (rotation % n as u64) as usize;
+        let mut room = budget.saturating_sub(varint_len(n as u64));
+        let mut take = 0;
+        while take < n {
+            let len = pair_len(&digest.owners[(start + take) % n]);
+            if len > room {
+                break;
+            }
+            room -= len;
+            take += 1;
+        }
+        put_varint(out, take as u64);
+        let wrapped = (start + take).saturating_sub(n);
+        let pairs = digest.owners[..wrapped]
+            .iter()
+            .chain(&digest.owners[start..(start + take).min(n)]);
+        for &(id, v) in pairs {
             put_varint(out, id.0);
             put_varint(out, v);
         }
@@ -394,7 +422,7 @@ mod tests {
         fn digest_round_trips(a in replica()) {
             let d = digest(&a);
             let mut bytes = Vec::new();
-            KvMap::encode_digest(&d, &mut bytes);
+            KvMap::encode_digest(&d, usize::MAX, 0, &mut bytes);
             let mut back = KvDigest::default();
             KvMap::decode_digest_into(&bytes, &mut back).unwrap();
             prop_assert_eq!(back, d);
@@ -432,6 +460,24 @@ mod tests {
             if m.apply_delta(&bytes).is_err() {
                 prop_assert_eq!(m, before);
             }
+        }
+    }
+
+    #[test]
+    fn oversized_digests_are_sampled_within_budget() {
+        let mut m = KvMap::new();
+        for owner in 0..200 {
+            m.set(NodeId(owner * 1_000), "k", vec![1]);
+        }
+        let d = digest(&m);
+        for rotation in [0, 7, 150, 199, 1_000] {
+            let mut bytes = Vec::new();
+            KvMap::encode_digest(&d, 100, rotation, &mut bytes);
+            assert!(bytes.len() <= 100, "{} bytes", bytes.len());
+            let mut back = KvDigest::default();
+            KvMap::decode_digest_into(&bytes, &mut back).unwrap();
+            assert!(back.owners.len() > 10);
+            assert!(back.owners.iter().all(|p| d.owners.contains(p)));
         }
     }
 

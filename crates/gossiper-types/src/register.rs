@@ -130,7 +130,7 @@ impl<V: RegisterValue> State for Register<V> {
         };
     }
 
-    fn encode_digest(digest: &RegisterDigest, out: &mut Vec<u8>) {
+    fn encode_digest(digest: &RegisterDigest, _budget: usize, _rotation: u64, out: &mut Vec<u8>) {
         put_varint(out, digest.version);
         put_varint(out, digest.origin.0);
     }
@@ -222,6 +222,8 @@ mod tests {
 
         #[test]
         fn delta_brings_peer_up_to_date(a in reg(), b in reg()) {
+            // One writer never writes two values under one version.
+            prop_assume!((a.version, a.origin) != (b.version, b.origin) || a == b);
             let mut digest = RegisterDigest::default();
             b.digest_into(&mut digest);
             let mut delta = Vec::new();

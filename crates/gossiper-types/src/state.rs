@@ -23,8 +23,11 @@ pub trait State: Clone + Debug + Send + 'static {
     /// Overwrites `out` with this state's digest, reusing its allocation.
     fn digest_into(&self, out: &mut Self::Digest);
 
-    /// Appends the wire form of `digest` to `out`.
-    fn encode_digest(digest: &Self::Digest, out: &mut Vec<u8>);
+    /// Appends the wire form of `digest` to `out`, in at most `budget` bytes. A digest too big
+    /// for the budget is sampled: it lists only some of its parts, starting at a place chosen by
+    /// `rotation`, and the peer then treats the parts left out as unknown to the sender (so it
+    /// may send more than needed, never less).
+    fn encode_digest(digest: &Self::Digest, budget: usize, rotation: u64, out: &mut Vec<u8>);
 
     /// Decodes a digest written by [`encode_digest`](State::encode_digest) into `out`, reusing
     /// its allocation. On error `out` holds an unspecified but valid digest.

@@ -1,0 +1,414 @@
+//! The sans-IO engine: one node's anti-entropy logic as a state machine.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use gossiper_network::{GossipInterval, NeighborSelector, Neighbors};
+use gossiper_types::{DecodeError, Message, MessageKind, NodeId, State, Time};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use crate::{Event, Mode, NodeConfig, Outbox, Stats};
+
+/// Who a node may contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peers {
+    /// An explicit neighbour list (from a topology, or the agent's live members).
+    List(Vec<NodeId>),
+    /// Every node `0..n` but this one, without storing the list.
+    Complete {
+        /// Number of nodes in the graph.
+        n: u64,
+    },
+}
+
+/// Why a received datagram was dropped. Dropping changed no state; the reason is counted in
+/// [`Stats::dropped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Malformed: empty, truncated, bad digest or delta.
+    Malformed(DecodeError),
+    /// Unknown message kind.
+    UnknownKind(u8),
+    /// Larger than the configured maximum.
+    Oversized(usize),
+    /// Sender id equals ours.
+    FromSelf,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Malformed(e) => write!(f, "malformed: {e}"),
+            DropReason::UnknownKind(k) => write!(f, "unknown message kind {k}"),
+            DropReason::Oversized(n) => write!(f, "oversized datagram of {n} bytes"),
+            DropReason::FromSelf => f.write_str("datagram claims to come from ourselves"),
+        }
+    }
+}
+
+impl std::error::Error for DropReason {}
+
+/// One gossiping node: state, strategies, RNG and counters, and no I/O.
+///
+/// Inputs are [`handle_timeout`](Node::handle_timeout), [`handle_message`](Node::handle_message)
+/// and [`write`](Node::write); outputs are the datagrams they append to the caller's [`Outbox`],
+/// [`poll_timeout`](Node::poll_timeout) and [`poll_event`](Node::poll_event). The selector and
+/// interval are type parameters, so a million nodes with the stateless built-ins pay nothing
+/// for them; pass `Box<dyn NeighborSelector>` to choose at run time.
+pub struct Node<S: State, Sel, Int> {
+    id: NodeId,
+    config: NodeConfig,
+    state: S,
+    selector: Sel,
+    interval: Int,
+    rng: Pcg64Mcg,
+    peers: Peers,
+    next_round: Time,
+    stats: Stats,
+    events: VecDeque<Event>,
+    /// Reused to decode a peer's digest: no allocation per message once warmed up.
+    peer_digest: S::Digest,
+    /// Reused to encode our own digest.
+    own_digest: S::Digest,
+    /// Reused to hold this round's picks.
+    picks: Vec<NodeId>,
+}
+
+impl<S: State, Sel, Int> fmt::Debug for Node<S, Sel, Int> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .field("next_round", &self.next_round)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kind byte that opens every message.
+const HEADER_BYTES: usize = 1;
+/// The SynAck digest's length prefix: a varint padded to 3 bytes (lengths up to 2^21).
+const DIGEST_PREFIX_BYTES: usize = 3;
+
+impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
+    /// A node with no peers and no round scheduled; every random choice it makes derives from
+    /// `seed`. Call [`set_peers`](Node::set_peers) and [`start`](Node::start) next.
+    ///
+    /// `config` should have passed [`NodeConfig::validate`]; out-of-range values are clamped.
+    pub fn new(
+        id: NodeId,
+        config: NodeConfig,
+        state: S,
+        selector: Sel,
+        interval: Int,
+        seed: u64,
+    ) -> Self {
+        let mut config = config;
+        config.fanout = config.fanout.max(1);
+        config.max_message_bytes = config.max_message_bytes.clamp(64, 65_507);
+        Node {
+            id,
+            config,
+            state,
+            selector,
+            interval,
+            rng: Pcg64Mcg::seed_from_u64(seed),
+            peers: Peers::List(Vec::new()),
+            next_round: Time::NEVER,
+            stats: Stats::default(),
+            events: VecDeque::new(),
+            peer_digest: S::Digest::default(),
+            own_digest: S::Digest::default(),
+            picks: Vec::new(),
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The replicated state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The candidate peers.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// The gossip interval strategy.
+    pub fn interval(&self) -> &Int {
+        &self.interval
+    }
+
+    /// Replaces the candidate peers (a topology's list, or the agent's live members). The node
+    /// itself is removed from a list if present.
+    pub fn set_peers(&mut self, peers: Peers) {
+        self.peers = match peers {
+            Peers::List(mut l) => {
+                l.retain(|&p| p != self.id);
+                Peers::List(l)
+            }
+            complete => complete,
+        };
+    }
+
+    /// Schedules the first round one interval draw after `now` (nodes started together then
+    /// drift apart, as the Go demo's goroutines did).
+    pub fn start(&mut self, now: Time) {
+        let delay = self.interval.next_delay(&mut self.rng);
+        self.next_round = now + delay;
+    }
+
+    /// When [`handle_timeout`](Node::handle_timeout) should next be called
+    /// ([`Time::NEVER`] before [`start`](Node::start)).
+    pub fn poll_timeout(&self) -> Time {
+        self.next_round
+    }
+
+    /// The next queued event, if [`NodeConfig::emit_events`] is on.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Runs a due round (if `now` has reached [`poll_timeout`](Node::poll_timeout)) and
+    /// schedules the next one.
+    pub fn handle_timeout(&mut self, now: Time, out: &mut Outbox) {
+        if now < self.next_round || self.next_round == Time::NEVER {
+            return;
+        }
+        self.gossip_now(now, out);
+        let delay = self.interval.next_delay(&mut self.rng);
+        self.next_round = now + delay;
+    }
+
+    /// Runs one gossip round right now, without touching the schedule: picks `fanout` peers and
+    /// opens the configured exchange with each. The synchronous simulator calls this directly.
+    pub fn gossip_now(&mut self, _now: Time, out: &mut Outbox) {
+        self.stats.rounds += 1;
+        self.pick_peers();
+        for i in 0..self.picks.len() {
+            let to = self.picks[i];
+            match self.config.mode {
+                Mode::Push => self.send_push(to, None, out),
+                Mode::Pull => self.send_digest(to, MessageKind::PullRequest, out),
+                Mode::PushPull => self.send_digest(to, MessageKind::Syn, out),
+            }
+        }
+    }
+
+    /// Applies a local write. If it changed the state and [`NodeConfig::push_on_write`] is on,
+    /// pushes just the fresh entries to `fanout` peers immediately.
+    pub fn write<R>(&mut self, _now: Time, out: &mut Outbox, f: impl FnOnce(&mut S) -> R) -> R {
+        let mut before = S::Digest::default();
+        self.state.digest_into(&mut before);
+        let result = f(&mut self.state);
+        let mut after = S::Digest::default();
+        self.state.digest_into(&mut after);
+        if after != before {
+            self.note_change(self.id);
+            if self.config.push_on_write {
+                self.pick_peers();
+                for i in 0..self.picks.len() {
+                    let to = self.picks[i];
+                    self.send_push(to, Some(&before), out);
+                }
+            }
+        }
+        result
+    }
+
+    /// Handles one datagram from `from`. On error the datagram was dropped, counted, and changed
+    /// nothing.
+    pub fn handle_message(
+        &mut self,
+        _now: Time,
+        from: NodeId,
+        bytes: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), DropReason> {
+        self.stats.messages_received += 1;
+        self.stats.bytes_received += bytes.len() as u64;
+        let result = self.dispatch(from, bytes, out);
+        if let Err(reason) = result {
+            let d = &mut self.stats.dropped;
+            match reason {
+                DropReason::Malformed(_) => d.malformed += 1,
+                DropReason::UnknownKind(_) => d.unknown_kind += 1,
+                DropReason::Oversized(_) => d.oversized += 1,
+                DropReason::FromSelf => d.from_self += 1,
+            }
+            log::debug!("{}: dropped datagram from {from}: {reason}", self.id);
+        }
+        result
+    }
+
+    fn dispatch(&mut self, from: NodeId, bytes: &[u8], out: &mut Outbox) -> Result<(), DropReason> {
+        if from == self.id {
+            return Err(DropReason::FromSelf);
+        }
+        if bytes.len() > self.config.max_message_bytes as usize {
+            return Err(DropReason::Oversized(bytes.len()));
+        }
+        let msg = Message::decode(bytes).map_err(|e| match e {
+            DecodeError::UnknownKind(k) => DropReason::UnknownKind(k),
+            e => DropReason::Malformed(e),
+        })?;
+        log::trace!("{} <- {from}: {}", self.id, msg.kind().name());
+        match msg {
+            Message::Push { delta } | Message::PullReply { delta } | Message::Ack { delta } => {
+                self.apply(from, delta)?;
+            }
+            Message::PullRequest { digest } => {
+                self.decode_peer_digest(digest)?;
+                self.reply_delta(from, MessageKind::PullReply, out);
+            }
+            Message::Syn { digest } => {
+                self.decode_peer_digest(digest)?;
+                self.send_syn_ack(from, out);
+            }
+            Message::SynAck { digest, delta } => {
+                // Check both halves before changing anything.
+                self.decode_peer_digest(digest)?;
+                self.apply(from, delta)?;
+                self.reply_delta(from, MessageKind::Ack, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_peer_digest(&mut self, digest: &[u8]) -> Result<(), DropReason> {
+        S::decode_digest_into(digest, &mut self.peer_digest).map_err(DropReason::Malformed)
+    }
+
+    fn apply(&mut self, from: NodeId, delta: &[u8]) -> Result<(), DropReason> {
+        if self
+            .state
+            .apply_delta(delta)
+            .map_err(DropReason::Malformed)?
+        {
+            log::debug!("{} merged news from {from}", self.id);
+            self.note_change(from);
+        } else {
+            self.stats.useless_deliveries += 1;
+        }
+        Ok(())
+    }
+
+    fn note_change(&mut self, from: NodeId) {
+        self.stats.state_changes += 1;
+        if self.config.emit_events {
+            self.events.push_back(Event::StateChanged { from });
+        }
+    }
+
+    fn pick_peers(&mut self) {
+        self.picks.clear();
+        let fanout = self.config.fanout as usize;
+        let candidates = match &self.peers {
+            Peers::List(l) => Neighbors::List(l),
+            Peers::Complete { n } => Neighbors::Complete { n: *n, me: self.id },
+        };
+        self.selector
+            .select(self.id, &candidates, fanout, &mut self.rng, &mut self.picks);
+    }
+
+    fn budget(&self) -> usize {
+        self.config.max_message_bytes as usize - HEADER_BYTES
+    }
+
+    /// Sends our entries the holder of `since` lacks (everything, when `since` is `None`).
+    fn send_push(&mut self, to: NodeId, since: Option<&S::Digest>, out: &mut Outbox) {
+        let empty;
+        let since = match since {
+            Some(d) => d,
+            None => {
+                empty = S::Digest::default();
+                &empty
+            }
+        };
+        let rotation = self.rng.random::<u64>();
+        let start = out.begin();
+        out.buf().push(MessageKind::Push as u8);
+        let budget = self.budget();
+        if self.state.write_delta(since, budget, rotation, out.buf()) == 0 {
+            out.abort(start);
+            return;
+        }
+        self.sent(to, start, MessageKind::Push, out);
+    }
+
+    fn send_digest(&mut self, to: NodeId, kind: MessageKind, out: &mut Outbox) {
+        let mut digest = std::mem::take(&mut self.own_digest);
+        self.state.digest_into(&mut digest);
+        let rotation = self.rng.random::<u64>();
+        let start = out.begin();
+        out.buf().push(kind as u8);
+        S::encode_digest(&digest, self.budget(), rotation, out.buf());
+        self.own_digest = digest;
+        self.sent(to, start, kind, out);
+    }
+
+    /// Answers a digest (already decoded into `peer_digest`) with what its sender lacks.
+    fn reply_delta(&mut self, to: NodeId, kind: MessageKind, out: &mut Outbox) {
+        let rotation = self.rng.random::<u64>();
+        let start = out.begin();
+        out.buf().push(kind as u8);
+        let budget = self.budget();
+        if self
+            .state
+            .write_delta(&self.peer_digest, budget, rotation, out.buf())
+            == 0
+        {
+            out.abort(start);
+            return;
+        }
+        self.sent(to, start, kind, out);
+    }
+
+    /// SynAck: our digest (length-prefixed, at most half the budget) and the initiator's delta.
+    fn send_syn_ack(&mut self, to: NodeId, out: &mut Outbox) {
+        let rotation = self.rng.random::<u64>();
+        let start = out.begin();
+        out.buf().push(MessageKind::SynAck as u8);
+        // Reserve a fixed 3-byte length (a padded varint, which the reader accepts), write the
+        // digest after it, then patch the length in: one buffer, no allocation.
+        let len_at = out.buf().len();
+        out.buf().extend_from_slice(&[0x80, 0x80, 0x00]);
+        let mut ours = std::mem::take(&mut self.own_digest);
+        self.state.digest_into(&mut ours);
+        let digest_budget = self.budget() / 2 - DIGEST_PREFIX_BYTES;
+        S::encode_digest(&ours, digest_budget, rotation, out.buf());
+        self.own_digest = ours;
+        let digest_len = out.buf().len() - len_at - DIGEST_PREFIX_BYTES;
+        let buf = out.buf();
+        buf[len_at] = 0x80 | (digest_len & 0x7f) as u8;
+        buf[len_at + 1] = 0x80 | ((digest_len >> 7) & 0x7f) as u8;
+        buf[len_at + 2] = ((digest_len >> 14) & 0x7f) as u8;
+        let budget = self.budget() - DIGEST_PREFIX_BYTES - digest_len;
+        self.state
+            .write_delta(&self.peer_digest, budget, rotation, out.buf());
+        self.sent(to, start, MessageKind::SynAck, out);
+    }
+
+    fn sent(&mut self, to: NodeId, start: usize, kind: MessageKind, out: &mut Outbox) {
+        let len = out.commit(to, start);
+        self.stats.messages_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        log::trace!("{} -> {to}: {} ({len} bytes)", self.id, kind.name());
+    }
+}
