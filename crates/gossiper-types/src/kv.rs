@@ -35,24 +35,39 @@ struct Owner {
 }
 
 impl Owner {
-    /// Stores `entry` under `key` if it beats what is there. Returns whether anything changed.
-    fn offer(&mut self, key: &str, entry: KvEntry) -> bool {
+    /// Stores the entry under `key` if it beats what is there. Returns whether anything
+    /// changed. Allocates only when it stores something, so replaying known entries is free.
+    fn offer(&mut self, key: &str, version: u64, deleted: bool, value: &[u8]) -> bool {
         let mut changed = false;
-        if entry.version > self.max_version {
-            self.max_version = entry.version;
+        if version > self.max_version {
+            self.max_version = version;
             changed = true;
         }
+        let beats = |old: &KvEntry| {
+            (version, deleted, value) > (old.version, old.deleted, old.value.as_slice())
+        };
         match self.entries.get_mut(key) {
-            Some(old) if *old >= entry => {}
+            Some(old) if !beats(old) => {}
             Some(old) => {
                 self.by_version.remove(&(old.version, key.to_owned()));
-                self.by_version.insert((entry.version, key.to_owned()));
-                *old = entry;
+                self.by_version.insert((version, key.to_owned()));
+                *old = KvEntry {
+                    version,
+                    deleted,
+                    value: value.to_vec(),
+                };
                 changed = true;
             }
             None => {
-                self.by_version.insert((entry.version, key.to_owned()));
-                self.entries.insert(key.to_owned(), entry);
+                self.by_version.insert((version, key.to_owned()));
+                self.entries.insert(
+                    key.to_owned(),
+                    KvEntry {
+                        version,
+                        deleted,
+                        value: value.to_vec(),
+                    },
+                );
                 changed = true;
             }
         }
@@ -102,14 +117,7 @@ impl KvMap {
     fn write(&mut self, owner: NodeId, key: &str, value: Vec<u8>, deleted: bool) -> u64 {
         let o = self.owners.entry(owner).or_default();
         let version = o.max_version + 1;
-        o.offer(
-            key,
-            KvEntry {
-                version,
-                deleted,
-                value,
-            },
-        );
+        o.offer(key, version, deleted, &value);
         version
     }
 
@@ -172,10 +180,11 @@ fn entry_len(key: &str, e: &KvEntry) -> usize {
         }
 }
 
-/// Walks a delta, calling `visit(owner, key, entry)` for each entry, after checking its shape.
+/// Walks a delta, calling `visit(owner, key, version, deleted, value)` for each entry after
+/// checking its shape. Borrows from `delta`; allocates nothing.
 fn walk_delta(
     delta: &[u8],
-    mut visit: impl FnMut(NodeId, &str, KvEntry),
+    mut visit: impl FnMut(NodeId, &str, u64, bool, &[u8]),
 ) -> Result<(), DecodeError> {
     let mut r = Reader::new(delta);
     while !r.is_empty() {
@@ -201,15 +210,7 @@ fn walk_delta(
                 _ => return Err(DecodeError::Invalid("entry flags")),
             };
             let value = if deleted { &[][..] } else { r.bytes()? };
-            visit(
-                owner,
-                key,
-                KvEntry {
-                    version,
-                    deleted,
-                    value: value.to_vec(),
-                },
-            );
+            visit(owner, key, version, deleted, value);
         }
     }
     Ok(())
@@ -227,7 +228,7 @@ impl State for KvMap {
                 changed = true;
             }
             for (key, e) in &theirs.entries {
-                changed |= mine.offer(key, e.clone());
+                changed |= mine.offer(key, e.version, e.deleted, &e.value);
             }
         }
         changed
@@ -355,10 +356,14 @@ impl State for KvMap {
     }
 
     fn apply_delta(&mut self, delta: &[u8]) -> Result<bool, DecodeError> {
-        walk_delta(delta, |_, _, _| {})?;
+        walk_delta(delta, |_, _, _, _, _| {})?;
         let mut changed = false;
-        walk_delta(delta, |owner, key, entry| {
-            changed |= self.owners.entry(owner).or_default().offer(key, entry);
+        walk_delta(delta, |owner, key, version, deleted, value| {
+            changed |= self
+                .owners
+                .entry(owner)
+                .or_default()
+                .offer(key, version, deleted, value);
         })?;
         Ok(changed)
     }
