@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::{LossOfInterest, Protocol};
+
 /// The anti-entropy exchange a round performs (Demers et al., 1987).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mode {
@@ -35,7 +37,10 @@ impl fmt::Display for Mode {
 /// How a [`Node`](crate::Node) gossips. Copy-sized so a million nodes can each hold one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeConfig {
-    /// Exchange per contact. Default: push-pull.
+    /// Anti-entropy or rumor mongering. Default: anti-entropy.
+    pub protocol: Protocol,
+    /// Anti-entropy exchange per contact (also the backing exchange of rumor mongering).
+    /// Default: push-pull.
     pub mode: Mode,
     /// Peers contacted per round, at least 1. Default 1 (the random phone-call model); 2–3
     /// speeds spread and survives loss at the cost of traffic.
@@ -55,6 +60,7 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
+            protocol: Protocol::AntiEntropy,
             mode: Mode::PushPull,
             fanout: 1,
             max_message_bytes: 1_400,
@@ -88,6 +94,14 @@ impl NodeConfig {
                 self.max_message_bytes
             )));
         }
+        if let Protocol::Rumor(r) = self.protocol {
+            let (LossOfInterest::Counter(k) | LossOfInterest::Coin(k)) = r.loss;
+            if k == 0 {
+                return Err(ConfigError(
+                    "rumor loss-of-interest parameter k must be at least 1".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -113,6 +127,20 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("64..=65507")
+        );
+        let zero_k = NodeConfig {
+            protocol: Protocol::Rumor(crate::RumorConfig {
+                loss: LossOfInterest::Coin(0),
+                ..Default::default()
+            }),
+            ..NodeConfig::default()
+        };
+        assert!(
+            zero_k
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("k must")
         );
     }
 }

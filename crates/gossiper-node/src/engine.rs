@@ -8,7 +8,10 @@ use gossiper_types::{DecodeError, Message, MessageKind, NodeId, State, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use crate::{Event, Mode, NodeConfig, Outbox, Stats};
+use crate::rumor::RumorState;
+use crate::{
+    Event, Feedback, Mode, NodeConfig, Outbox, Protocol, RumorConfig, RumorDirection, Stats,
+};
 
 /// Who a node may contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +59,11 @@ impl std::error::Error for DropReason {}
 /// [`poll_timeout`](Node::poll_timeout) and [`poll_event`](Node::poll_event). The selector and
 /// interval are type parameters, so a million nodes with the stateless built-ins pay nothing
 /// for them; pass `Box<dyn NeighborSelector>` to choose at run time.
+///
+/// Kept lean for the simulator's million engines: the complete graph is implicit
+/// ([`Peers::Complete`]), the event queue is allocated only once an event is emitted, and the
+/// per-round scratch (the peers picked) lives in the caller's [`Outbox`]. With a
+/// `Register<u64>` state and the built-in strategies a node is about 300 bytes.
 pub struct Node<S: State, Sel, Int> {
     id: NodeId,
     config: NodeConfig,
@@ -66,13 +74,16 @@ pub struct Node<S: State, Sel, Int> {
     peers: Peers,
     next_round: Time,
     stats: Stats,
-    events: VecDeque<Event>,
+    /// Allocated on the first event, so nodes that never emit one pay a pointer (8 bytes, where
+    /// an empty `VecDeque` costs 32 in each of a million nodes).
+    #[allow(clippy::box_collection)]
+    events: Option<Box<VecDeque<Event>>>,
     /// Reused to decode a peer's digest: no allocation per message once warmed up.
     peer_digest: S::Digest,
     /// Reused to encode our own digest.
     own_digest: S::Digest,
-    /// Reused to hold this round's picks.
-    picks: Vec<NodeId>,
+    /// Rumor-mongering bookkeeping (unused under anti-entropy).
+    rumor: RumorState<S::Digest>,
 }
 
 impl<S: State, Sel, Int> fmt::Debug for Node<S, Sel, Int> {
@@ -108,6 +119,12 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         let mut config = config;
         config.fanout = config.fanout.max(1);
         config.max_message_bytes = config.max_message_bytes.clamp(64, 65_507);
+        if let Protocol::Rumor(r) = &mut config.protocol {
+            r.loss = match r.loss {
+                crate::LossOfInterest::Counter(k) => crate::LossOfInterest::Counter(k.max(1)),
+                crate::LossOfInterest::Coin(k) => crate::LossOfInterest::Coin(k.max(1)),
+            };
+        }
         Node {
             id,
             config,
@@ -118,10 +135,10 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             peers: Peers::List(Vec::new()),
             next_round: Time::NEVER,
             stats: Stats::default(),
-            events: VecDeque::new(),
+            events: None,
             peer_digest: S::Digest::default(),
             own_digest: S::Digest::default(),
-            picks: Vec::new(),
+            rumor: RumorState::default(),
         }
     }
 
@@ -155,6 +172,12 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         &self.interval
     }
 
+    /// Under rumor mongering, whether this node is *infective*: it holds a hot rumor and is still
+    /// spreading it. Always false under anti-entropy.
+    pub fn is_hot(&self) -> bool {
+        self.rumor.hot
+    }
+
     /// Replaces the candidate peers (a topology's list, or the agent's live members). The node
     /// itself is removed from a list if present.
     pub fn set_peers(&mut self, peers: Peers) {
@@ -182,7 +205,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
 
     /// The next queued event, if [`NodeConfig::emit_events`] is on.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.as_mut()?.pop_front()
     }
 
     /// Runs a due round (if `now` has reached [`poll_timeout`](Node::poll_timeout)) and
@@ -198,16 +221,64 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
 
     /// Runs one gossip round right now, without touching the schedule: picks `fanout` peers and
     /// opens the configured exchange with each. The synchronous simulator calls this directly.
+    ///
+    /// Under rumor mongering a round is: push, an infective node sends its rumor (a susceptible
+    /// or removed one does nothing); pull, every node asks for hot rumors; and, every
+    /// `anti_entropy_every`-th round, one anti-entropy exchange as well.
     pub fn gossip_now(&mut self, _now: Time, out: &mut Outbox) {
         self.stats.rounds += 1;
-        self.pick_peers();
-        for i in 0..self.picks.len() {
-            let to = self.picks[i];
+        match self.config.protocol {
+            Protocol::AntiEntropy => self.anti_entropy_round(out),
+            Protocol::Rumor(rc) => {
+                match rc.direction {
+                    RumorDirection::Push if self.rumor.hot => self.rumor_push_round(rc, out),
+                    RumorDirection::Push => {}
+                    RumorDirection::Pull => {
+                        let picks = self.pick_peers(out);
+                        for &to in &picks {
+                            self.send_rumor_pull(to, out);
+                        }
+                        out.picks = picks;
+                    }
+                }
+                if rc.anti_entropy_every > 0
+                    && self.stats.rounds % u64::from(rc.anti_entropy_every) == 0
+                {
+                    self.anti_entropy_round(out);
+                }
+            }
+        }
+    }
+
+    fn anti_entropy_round(&mut self, out: &mut Outbox) {
+        let picks = self.pick_peers(out);
+        for &to in &picks {
             match self.config.mode {
                 Mode::Push => self.send_push(to, None, out),
                 Mode::Pull => self.send_digest(to, MessageKind::PullRequest, out),
                 Mode::PushPull => self.send_digest(to, MessageKind::Syn, out),
             }
+        }
+        out.picks = picks;
+    }
+
+    fn rumor_push_round(&mut self, rc: RumorConfig, out: &mut Outbox) {
+        let picks = self.pick_peers(out);
+        for &to in &picks {
+            self.send_rumor(to, out);
+        }
+        if rc.feedback == Feedback::Blind {
+            // Blind: every contact counts, whatever the recipient knew.
+            for _ in 0..picks.len() {
+                self.rumor_contact_unnecessary(rc);
+            }
+        }
+        out.picks = picks;
+    }
+
+    fn rumor_contact_unnecessary(&mut self, rc: RumorConfig) {
+        if self.rumor.unnecessary_contact(rc.loss, &mut self.rng) {
+            self.stats.rumors_lost_interest += 1;
         }
     }
 
@@ -221,12 +292,15 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         self.state.digest_into(&mut after);
         if after != before {
             self.note_change(self.id);
+            if matches!(self.config.protocol, Protocol::Rumor(_)) {
+                self.rumor.infect(&before);
+            }
             if self.config.push_on_write {
-                self.pick_peers();
-                for i in 0..self.picks.len() {
-                    let to = self.picks[i];
+                let picks = self.pick_peers(out);
+                for &to in &picks {
                     self.send_push(to, Some(&before), out);
                 }
+                out.picks = picks;
             }
         }
         result
@@ -287,6 +361,31 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
                 self.apply(from, delta)?;
                 self.reply_delta(from, MessageKind::Ack, out);
             }
+            Message::Rumor { delta } => {
+                let news = self.apply(from, delta)?;
+                if let Protocol::Rumor(rc) = self.config.protocol {
+                    if rc.feedback == Feedback::Feedback {
+                        self.send_rumor_reply(from, !news, out);
+                    }
+                }
+            }
+            Message::RumorReply { already_known } => {
+                if let Protocol::Rumor(rc) = self.config.protocol {
+                    if already_known {
+                        self.rumor_contact_unnecessary(rc);
+                    }
+                }
+            }
+            Message::RumorPull => {
+                if let Protocol::Rumor(rc) = self.config.protocol {
+                    if self.rumor.hot {
+                        self.send_rumor(from, out);
+                        if rc.feedback == Feedback::Blind {
+                            self.rumor_contact_unnecessary(rc);
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -295,7 +394,13 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         S::decode_digest_into(digest, &mut self.peer_digest).map_err(DropReason::Malformed)
     }
 
-    fn apply(&mut self, from: NodeId, delta: &[u8]) -> Result<(), DropReason> {
+    /// Applies a delta; returns whether it was news. Under rumor mongering news makes the node
+    /// infective, with the rumor based on the digest held just before.
+    fn apply(&mut self, from: NodeId, delta: &[u8]) -> Result<bool, DropReason> {
+        let rumor = matches!(self.config.protocol, Protocol::Rumor(_));
+        if rumor && !self.rumor.hot {
+            self.state.digest_into(&mut self.own_digest);
+        }
         if self
             .state
             .apply_delta(delta)
@@ -303,28 +408,72 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         {
             log::debug!("{} merged news from {from}", self.id);
             self.note_change(from);
+            if rumor {
+                // `own_digest` holds the pre-news digest when we were not hot; when we were,
+                // `infect` keeps the older base and ignores it.
+                self.rumor.infect(&self.own_digest);
+            }
+            Ok(true)
         } else {
             self.stats.useless_deliveries += 1;
+            Ok(false)
         }
-        Ok(())
     }
 
     fn note_change(&mut self, from: NodeId) {
         self.stats.state_changes += 1;
         if self.config.emit_events {
-            self.events.push_back(Event::StateChanged { from });
+            self.events
+                .get_or_insert_with(Default::default)
+                .push_back(Event::StateChanged { from });
         }
     }
 
-    fn pick_peers(&mut self) {
-        self.picks.clear();
+    /// Picks this round's peers into the outbox's scratch list, which the caller hands back
+    /// (`out.picks = picks`) when done so its allocation is reused.
+    fn pick_peers(&mut self, out: &mut Outbox) -> Vec<NodeId> {
+        let mut picks = std::mem::take(&mut out.picks);
+        picks.clear();
         let fanout = self.config.fanout as usize;
         let candidates = match &self.peers {
             Peers::List(l) => Neighbors::List(l),
             Peers::Complete { n } => Neighbors::Complete { n: *n, me: self.id },
         };
         self.selector
-            .select(self.id, &candidates, fanout, &mut self.rng, &mut self.picks);
+            .select(self.id, &candidates, fanout, &mut self.rng, &mut picks);
+        picks
+    }
+
+    /// Sends the hot rumor: what the holder of the rumor's base digest lacks.
+    fn send_rumor(&mut self, to: NodeId, out: &mut Outbox) {
+        let rotation = self.rng.random::<u64>();
+        let start = out.begin();
+        out.buf().push(MessageKind::Rumor as u8);
+        let budget = self.budget();
+        if self
+            .state
+            .write_delta(&self.rumor.base, budget, rotation, out.buf())
+            == 0
+        {
+            // Nothing left to tell (the state was replaced under us): stop spreading.
+            out.abort(start);
+            self.rumor.hot = false;
+            return;
+        }
+        self.stats.rumors_sent += 1;
+        self.sent(to, start, MessageKind::Rumor, out);
+    }
+
+    fn send_rumor_reply(&mut self, to: NodeId, already_known: bool, out: &mut Outbox) {
+        let start = out.begin();
+        Message::RumorReply { already_known }.encode(out.buf());
+        self.sent(to, start, MessageKind::RumorReply, out);
+    }
+
+    fn send_rumor_pull(&mut self, to: NodeId, out: &mut Outbox) {
+        let start = out.begin();
+        out.buf().push(MessageKind::RumorPull as u8);
+        self.sent(to, start, MessageKind::RumorPull, out);
     }
 
     fn budget(&self) -> usize {

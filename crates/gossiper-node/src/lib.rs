@@ -44,6 +44,7 @@ mod config;
 mod engine;
 mod event;
 mod outbox;
+pub mod rumor;
 pub mod runtime;
 mod stats;
 
@@ -54,4 +55,5 @@ pub use config::{ConfigError, Mode, NodeConfig};
 pub use engine::{DropReason, Node, Peers};
 pub use event::Event;
 pub use outbox::Outbox;
+pub use rumor::{Feedback, LossOfInterest, Protocol, RumorConfig, RumorDirection};
 pub use stats::{DropCounts, Stats};

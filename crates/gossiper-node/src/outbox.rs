@@ -11,6 +11,9 @@ use gossiper_types::NodeId;
 pub struct Outbox {
     bytes: Vec<u8>,
     items: Vec<(NodeId, u32, u32)>,
+    /// Scratch for the peers a node picks in one round. It lives here, in the runtime's single
+    /// buffer, rather than in each of a million engines.
+    pub(crate) picks: Vec<NodeId>,
 }
 
 impl Outbox {

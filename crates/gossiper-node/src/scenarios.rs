@@ -249,7 +249,8 @@ fn garbage_is_dropped_counted_and_changes_nothing() {
     let before = nodes[1].state().clone();
     let mut out = Outbox::new();
     let node = &mut nodes[1];
-    let cases: [(&[u8], fn(DropReason) -> bool); 5] = [
+    type Case<'a> = (&'a [u8], fn(DropReason) -> bool);
+    let cases: [Case<'_>; 5] = [
         (&[], |r| matches!(r, DropReason::Malformed(_))),
         (&[42, 1, 2], |r| r == DropReason::UnknownKind(42)),
         (&[1, 0, 5, 0xff], |r| matches!(r, DropReason::Malformed(_))),

@@ -37,6 +37,10 @@ pub struct Stats {
     pub state_changes: u64,
     /// Received datagrams that carried nothing new.
     pub useless_deliveries: u64,
+    /// Rumors sent (rumor mongering's update-carrying messages).
+    pub rumors_sent: u64,
+    /// Times this node lost interest in its hot rumor (rumor mongering).
+    pub rumors_lost_interest: u64,
     /// Dropped datagrams, by reason.
     pub dropped: DropCounts,
 }
@@ -51,6 +55,8 @@ impl Stats {
         self.bytes_received += other.bytes_received;
         self.state_changes += other.state_changes;
         self.useless_deliveries += other.useless_deliveries;
+        self.rumors_sent += other.rumors_sent;
+        self.rumors_lost_interest += other.rumors_lost_interest;
         self.dropped.malformed += other.dropped.malformed;
         self.dropped.unknown_kind += other.dropped.unknown_kind;
         self.dropped.oversized += other.dropped.oversized;

@@ -22,17 +22,27 @@ pub enum MessageKind {
     SynAck = 5,
     /// Push-pull, step 3: what the responder lacks.
     Ack = 6,
+    /// Rumor mongering: a hot rumor (pushed by an infective node, or sent back in answer to a
+    /// [`MessageKind::RumorPull`]).
+    Rumor = 7,
+    /// Rumor mongering with feedback: whether the recipient of a rumor already knew it.
+    RumorReply = 8,
+    /// Pull rumor mongering: "send me your hot rumors, if you have any".
+    RumorPull = 9,
 }
 
 impl MessageKind {
     /// Every kind, in wire order.
-    pub const ALL: [MessageKind; 6] = [
+    pub const ALL: [MessageKind; 9] = [
         MessageKind::Push,
         MessageKind::PullRequest,
         MessageKind::PullReply,
         MessageKind::Syn,
         MessageKind::SynAck,
         MessageKind::Ack,
+        MessageKind::Rumor,
+        MessageKind::RumorReply,
+        MessageKind::RumorPull,
     ];
 
     /// A stable lower-case name for logs and metrics.
@@ -44,6 +54,9 @@ impl MessageKind {
             MessageKind::Syn => "syn",
             MessageKind::SynAck => "syn_ack",
             MessageKind::Ack => "ack",
+            MessageKind::Rumor => "rumor",
+            MessageKind::RumorReply => "rumor_reply",
+            MessageKind::RumorPull => "rumor_pull",
         }
     }
 }
@@ -93,6 +106,20 @@ pub enum Message<'a> {
         /// Delta bytes.
         delta: &'a [u8],
     },
+    /// A hot rumor: the entries the sender learned recently (a delta against the digest it held
+    /// before learning them).
+    Rumor {
+        /// Delta bytes.
+        delta: &'a [u8],
+    },
+    /// Feedback on a [`Message::Rumor`]: one byte, 1 if the recipient already knew everything
+    /// in it, 0 if it learned something.
+    RumorReply {
+        /// True when the rumor was no news to its recipient.
+        already_known: bool,
+    },
+    /// A pull rumor-mongering request; no body.
+    RumorPull,
 }
 
 impl<'a> Message<'a> {
@@ -105,6 +132,9 @@ impl<'a> Message<'a> {
             Message::Syn { .. } => MessageKind::Syn,
             Message::SynAck { .. } => MessageKind::SynAck,
             Message::Ack { .. } => MessageKind::Ack,
+            Message::Rumor { .. } => MessageKind::Rumor,
+            Message::RumorReply { .. } => MessageKind::RumorReply,
+            Message::RumorPull => MessageKind::RumorPull,
         }
     }
 
@@ -135,6 +165,22 @@ impl<'a> Message<'a> {
             MessageKind::Ack => Message::Ack {
                 delta: r.remaining(),
             },
+            MessageKind::Rumor => Message::Rumor {
+                delta: r.remaining(),
+            },
+            MessageKind::RumorReply => {
+                let already_known = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError::Invalid("rumor reply flag")),
+                };
+                r.finish()?;
+                Message::RumorReply { already_known }
+            }
+            MessageKind::RumorPull => {
+                r.finish()?;
+                Message::RumorPull
+            }
         };
         Ok(msg)
     }
@@ -143,9 +189,12 @@ impl<'a> Message<'a> {
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.kind() as u8);
         match self {
-            Message::Push { delta } | Message::PullReply { delta } | Message::Ack { delta } => {
-                out.extend_from_slice(delta)
-            }
+            Message::Push { delta }
+            | Message::PullReply { delta }
+            | Message::Ack { delta }
+            | Message::Rumor { delta } => out.extend_from_slice(delta),
+            Message::RumorReply { already_known } => out.push(u8::from(*already_known)),
+            Message::RumorPull => {}
             Message::PullRequest { digest } | Message::Syn { digest } => {
                 out.extend_from_slice(digest)
             }
@@ -164,7 +213,7 @@ mod tests {
 
     fn message() -> impl Strategy<Value = (u8, Vec<u8>, Vec<u8>)> {
         (
-            1u8..=6,
+            1u8..=9,
             proptest::collection::vec(any::<u8>(), 0..40),
             proptest::collection::vec(any::<u8>(), 0..40),
         )
@@ -180,6 +229,9 @@ mod tests {
                 MessageKind::Syn => Message::Syn { digest: &a },
                 MessageKind::SynAck => Message::SynAck { digest: &a, delta: &b },
                 MessageKind::Ack => Message::Ack { delta: &a },
+                MessageKind::Rumor => Message::Rumor { delta: &a },
+                MessageKind::RumorReply => Message::RumorReply { already_known: a.len() % 2 == 1 },
+                MessageKind::RumorPull => Message::RumorPull,
             };
             let mut out = Vec::new();
             msg.encode(&mut out);
@@ -198,5 +250,13 @@ mod tests {
         assert_eq!(Message::decode(&[0]), Err(DecodeError::UnknownKind(0)));
         assert_eq!(Message::decode(&[99, 1]), Err(DecodeError::UnknownKind(99)));
         assert_eq!(Message::decode(&[5, 9]), Err(DecodeError::Truncated));
+        assert_eq!(Message::decode(&[8]), Err(DecodeError::Truncated));
+        assert!(matches!(
+            Message::decode(&[8, 2]),
+            Err(DecodeError::Invalid(_))
+        ));
+        assert_eq!(Message::decode(&[8, 1, 0]), Err(DecodeError::TrailingBytes));
+        assert_eq!(Message::decode(&[9, 0]), Err(DecodeError::TrailingBytes));
+        assert_eq!(Message::decode(&[9]), Ok(Message::RumorPull));
     }
 }
