@@ -46,20 +46,57 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    main_with_strategies(args, &demo::Strategies::builtin())
+}
+
+/// [`main_with_args`] with your own neighbour selector and gossip interval: what a binary of
+/// your own calls after building its [`demo::Strategies`] (see `examples/custom-strategy`).
+pub fn main_with_strategies<I, T>(args: I, strategies: &demo::Strategies) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     init_logging();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+        Err(e) if e.exit_code() == 0 => {
+            // --help and --version: clap prints them to stdout.
             let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // A usage error: one line on stderr like every other error, exit 2.
+            eprintln!("gossiper: {}", one_line(&e.render().to_string()));
+            return ExitCode::from(e.exit_code().clamp(1, 255) as u8);
         }
     };
     let result = match cli.command {
-        None => demo::run(&cli.demo, &demo::Strategies::builtin()),
-        Some(Command::Demo(args)) => demo::run(&args, &demo::Strategies::builtin()),
+        None => demo::run(&cli.demo, strategies),
+        Some(Command::Demo(args)) => demo::run(&args, strategies),
     };
     exit::report(result)
+}
+
+/// Folds clap's multi-line usage error into one line: the reason and any hint, without the
+/// usage block and the "for more information" footer.
+fn one_line(rendered: &str) -> String {
+    let mut parts = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push_str(if part.starts_with('[') { " " } else { "; " });
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// Logs go to stderr through `env_logger`, filtered by `RUST_LOG` (default: warnings only).
@@ -67,4 +104,30 @@ pub fn init_logging() {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_millis()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_fold_into_one_line() {
+        let err = Cli::try_parse_from(["gossiper", "--selector", "nope"]).unwrap_err();
+        let line = one_line(&err.render().to_string());
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with("invalid value 'nope' for '--selector"),
+            "{line}"
+        );
+        assert!(
+            line.contains("round-robin"),
+            "names the possible values: {line}"
+        );
+        let err = Cli::try_parse_from(["gossiper", "--nodez", "3"]).unwrap_err();
+        let line = one_line(&err.render().to_string());
+        assert!(
+            line.contains("'--nodez'") && line.contains("--nodes"),
+            "{line}"
+        );
+    }
 }
