@@ -40,6 +40,7 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod cluster;
 mod config;
 mod engine;
 mod event;

@@ -1,0 +1,891 @@
+//! `ClusterNode`: membership, failure detection, security and addressing around the ordinary
+//! anti-entropy engine, still sans-IO.
+//!
+//! The engine ([`Node`]`<`[`ClusterState`]`>`) reconciles the replicated state and speaks
+//! [`NodeId`]s. Around it this state machine adds what a real cluster needs: the envelope and
+//! keyring ([`Codec`]), an address book learned from the gossiped `__addr` keys, joining through
+//! seed addresses with back-off, a heartbeat per round and a φ-accrual detector per peer
+//! (alive → suspect → dead), graceful leave (recorded as *left*), garbage collection of dead and
+//! departed nodes, rumor-style forwarding of fresh writes (so a write reaches everyone in a few
+//! network hops, not a few rounds), and occasional gossip to dead nodes so partitions heal.
+//! Inputs take `now`; outputs are [`Transmit`]s, [`ClusterEvent`]s and
+//! [`poll_timeout`](ClusterNode::poll_timeout).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gossiper_network::{FixedInterval, UniformRandom};
+use gossiper_types::codec::Reader;
+use gossiper_types::{MessageKind, NodeId, State, Time};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use super::phi::PhiDetector;
+use super::state::{
+    ClusterDigest, ClusterState, KEY_ADDR, KEY_LEFT, KEY_NAME, WriteError, check_user_key,
+    max_value_len,
+};
+use super::wire::{Codec, DropReason, EnvelopeKind, Keyring};
+use crate::{ConfigError, DropReason as EngineDrop, Mode, Node, NodeConfig, Outbox, Peers};
+
+/// How a [`ClusterNode`] behaves. Times in milliseconds.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's name, unique in the cluster; its [`NodeId`] is derived from it.
+    pub name: String,
+    /// The address peers reach this node at (gossiped as its `__addr` key).
+    pub addr: SocketAddr,
+    /// This start's generation: must grow from one start to the next (the agent uses the wall
+    /// clock in milliseconds). A higher generation supersedes everything the old one wrote.
+    pub generation: u64,
+    /// Cluster name: datagrams of other clusters are dropped. Default `"default"`.
+    pub cluster: String,
+    /// Seals every datagram when set.
+    pub keyring: Option<Keyring>,
+    /// Addresses to join through (retried with back-off until a peer answers, and again
+    /// whenever no peer is alive).
+    pub seeds: Vec<SocketAddr>,
+    /// Gossip round interval, 10..=60,000 ms, default 200. Also the heartbeat period.
+    pub interval_ms: u64,
+    /// Peers per round, 1..=16, default 3.
+    pub fanout: u32,
+    /// Largest datagram, envelope included, 256..=65,507 bytes, default 1,400.
+    pub mtu: usize,
+    /// φ at which a peer is declared dead, default 8 (suspect from half of it). Lower detects
+    /// sooner with more false positives.
+    pub phi_threshold: f64,
+    /// Floor of the heartbeat inter-arrival deviation, ms; 0 (default) means 2 × interval.
+    pub min_std_ms: u64,
+    /// Tombstones are dropped this long after a replica first saw them, ms; default 600,000.
+    pub tombstone_grace_ms: u64,
+    /// Dead and left nodes are forgotten this long after their status changed, ms; default
+    /// 600,000. Forgotten generations are remembered (and ignored) three times as long.
+    pub dead_grace_ms: u64,
+    /// Size cap of this node's digests in bytes; 0 (default) means a third of the MTU. Larger
+    /// reconciles more nodes per round, smaller costs less when idle.
+    pub digest_budget: usize,
+    /// Longest pause between join attempts, ms; default 5,000.
+    pub join_backoff_max_ms: u64,
+}
+
+impl ClusterConfig {
+    /// A configuration with the defaults above.
+    pub fn new(name: impl Into<String>, addr: SocketAddr, generation: u64) -> ClusterConfig {
+        ClusterConfig {
+            name: name.into(),
+            addr,
+            generation,
+            cluster: "default".into(),
+            keyring: None,
+            seeds: Vec::new(),
+            interval_ms: 200,
+            fanout: 3,
+            mtu: 1_400,
+            phi_threshold: 8.0,
+            min_std_ms: 0,
+            tombstone_grace_ms: 600_000,
+            dead_grace_ms: 600_000,
+            digest_budget: 0,
+            join_backoff_max_ms: 5_000,
+        }
+    }
+
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        if self.name.is_empty() || self.name.len() > 128 {
+            return bad("name must be 1 to 128 bytes".into());
+        }
+        if !(10..=60_000).contains(&self.interval_ms) {
+            return bad(format!(
+                "interval {} ms not within 10..=60000",
+                self.interval_ms
+            ));
+        }
+        if !(1..=16).contains(&self.fanout) {
+            return bad(format!("fanout {} not within 1..=16", self.fanout));
+        }
+        if !(256..=65_507).contains(&self.mtu) {
+            return bad(format!("mtu {} not within 256..=65507 bytes", self.mtu));
+        }
+        if !(self.phi_threshold.is_finite() && self.phi_threshold > 0.5) {
+            return bad("phi threshold must be above 0.5".into());
+        }
+        if self.generation == 0 {
+            return bad("generation must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a node thinks of a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MemberStatus {
+    /// Heartbeats arrive.
+    Alive,
+    /// Heartbeats are late (φ above half the threshold).
+    Suspect,
+    /// Heartbeats stopped (φ above the threshold).
+    Dead,
+    /// Announced a graceful leave.
+    Left,
+}
+
+impl MemberStatus {
+    /// Every status, in order.
+    pub const ALL: [MemberStatus; 4] = [
+        MemberStatus::Alive,
+        MemberStatus::Suspect,
+        MemberStatus::Dead,
+        MemberStatus::Left,
+    ];
+
+    /// `alive`, `suspect`, `dead` or `left`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberStatus::Alive => "alive",
+            MemberStatus::Suspect => "suspect",
+            MemberStatus::Dead => "dead",
+            MemberStatus::Left => "left",
+        }
+    }
+}
+
+/// A member as reported to the application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberInfo {
+    /// The member's id.
+    pub id: NodeId,
+    /// Its name (the id in text until its `__name` key arrives).
+    pub name: String,
+    /// Its gossip address, when known.
+    pub addr: Option<SocketAddr>,
+    /// What this node thinks of it.
+    pub status: MemberStatus,
+    /// Its generation.
+    pub generation: u64,
+    /// Its heartbeat as last heard.
+    pub heartbeat: u64,
+    /// Current suspicion level (0 for this node itself).
+    pub phi: f64,
+}
+
+/// A membership change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// A node joined, restarted with a new generation, or came back.
+    MemberUp(NodeId),
+    /// A node became suspect.
+    MemberSuspect(NodeId),
+    /// A node was declared dead.
+    MemberDown(NodeId),
+    /// A node left gracefully.
+    MemberLeft(NodeId),
+    /// A dead or departed node was garbage-collected.
+    MemberRemoved(NodeId),
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// The whole datagram, envelope included.
+    pub bytes: Vec<u8>,
+}
+
+/// Counters, monotonically increasing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// Datagrams handed in.
+    pub packets_in: u64,
+    /// Bytes handed in.
+    pub bytes_in: u64,
+    /// Datagrams produced.
+    pub packets_out: u64,
+    /// Bytes produced.
+    pub bytes_out: u64,
+    /// Datagrams dropped, by reason (indexed like [`DropReason::ALL`]).
+    pub drops: [u64; 8],
+    /// Engine datagrams with no known address for their destination.
+    pub no_route: u64,
+    /// Gossip rounds started.
+    pub rounds: u64,
+    /// Fresh pushes forwarded to further peers.
+    pub forwarded: u64,
+}
+
+impl ClusterStats {
+    /// Drops for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        DropReason::ALL
+            .iter()
+            .position(|&r| r == reason)
+            .map_or(0, |i| self.drops[i])
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    generation: u64,
+    heartbeat: u64,
+    detector: PhiDetector,
+    status: MemberStatus,
+    since: Time,
+}
+
+type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
+
+/// One cluster member's protocol state machine. See the [module docs](self).
+pub struct ClusterNode {
+    config: ClusterConfig,
+    id: NodeId,
+    generation: u64,
+    engine: Engine,
+    codec: Codec,
+    rng: Pcg64Mcg,
+    members: BTreeMap<NodeId, Member>,
+    addrs: BTreeMap<NodeId, SocketAddr>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<ClusterEvent>,
+    stats: ClusterStats,
+    outbox: Outbox,
+    ttls: BTreeMap<String, Time>,
+    next_tick: Time,
+    next_join: Time,
+    join_backoff: Duration,
+    live: Vec<NodeId>,
+    left: bool,
+    budget: usize,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("name", &self.config.name)
+            .field("id", &self.id)
+            .field("generation", &self.generation)
+            .field("members", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterNode {
+    /// A node started at `now`, its random choices drawn from `seed`. It writes its name and
+    /// address, and starts joining through the seeds at once.
+    pub fn new(config: ClusterConfig, now: Time, seed: u64) -> Result<ClusterNode, ConfigError> {
+        config.validate()?;
+        let id = NodeId::from_name(&config.name);
+        let codec = Codec::new(&config.cluster, config.keyring.clone());
+        let budget = config.mtu - codec.overhead();
+        let engine_config = NodeConfig {
+            mode: Mode::PushPull,
+            fanout: config.fanout,
+            max_message_bytes: budget as u32,
+            push_on_write: false,
+            emit_events: false,
+            ..NodeConfig::default()
+        };
+        engine_config.validate()?;
+        let interval = Duration::from_millis(config.interval_ms);
+        let every = FixedInterval::new(interval).map_err(|e| ConfigError(e.to_string()))?;
+        let mut state = ClusterState::new();
+        state.set_digest_budget(match config.digest_budget {
+            0 => config.mtu / 3,
+            b => b,
+        });
+        state.start_node(id, config.generation);
+        state.set(id, KEY_NAME, config.name.clone().into_bytes());
+        state.set(id, KEY_ADDR, config.addr.to_string().into_bytes());
+        let mut engine = Node::new(id, engine_config, state, UniformRandom, every, seed);
+        engine.start(now);
+        let generation = config.generation;
+        Ok(ClusterNode {
+            id,
+            generation,
+            engine,
+            codec,
+            rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5eed_c1a5_7e00_0001),
+            members: BTreeMap::new(),
+            addrs: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: ClusterStats::default(),
+            outbox: Outbox::new(),
+            ttls: BTreeMap::new(),
+            next_tick: now + interval,
+            next_join: now,
+            join_backoff: interval,
+            live: Vec::new(),
+            left: false,
+            budget,
+            config,
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// This node's current generation (it grows if the cluster forgot this node and it had to
+    /// come back).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// The replicated state.
+    pub fn state(&self) -> &ClusterState {
+        self.engine.state()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ClusterStats {
+        &self.stats
+    }
+
+    /// How many times the replicated state changed (local writes, merges, heartbeats).
+    pub fn changes(&self) -> u64 {
+        self.engine.stats().state_changes
+    }
+
+    /// The largest value [`set`](Self::set) accepts for `key`, in bytes.
+    pub fn max_value_len(&self, key: &str) -> usize {
+        max_value_len(self.budget - 1, key.len())
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Time {
+        let mut t = self.engine.poll_timeout().min(self.next_tick);
+        if self.joining() {
+            t = t.min(self.next_join);
+        }
+        t
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next membership event.
+    pub fn poll_event(&mut self) -> Option<ClusterEvent> {
+        self.events.pop_front()
+    }
+
+    fn joining(&self) -> bool {
+        !self.left && self.live.is_empty() && !self.config.seeds.is_empty()
+    }
+
+    /// Runs whatever is due at `now`: the gossip round (after a heartbeat), membership upkeep,
+    /// join attempts.
+    pub fn handle_timeout(&mut self, now: Time) {
+        if now >= self.engine.poll_timeout() && !self.left {
+            let id = self.id;
+            self.engine.write(now, &mut self.outbox, |s| s.beat(id));
+            self.engine.handle_timeout(now, &mut self.outbox);
+            self.stats.rounds += 1;
+            self.flush();
+            self.gossip_to_dead();
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + Duration::from_millis(self.config.interval_ms);
+            self.upkeep(now);
+        }
+        if self.joining() && now >= self.next_join {
+            let seeds: Vec<SocketAddr> = self.config.seeds.clone();
+            for seed in seeds {
+                if seed != self.config.addr {
+                    self.send_syn(seed);
+                }
+            }
+            self.next_join = now + self.join_backoff;
+            let max = Duration::from_millis(self.config.join_backoff_max_ms.max(1));
+            self.join_backoff = (self.join_backoff * 2).min(max);
+        }
+    }
+
+    /// Handles one received datagram from `from`. `buf` is decrypted in place. On error the
+    /// datagram was dropped, counted, and changed nothing.
+    pub fn handle_datagram(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        buf: &mut [u8],
+    ) -> Result<(), DropReason> {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += buf.len() as u64;
+        let result = self.dispatch(now, from, buf);
+        if let Err(reason) = result {
+            if let Some(i) = DropReason::ALL.iter().position(|&r| r == reason) {
+                self.stats.drops[i] += 1;
+            }
+            log::debug!(
+                "{}: dropped datagram from {from}: {reason}",
+                self.config.name
+            );
+        }
+        result
+    }
+
+    fn dispatch(&mut self, now: Time, from: SocketAddr, buf: &mut [u8]) -> Result<(), DropReason> {
+        let env = self.codec.open(buf, self.config.mtu)?;
+        if env.sender == self.id {
+            return Err(DropReason::FromSelf);
+        }
+        if env.kind == EnvelopeKind::Gossip
+            && let Some(g) = self.state().is_forgotten(env.sender)
+            && env.generation <= g
+        {
+            let mut payload = Vec::new();
+            gossiper_types::codec::put_varint(&mut payload, env.generation);
+            self.send_raw(from, EnvelopeKind::Rebirth, &payload);
+            return Err(DropReason::Forgotten);
+        }
+        match env.kind {
+            EnvelopeKind::Rebirth => {
+                let mut r = Reader::new(env.payload);
+                let g = r.varint().map_err(DropReason::from_decode)?;
+                r.finish().map_err(DropReason::from_decode)?;
+                if g == self.generation && !self.left {
+                    self.generation += 1;
+                    let (id, generation) = (self.id, self.generation);
+                    log::warn!(
+                        "{}: the cluster forgot us; rejoining as generation {generation}",
+                        self.config.name
+                    );
+                    self.engine
+                        .write(now, &mut self.outbox, |s| s.bump_generation(id, generation));
+                    self.next_join = now;
+                    self.join_backoff = Duration::from_millis(self.config.interval_ms);
+                }
+                Ok(())
+            }
+            EnvelopeKind::Gossip => {
+                self.addrs.entry(env.sender).or_insert(from);
+                let before = self.engine.stats().state_changes;
+                let payload = env.payload;
+                let is_push = payload.first() == Some(&(MessageKind::Push as u8));
+                let sender = env.sender;
+                let handled = self
+                    .engine
+                    .handle_message(now, sender, payload, &mut self.outbox);
+                if let Err(e) = handled {
+                    self.outbox.clear();
+                    return Err(match e {
+                        EngineDrop::Malformed(d) => DropReason::from_decode(d),
+                        EngineDrop::UnknownKind(_) => DropReason::Garbage,
+                        EngineDrop::Oversized(_) => DropReason::Oversized,
+                        EngineDrop::FromSelf => DropReason::FromSelf,
+                    });
+                }
+                let changed = self.engine.stats().state_changes > before;
+                if changed && is_push {
+                    // Rumor: pass news on at once, each node once per piece of news.
+                    let payload = payload.to_vec();
+                    self.forward(&payload, sender);
+                }
+                self.flush();
+                if changed {
+                    self.sync_members(now);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes `key = value` on this node, pushes it to `fanout` peers at once, and deletes it
+    /// after `ttl` if given. Returns the new version.
+    pub fn set(
+        &mut self,
+        now: Time,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<u64, WriteError> {
+        check_user_key(key)?;
+        let max = self.max_value_len(key);
+        if value.len() > max {
+            return Err(WriteError::ValueTooLarge {
+                len: value.len(),
+                max,
+            });
+        }
+        let id = self.id;
+        let before = self.digest();
+        let version = self
+            .engine
+            .write(now, &mut self.outbox, |s| s.set(id, key, value.to_vec()));
+        match ttl {
+            Some(ttl) => {
+                self.ttls.insert(key.to_owned(), now + ttl);
+            }
+            None => {
+                self.ttls.remove(key);
+            }
+        }
+        self.push_local(&before, self.config.fanout as usize);
+        Ok(version)
+    }
+
+    /// Deletes `key` on this node (a tombstone) and pushes that at once. Returns the
+    /// tombstone's version, or `None` if the key had no live value.
+    pub fn delete(&mut self, now: Time, key: &str) -> Result<Option<u64>, WriteError> {
+        check_user_key(key)?;
+        self.ttls.remove(key);
+        let id = self.id;
+        let before = self.digest();
+        let version = self
+            .engine
+            .write(now, &mut self.outbox, |s| s.delete(id, key));
+        if version.is_some() {
+            self.push_local(&before, self.config.fanout as usize);
+        }
+        Ok(version)
+    }
+
+    /// Announces a graceful leave: peers record this node as *left*. Stops gossip rounds;
+    /// flush [`poll_transmit`](Self::poll_transmit) before exiting.
+    pub fn leave(&mut self, now: Time) {
+        if self.left {
+            return;
+        }
+        let id = self.id;
+        let before = self.digest();
+        self.engine.write(now, &mut self.outbox, |s| {
+            s.set(id, KEY_LEFT, b"1".to_vec())
+        });
+        self.push_local(&before, 64);
+        self.left = true;
+    }
+
+    /// True once [`leave`](Self::leave) was called.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// Every known member, this node first, then by name.
+    pub fn members(&self, now: Time) -> Vec<MemberInfo> {
+        let mut out = vec![MemberInfo {
+            id: self.id,
+            name: self.config.name.clone(),
+            addr: Some(self.config.addr),
+            status: if self.left {
+                MemberStatus::Left
+            } else {
+                MemberStatus::Alive
+            },
+            generation: self.generation,
+            heartbeat: self.state().node(self.id).map_or(0, |r| r.heartbeat),
+            phi: 0.0,
+        }];
+        let mut others: Vec<MemberInfo> = self
+            .members
+            .iter()
+            .map(|(&id, m)| MemberInfo {
+                id,
+                name: self
+                    .state()
+                    .node(id)
+                    .and_then(|r| r.name())
+                    .map_or_else(|| id.to_string(), str::to_owned),
+                addr: self.addrs.get(&id).copied(),
+                status: m.status,
+                generation: m.generation,
+                heartbeat: m.heartbeat,
+                phi: match m.status {
+                    MemberStatus::Left => 0.0,
+                    _ => m.detector.phi(now),
+                },
+            })
+            .collect();
+        others.sort_by(|a, b| a.name.cmp(&b.name));
+        out.extend(others);
+        out
+    }
+
+    /// How many members (this node included) have each status, in [`MemberStatus::ALL`] order.
+    pub fn status_counts(&self) -> [usize; 4] {
+        let mut counts = [0; 4];
+        counts[if self.left { 3 } else { 0 }] += 1;
+        for m in self.members.values() {
+            counts[m.status as usize] += 1;
+        }
+        counts
+    }
+
+    /// The id of the member named `name`, if known (or this node).
+    pub fn id_of(&self, name: &str) -> Option<NodeId> {
+        let id = NodeId::from_name(name);
+        (id == self.id || self.state().node(id).is_some()).then_some(id)
+    }
+
+    fn digest(&self) -> ClusterDigest {
+        let mut d = ClusterDigest::default();
+        self.state().digest_into(&mut d);
+        d
+    }
+
+    /// Pushes what holders of `before` lack to up to `count` live peers.
+    fn push_local(&mut self, before: &ClusterDigest, count: usize) {
+        let mut msg = vec![MessageKind::Push as u8];
+        let rotation = self.rng.random::<u64>();
+        let written = self
+            .state()
+            .write_delta(before, self.budget - 1, rotation, &mut msg);
+        if written == 0 {
+            return;
+        }
+        let peers = self.pick_live(count, None);
+        for to in peers {
+            if let Some(&addr) = self.addrs.get(&to) {
+                self.send_raw(addr, EnvelopeKind::Gossip, &msg);
+            }
+        }
+    }
+
+    fn forward(&mut self, payload: &[u8], except: NodeId) {
+        let peers = self.pick_live(self.config.fanout as usize, Some(except));
+        for to in peers {
+            if let Some(&addr) = self.addrs.get(&to) {
+                self.stats.forwarded += 1;
+                self.send_raw(addr, EnvelopeKind::Gossip, payload);
+            }
+        }
+    }
+
+    fn pick_live(&mut self, count: usize, except: Option<NodeId>) -> Vec<NodeId> {
+        let mut pool: Vec<NodeId> = self
+            .live
+            .iter()
+            .copied()
+            .filter(|&id| Some(id) != except)
+            .collect();
+        let k = count.min(pool.len());
+        for i in 0..k {
+            let j = self.rng.random_range(i..pool.len());
+            pool.swap(i, j);
+        }
+        pool.truncate(k);
+        pool
+    }
+
+    fn send_syn(&mut self, to: SocketAddr) {
+        let d = self.digest();
+        let mut msg = vec![MessageKind::Syn as u8];
+        ClusterState::encode_digest(&d, self.budget - 1, self.rng.random(), &mut msg);
+        self.send_raw(to, EnvelopeKind::Gossip, &msg);
+    }
+
+    /// Now and then a round also contacts a dead node, so that partitions heal (chitchat's
+    /// heuristic: probability dead / (live + 1)).
+    fn gossip_to_dead(&mut self) {
+        let dead: Vec<NodeId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.status == MemberStatus::Dead)
+            .map(|(&id, _)| id)
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        let p = dead.len() as f64 / (self.live.len() + 1) as f64;
+        if self.rng.random::<f64>() < p {
+            let pick = dead[self.rng.random_range(0..dead.len())];
+            if let Some(&addr) = self.addrs.get(&pick) {
+                self.send_syn(addr);
+            }
+        }
+    }
+
+    fn send_raw(&mut self, to: SocketAddr, kind: EnvelopeKind, payload: &[u8]) {
+        let mut bytes = Vec::with_capacity(payload.len() + self.codec.overhead());
+        self.codec
+            .seal(kind, self.id, self.generation, payload, &mut bytes);
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += bytes.len() as u64;
+        self.transmits.push_back(Transmit { to, bytes });
+    }
+
+    /// Wraps the engine's datagrams in envelopes addressed by the address book.
+    fn flush(&mut self) {
+        let outbox = std::mem::take(&mut self.outbox);
+        for (to, payload) in outbox.iter() {
+            match self.addrs.get(&to) {
+                Some(&addr) => self.send_raw(addr, EnvelopeKind::Gossip, payload),
+                None => self.stats.no_route += 1,
+            }
+        }
+        self.outbox = outbox;
+        self.outbox.clear();
+    }
+
+    fn min_std_us(&self) -> u64 {
+        match self.config.min_std_ms {
+            0 => 2 * self.config.interval_ms * 1_000,
+            ms => ms * 1_000,
+        }
+    }
+
+    /// Folds what the replicated state says (new nodes, generations, heartbeats, leaves,
+    /// addresses) into the membership view.
+    fn sync_members(&mut self, now: Time) {
+        let interval_us = self.config.interval_ms * 1_000;
+        let min_std = self.min_std_us();
+        let me = self.id;
+        let mut seen = Vec::new();
+        let nodes: Vec<(NodeId, u64, u64, bool, Option<SocketAddr>)> = self
+            .engine
+            .state()
+            .nodes()
+            .filter(|&(id, _)| id != me)
+            .map(|(id, r)| {
+                (
+                    id,
+                    r.generation,
+                    r.heartbeat,
+                    r.has_left(),
+                    r.addr().and_then(|a| a.parse().ok()),
+                )
+            })
+            .collect();
+        for (id, generation, heartbeat, left, addr) in nodes {
+            seen.push(id);
+            if let Some(addr) = addr {
+                self.addrs.insert(id, addr);
+            }
+            let fresh = |status| Member {
+                generation,
+                heartbeat,
+                detector: PhiDetector::new(now, interval_us, 100, min_std),
+                status,
+                since: now,
+            };
+            let status_new = if left {
+                MemberStatus::Left
+            } else {
+                MemberStatus::Alive
+            };
+            match self.members.get_mut(&id) {
+                Some(m) if m.generation == generation => {
+                    if heartbeat > m.heartbeat {
+                        m.heartbeat = heartbeat;
+                        m.detector.heartbeat(now);
+                        if matches!(m.status, MemberStatus::Dead | MemberStatus::Suspect) && !left {
+                            m.status = MemberStatus::Alive;
+                            m.since = now;
+                            self.events.push_back(ClusterEvent::MemberUp(id));
+                        }
+                    }
+                    if left && m.status != MemberStatus::Left {
+                        m.status = MemberStatus::Left;
+                        m.since = now;
+                        self.events.push_back(ClusterEvent::MemberLeft(id));
+                    }
+                }
+                Some(m) if m.generation > generation => {}
+                _ => {
+                    self.members.insert(id, fresh(status_new));
+                    self.events.push_back(if left {
+                        ClusterEvent::MemberLeft(id)
+                    } else {
+                        ClusterEvent::MemberUp(id)
+                    });
+                }
+            }
+        }
+        if seen.len() != self.members.len() {
+            self.members.retain(|id, _| seen.binary_search(id).is_ok());
+        }
+        self.refresh_live();
+    }
+
+    fn refresh_live(&mut self) {
+        let live: Vec<NodeId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect))
+            .map(|(&id, _)| id)
+            .collect();
+        if live != self.live {
+            if self.live.is_empty() && !live.is_empty() {
+                self.join_backoff = Duration::from_millis(self.config.interval_ms);
+            }
+            self.live = live;
+            self.engine.set_peers(Peers::List(self.live.clone()));
+        }
+    }
+
+    /// Periodic upkeep: statuses from φ, GC of dead/left nodes and tombstones, TTL expiry.
+    fn upkeep(&mut self, now: Time) {
+        let threshold = self.config.phi_threshold;
+        let grace = Duration::from_millis(self.config.dead_grace_ms);
+        let mut forget = Vec::new();
+        for (&id, m) in &mut self.members {
+            let status = match m.status {
+                MemberStatus::Left => MemberStatus::Left,
+                _ => {
+                    let phi = m.detector.phi(now);
+                    if phi >= threshold {
+                        MemberStatus::Dead
+                    } else if phi >= threshold / 2.0 && m.status != MemberStatus::Dead {
+                        MemberStatus::Suspect
+                    } else if m.status == MemberStatus::Dead {
+                        MemberStatus::Dead // only a fresh heartbeat revives
+                    } else {
+                        MemberStatus::Alive
+                    }
+                }
+            };
+            if status != m.status {
+                m.status = status;
+                m.since = now;
+                self.events.push_back(match status {
+                    MemberStatus::Alive => ClusterEvent::MemberUp(id),
+                    MemberStatus::Suspect => ClusterEvent::MemberSuspect(id),
+                    MemberStatus::Dead => ClusterEvent::MemberDown(id),
+                    MemberStatus::Left => ClusterEvent::MemberLeft(id),
+                });
+            }
+            if matches!(m.status, MemberStatus::Dead | MemberStatus::Left) && now - m.since >= grace
+            {
+                forget.push(id);
+            }
+        }
+        for id in forget {
+            self.members.remove(&id);
+            self.addrs.remove(&id);
+            self.engine
+                .write(now, &mut self.outbox, |s| s.forget(id, now));
+            self.events.push_back(ClusterEvent::MemberRemoved(id));
+        }
+        self.refresh_live();
+        let tomb_us = self.config.tombstone_grace_ms * 1_000;
+        let memory_us = 3 * self.config.dead_grace_ms * 1_000;
+        self.engine.write(now, &mut self.outbox, |s| {
+            s.gc_tombstones(now, tomb_us);
+            s.expire_forgotten(now, memory_us);
+        });
+        let expired: Vec<String> = self
+            .ttls
+            .iter()
+            .filter(|&(_, &at)| at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            let _ = self.delete(now, &key);
+        }
+        self.outbox.clear();
+    }
+}

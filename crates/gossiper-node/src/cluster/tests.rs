@@ -1,0 +1,421 @@
+//! Cluster scenarios: several `ClusterNode`s on a virtual network with virtual time, each test
+//! named after the behaviour it checks.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gossiper_types::{NodeId, Time};
+use proptest::prelude::*;
+
+use super::*;
+
+/// A virtual LAN: nodes by address, a clock, a set of cut links, a wiretap.
+struct Net {
+    nodes: Vec<Option<ClusterNode>>,
+    addrs: Vec<SocketAddr>,
+    now: Time,
+    cut: BTreeSet<(usize, usize)>,
+    tap: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    max_datagram: usize,
+}
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7_000 + i as u16))
+}
+
+fn config(i: usize, generation: u64) -> ClusterConfig {
+    let mut c = ClusterConfig::new(format!("n{i}"), addr(i), generation);
+    c.interval_ms = 100;
+    c.dead_grace_ms = 30_000;
+    c.tombstone_grace_ms = 30_000;
+    if i > 0 {
+        c.seeds = vec![addr(0)];
+    }
+    c
+}
+
+impl Net {
+    fn new(n: usize, tweak: impl Fn(&mut ClusterConfig)) -> Net {
+        let mut net = Net {
+            nodes: Vec::new(),
+            addrs: (0..n).map(addr).collect(),
+            now: Time::ZERO,
+            cut: BTreeSet::new(),
+            tap: Vec::new(),
+            max_datagram: 0,
+        };
+        for i in 0..n {
+            let mut c = config(i, 1);
+            tweak(&mut c);
+            net.nodes
+                .push(Some(ClusterNode::new(c, Time::ZERO, i as u64).unwrap()));
+        }
+        net
+    }
+
+    fn node(&self, i: usize) -> &ClusterNode {
+        self.nodes[i].as_ref().unwrap()
+    }
+
+    fn node_mut(&mut self, i: usize) -> &mut ClusterNode {
+        self.nodes[i].as_mut().unwrap()
+    }
+
+    /// Runs for `ms` of virtual time in 5 ms steps, delivering datagrams within a step.
+    fn run(&mut self, ms: u64) {
+        let end = self.now + Duration::from_millis(ms);
+        while self.now < end {
+            self.now = self.now + Duration::from_millis(5);
+            for i in 0..self.nodes.len() {
+                if let Some(n) = self.nodes[i].as_mut() {
+                    n.handle_timeout(self.now);
+                }
+            }
+            self.deliver();
+        }
+    }
+
+    fn deliver(&mut self) {
+        for _ in 0..50 {
+            let mut pending = Vec::new();
+            for i in 0..self.nodes.len() {
+                if let Some(n) = self.nodes[i].as_mut() {
+                    while let Some(t) = n.poll_transmit() {
+                        pending.push((i, t));
+                    }
+                }
+            }
+            if pending.is_empty() {
+                return;
+            }
+            for (from, t) in pending {
+                self.max_datagram = self.max_datagram.max(t.bytes.len());
+                self.tap.push((self.addrs[from], t.to, t.bytes.clone()));
+                let Some(to) = self.addrs.iter().position(|&a| a == t.to) else {
+                    continue;
+                };
+                if self.cut.contains(&(from, to)) || self.cut.contains(&(to, from)) {
+                    continue;
+                }
+                let mut bytes = t.bytes;
+                let now = self.now;
+                if let Some(n) = self.nodes[to].as_mut() {
+                    let _ = n.handle_datagram(now, self.addrs[from], &mut bytes);
+                }
+            }
+        }
+    }
+
+    fn status(&self, observer: usize, of: usize) -> Option<MemberStatus> {
+        let name = format!("n{of}");
+        self.node(observer)
+            .members(self.now)
+            .into_iter()
+            .find(|m| m.name == name)
+            .map(|m| m.status)
+    }
+
+    fn value(&self, observer: usize, owner: usize, key: &str) -> Option<Vec<u8>> {
+        let id = NodeId::from_name(&format!("n{owner}"));
+        Some(
+            self.node(observer)
+                .state()
+                .node(id)?
+                .get(key)?
+                .value
+                .clone(),
+        )
+    }
+
+    fn all_see(&self, of: usize, status: MemberStatus) -> bool {
+        (0..self.nodes.len())
+            .filter(|&i| i != of && self.nodes[i].is_some())
+            .all(|i| self.status(i, of) == Some(status))
+    }
+}
+
+#[test]
+fn nodes_join_through_a_seed_and_converge_on_keys() {
+    let mut net = Net::new(8, |_| {});
+    net.run(2_000);
+    for i in 0..8 {
+        assert_eq!(net.node(i).members(net.now).len(), 8, "n{i} knows everyone");
+        assert!(
+            net.node(i)
+                .members(net.now)
+                .iter()
+                .all(|m| m.status == MemberStatus::Alive)
+        );
+    }
+    let now = net.now;
+    net.node_mut(3).set(now, "colour", b"blue", None).unwrap();
+    // Pushed and forwarded at once: no round needed.
+    net.deliver();
+    for i in 0..8 {
+        assert_eq!(
+            net.value(i, 3, "colour").as_deref(),
+            Some(&b"blue"[..]),
+            "n{i}"
+        );
+    }
+    assert!(net.max_datagram <= 1_400);
+}
+
+#[test]
+fn a_stopped_node_is_declared_dead_and_a_restart_supersedes_it() {
+    let mut net = Net::new(5, |_| {});
+    net.run(2_000);
+    let now = net.now;
+    net.node_mut(2).set(now, "old", b"1", None).unwrap();
+    net.node_mut(2).set(now, "k", b"old", None).unwrap();
+    net.run(500);
+    net.nodes[2] = None;
+    let stopped = net.now;
+    while !net.all_see(2, MemberStatus::Dead) {
+        net.run(100);
+        assert!(
+            net.now - stopped < Duration::from_secs(5),
+            "detected within 5 s"
+        );
+    }
+    let detection = net.now - stopped;
+    assert!(
+        detection > Duration::from_millis(300),
+        "no instant verdict: {detection:?}"
+    );
+    // Restart with the same name and a new generation.
+    let mut restarted = ClusterNode::new(config(2, 2), net.now, 99).unwrap();
+    restarted.set(net.now, "k", b"new", None).unwrap();
+    net.nodes[2] = Some(restarted);
+    net.run(2_000);
+    assert!(net.all_see(2, MemberStatus::Alive));
+    for i in [0, 1, 3, 4] {
+        assert_eq!(net.value(i, 2, "k").as_deref(), Some(&b"new"[..]));
+        assert_eq!(net.value(i, 2, "old"), None, "no zombie key on n{i}");
+        assert_eq!(net.node(i).members(net.now).len(), 5, "one entry per name");
+    }
+}
+
+#[test]
+fn a_graceful_leave_is_recorded_as_left_then_forgotten() {
+    let mut net = Net::new(4, |c| c.dead_grace_ms = 3_000);
+    net.run(2_000);
+    let now = net.now;
+    net.node_mut(1).leave(now);
+    net.deliver();
+    net.nodes[1] = None;
+    net.run(200);
+    assert!(net.all_see(1, MemberStatus::Left));
+    net.run(5_000);
+    for i in [0, 2, 3] {
+        assert_eq!(net.status(i, 1), None, "n{i} forgot n1");
+        assert_eq!(net.node(i).members(net.now).len(), 3);
+    }
+}
+
+#[test]
+fn a_partition_heals_through_gossip_to_dead_nodes() {
+    let mut net = Net::new(6, |_| {});
+    net.run(2_000);
+    for a in 0..3 {
+        for b in 3..6 {
+            net.cut.insert((a, b));
+        }
+    }
+    net.run(4_000);
+    assert_eq!(net.status(0, 4), Some(MemberStatus::Dead));
+    assert_eq!(net.status(4, 0), Some(MemberStatus::Dead));
+    let now = net.now;
+    net.node_mut(4).set(now, "during", b"split", None).unwrap();
+    net.cut.clear();
+    net.run(4_000);
+    for i in 0..6 {
+        for j in 0..6 {
+            if i != j {
+                assert_eq!(
+                    net.status(i, j),
+                    Some(MemberStatus::Alive),
+                    "n{i} sees n{j}"
+                );
+            }
+        }
+        assert_eq!(net.value(i, 4, "during").as_deref(), Some(&b"split"[..]));
+    }
+}
+
+#[test]
+fn a_node_forgotten_during_a_long_partition_comes_back_with_a_new_generation() {
+    let mut net = Net::new(3, |c| c.dead_grace_ms = 2_000);
+    net.run(2_000);
+    net.cut.insert((0, 2));
+    net.cut.insert((1, 2));
+    net.run(5_000);
+    assert_eq!(net.status(0, 2), None, "n2 was forgotten");
+    net.cut.clear();
+    net.run(6_000);
+    assert_eq!(net.status(0, 2), Some(MemberStatus::Alive));
+    assert_eq!(net.status(2, 0), Some(MemberStatus::Alive));
+    assert!(
+        net.node(2).generation() > 1,
+        "n2 came back as a new generation"
+    );
+    assert!(net.node(0).stats().dropped(DropReason::Forgotten) > 0);
+}
+
+#[test]
+fn other_clusters_and_wrong_keys_are_never_admitted() {
+    let key = |b: u8| Some(Keyring::new(&[[b; 32]]).unwrap());
+    let ring = Keyring::new(&[[1; 32], [9; 32]]).unwrap();
+    let mut net = Net::new(4, |c| c.keyring = Some(ring.clone()));
+    // n3 has the wrong key; n2 is in another cluster (same key).
+    net.nodes[3] = Some({
+        let mut c = config(3, 1);
+        c.keyring = key(2);
+        ClusterNode::new(c, Time::ZERO, 3).unwrap()
+    });
+    net.nodes[2] = Some({
+        let mut c = config(2, 1);
+        c.keyring = key(1);
+        c.cluster = "other".into();
+        ClusterNode::new(c, Time::ZERO, 2).unwrap()
+    });
+    net.run(3_000);
+    let names: Vec<String> = net
+        .node(0)
+        .members(net.now)
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["n0", "n1"]);
+    let s = net.node(0).stats();
+    assert!(s.dropped(DropReason::AuthFailure) > 0);
+    assert!(s.dropped(DropReason::ForeignCluster) > 0);
+    assert_eq!(
+        net.node(3).members(net.now).len(),
+        1,
+        "the stranger learned nothing"
+    );
+    // Key rotation: everyone holds [old, new]; n1 now seals with new; n0 still with old.
+    let mut c = config(1, 2);
+    c.keyring = Some(Keyring::new(&[[9; 32], [1; 32]]).unwrap());
+    net.nodes[1] = Some(ClusterNode::new(c, net.now, 11).unwrap());
+    net.run(2_000);
+    assert_eq!(net.status(0, 1), Some(MemberStatus::Alive));
+}
+
+#[test]
+fn replayed_datagrams_do_not_roll_state_back() {
+    let mut net = Net::new(2, |c| c.keyring = Some(Keyring::new(&[[5; 32]]).unwrap()));
+    net.run(1_000);
+    let now = net.now;
+    net.node_mut(1).set(now, "k", b"v1", None).unwrap();
+    net.tap.clear();
+    net.deliver();
+    let old: Vec<_> = net.tap.clone();
+    net.run(300);
+    let now = net.now;
+    net.node_mut(1).set(now, "k", b"v2", None).unwrap();
+    net.run(300);
+    assert_eq!(net.value(0, 1, "k").as_deref(), Some(&b"v2"[..]));
+    for (from, _, mut bytes) in old {
+        let now = net.now;
+        let _ = net.node_mut(0).handle_datagram(now, from, &mut bytes);
+    }
+    assert_eq!(net.value(0, 1, "k").as_deref(), Some(&b"v2"[..]));
+}
+
+#[test]
+fn datagrams_fit_the_mtu_at_a_hundred_nodes_with_big_values() {
+    let mut net = Net::new(100, |c| c.mtu = 512);
+    net.run(3_000);
+    let now = net.now;
+    for i in 0..10 {
+        let max = net.node(i).max_value_len("big");
+        net.node_mut(i)
+            .set(now, "big", &vec![7; max], None)
+            .unwrap();
+        assert!(
+            net.node_mut(i)
+                .set(now, "big", &vec![7; max + 1], None)
+                .is_err()
+        );
+    }
+    net.run(3_000);
+    assert!(
+        net.max_datagram <= 512,
+        "largest datagram {}",
+        net.max_datagram
+    );
+    for i in 0..100 {
+        assert_eq!(net.node(i).members(net.now).len(), 100, "n{i}");
+        assert!(net.value(i, 9, "big").is_some());
+    }
+}
+
+#[test]
+fn ttl_keys_expire_and_tombstones_are_collected() {
+    let mut net = Net::new(3, |c| c.tombstone_grace_ms = 1_000);
+    net.run(1_000);
+    let now = net.now;
+    net.node_mut(0)
+        .set(now, "lease", b"x", Some(Duration::from_millis(500)))
+        .unwrap();
+    net.run(200);
+    assert!(net.value(2, 0, "lease").is_some());
+    net.run(600);
+    assert_eq!(net.value(2, 0, "lease"), None, "expired everywhere");
+    net.run(2_000);
+    let id = net.node(0).id();
+    for i in 0..3 {
+        let rec = net.node(i).state().node(id).unwrap();
+        assert!(rec.entry("lease").is_none(), "tombstone collected on n{i}");
+        assert!(rec.last_gc_version > 0);
+    }
+}
+
+#[test]
+fn reserved_and_oversized_keys_are_refused() {
+    let mut net = Net::new(1, |_| {});
+    let now = net.now;
+    let n = net.node_mut(0);
+    assert!(n.set(now, "__left", b"1", None).is_err());
+    assert!(n.set(now, "", b"1", None).is_err());
+    assert!(n.set(now, &"k".repeat(300), b"1", None).is_err());
+    assert_eq!(n.delete(now, "absent").unwrap(), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary bytes, and real datagrams with bytes flipped or cut, never panic and never
+    /// change the state.
+    #[test]
+    fn junk_never_panics_nor_changes_state(
+        junk in proptest::collection::vec(any::<u8>(), 0..1_500),
+        flip in any::<usize>(),
+        cut in any::<usize>(),
+        keyed in any::<bool>(),
+    ) {
+        let ring = keyed.then(|| Keyring::new(&[[1; 32]]).unwrap());
+        let mut net = Net::new(2, |c| c.keyring = ring.clone());
+        net.run(600);
+        let before = net.node(0).state().clone();
+        let mut bytes = junk.clone();
+        prop_assert!(net.node_mut(0).handle_datagram(Time::ZERO, addr(9), &mut bytes).is_err());
+        prop_assert_eq!(net.node(0).state(), &before);
+        if let Some((_, _, real)) = net.tap.iter().rev().find(|(_, to, _)| *to == addr(0)) {
+            let mut flipped = real.clone();
+            let i = flip % flipped.len();
+            flipped[i] ^= 0x5a;
+            let mut truncated = real[..cut % real.len()].to_vec();
+            for bad in [&mut flipped, &mut truncated] {
+                let r = net.node_mut(0).handle_datagram(Time::ZERO, addr(1), bad);
+                if keyed {
+                    prop_assert!(r.is_err());
+                    prop_assert_eq!(net.node(0).state(), &before);
+                }
+            }
+        }
+    }
+}
