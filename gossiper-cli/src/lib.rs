@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod agent;
+pub mod client;
+pub mod cluster;
 pub mod demo;
 mod exit;
 
@@ -36,6 +39,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the in-process demo (the default).
     Demo(demo::DemoArgs),
+    /// Run a cluster agent over UDP with its HTTP API (leaves gracefully on SIGINT/SIGTERM).
+    Agent(agent::AgentArgs),
+    /// List an agent's members and their status.
+    Members(client::ApiArgs),
+    /// Set a key on an agent.
+    Set(client::SetArgs),
+    /// Read a node's key through an agent (optionally a blocking query).
+    Get(client::GetArgs),
+    /// Delete a key on an agent.
+    Delete(client::DeleteArgs),
+    /// Start a local cluster of agents as child processes.
+    Cluster(cluster::ClusterArgs),
     // Further subcommands are added here, one line each, with a module of their own.
 }
 
@@ -73,6 +88,12 @@ where
     let result = match cli.command {
         None => demo::run(&cli.demo, strategies),
         Some(Command::Demo(args)) => demo::run(&args, strategies),
+        Some(Command::Agent(args)) => agent::run(&args),
+        Some(Command::Members(args)) => client::members(&args),
+        Some(Command::Set(args)) => client::set(&args),
+        Some(Command::Get(args)) => client::get(&args),
+        Some(Command::Delete(args)) => client::delete(&args),
+        Some(Command::Cluster(args)) => cluster::run(&args),
     };
     exit::report(result)
 }

@@ -1,0 +1,168 @@
+//! `gossiper members | set | get | delete`: the agent's HTTP API from the command line.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use gossiper_agent::client::{encode_segment, request};
+use serde_json::Value;
+
+use crate::CliError;
+
+/// Output format of the client commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// The API's JSON, as is.
+    Json,
+}
+
+/// Options every client command takes.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// The agent's API address.
+    #[arg(long, default_value = "127.0.0.1:8946")]
+    pub api: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Options of `gossiper set`.
+#[derive(Debug, Clone, Args)]
+pub struct SetArgs {
+    /// The key (owned by the agent you talk to).
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Delete the key after this long (e.g. 30s, 5m).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// API options.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Options of `gossiper get`.
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    /// The node that owns the key.
+    pub node: String,
+    /// The key.
+    pub key: String,
+    /// Blocking query: wait until the key's version exceeds this.
+    #[arg(long)]
+    pub index: Option<u64>,
+    /// Longest wait of a blocking query (e.g. 5s).
+    #[arg(long, default_value = "5s")]
+    pub wait: String,
+    /// API options.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Options of `gossiper delete`.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// The key to delete on the agent you talk to.
+    pub key: String,
+    /// API options.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+fn call(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Value, CliError> {
+    let (status, text) = request(&api.api, method, path, body, timeout)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|_| CliError::failure(format!("API answered {status} with non-JSON")))?;
+    if status >= 400 {
+        let reason = v["error"].as_str().unwrap_or("request failed");
+        return Err(CliError::failure(format!("{reason} (HTTP {status})")));
+    }
+    Ok(v)
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `gossiper members`.
+pub fn members(api: &ApiArgs) -> Result<(), CliError> {
+    let v = call(api, "GET", "/v1/members", b"", TIMEOUT)?;
+    if api.format == Format::Json {
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<22} {:<8} {:>15} {:>10} {:>7}",
+        "NAME", "ADDR", "STATUS", "GENERATION", "HEARTBEAT", "PHI"
+    );
+    for m in v.as_array().into_iter().flatten() {
+        println!(
+            "{:<20} {:<22} {:<8} {:>15} {:>10} {:>7.2}",
+            m["name"].as_str().unwrap_or("?"),
+            m["addr"].as_str().unwrap_or("-"),
+            m["status"].as_str().unwrap_or("?"),
+            m["generation"].as_u64().unwrap_or(0),
+            m["heartbeat"].as_u64().unwrap_or(0),
+            m["phi"].as_f64().unwrap_or(0.0),
+        );
+    }
+    Ok(())
+}
+
+/// `gossiper set KEY VALUE`.
+pub fn set(args: &SetArgs) -> Result<(), CliError> {
+    let mut path = format!("/v1/kv/{}", encode_segment(&args.key));
+    if let Some(ttl) = &args.ttl {
+        path.push_str(&format!("?ttl={}", encode_segment(ttl)));
+    }
+    let v = call(&args.api, "PUT", &path, args.value.as_bytes(), TIMEOUT)?;
+    match args.api.format {
+        Format::Json => println!("{v}"),
+        Format::Text => println!("{} = {} (version {})", args.key, args.value, v["version"]),
+    }
+    Ok(())
+}
+
+/// `gossiper get NODE KEY`.
+pub fn get(args: &GetArgs) -> Result<(), CliError> {
+    let mut path = format!(
+        "/v1/kv/{}/{}",
+        encode_segment(&args.node),
+        encode_segment(&args.key)
+    );
+    let mut timeout = TIMEOUT;
+    if let Some(index) = args.index {
+        let wait = gossiper_agent::parse_duration(&args.wait)
+            .ok_or_else(|| CliError::usage(format!("bad --wait {:?}", args.wait)))?;
+        timeout = wait + TIMEOUT;
+        path.push_str(&format!(
+            "?index={index}&wait={}",
+            encode_segment(&args.wait)
+        ));
+    }
+    let v = call(&args.api, "GET", &path, b"", timeout)?;
+    match args.api.format {
+        Format::Json => println!("{v}"),
+        Format::Text => println!("{}", v["value"].as_str().unwrap_or("")),
+    }
+    Ok(())
+}
+
+/// `gossiper delete KEY`.
+pub fn delete(args: &DeleteArgs) -> Result<(), CliError> {
+    let path = format!("/v1/kv/{}", encode_segment(&args.key));
+    let v = call(&args.api, "DELETE", &path, b"", TIMEOUT)?;
+    match args.api.format {
+        Format::Json => println!("{v}"),
+        Format::Text => println!("deleted {} (version {})", args.key, v["version"]),
+    }
+    Ok(())
+}
