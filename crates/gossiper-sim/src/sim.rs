@@ -1,0 +1,785 @@
+//! One simulated run: real engines, virtual time, a faulty network, and the invariant checker.
+//!
+//! The loop owns every [`Node`] of the run, one [`Outbox`] they all write into, and the network:
+//! a list of messages per delivery phase (synchronous model) or a heap of timed events
+//! (asynchronous model). Every node call goes through one wrapper that reads the node's held
+//! write before and after the call, which is all the measures and the checker need: O(1) per
+//! message and no per-node history.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+
+use gossiper_network::topology::Graph;
+use gossiper_network::{Topology, TopologyError, UniformRandom};
+use gossiper_node::{Node, Outbox, Peers};
+use gossiper_types::{Message, NodeId, Time};
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use crate::config::{ConfigError, Latency, SimConfig, SimInterval, Timing};
+use crate::metrics::RunReport;
+use crate::replica::{Observed, Replica};
+
+/// The engine type the simulator drives: the production [`Node`] with the uniform random
+/// selector (the phone-call model) and the simulator's compact interval.
+pub type SimNode<S> = Node<S, UniformRandom, SimInterval>;
+
+/// An invariant the checker found broken, with everything needed to reproduce it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// Seed of the failing run.
+    pub seed: u64,
+    /// When (in rounds).
+    pub round: f64,
+    /// Which node.
+    pub node: NodeId,
+    /// What was wrong.
+    pub what: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invariant violated (seed {}) at round {}, node {}: {}",
+            self.seed, self.round, self.node, self.what
+        )
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimError {
+    /// The configuration is out of range; nothing ran.
+    Config(ConfigError),
+    /// The topology could not be built for this seed.
+    Topology {
+        /// Seed of the run.
+        seed: u64,
+        /// Why.
+        error: TopologyError,
+    },
+    /// The invariant checker caught a broken invariant.
+    Invariant(Violation),
+    /// A protocol that promises convergence had not converged after `max_rounds`.
+    NotConverged {
+        /// Seed of the run.
+        seed: u64,
+        /// Rounds simulated.
+        rounds: u32,
+        /// Fraction of live nodes holding the update at the end.
+        informed: f64,
+    },
+}
+
+impl SimError {
+    /// The seed of the failing run, if one ran.
+    pub fn seed(&self) -> Option<u64> {
+        match self {
+            SimError::Config(_) => None,
+            SimError::Topology { seed, .. } | SimError::NotConverged { seed, .. } => Some(*seed),
+            SimError::Invariant(v) => Some(v.seed),
+        }
+    }
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Config(e) => write!(f, "{e}"),
+            SimError::Topology { seed, error } => write!(f, "topology (seed {seed}): {error}"),
+            SimError::Invariant(v) => write!(f, "{v}"),
+            SimError::NotConverged {
+                seed,
+                rounds,
+                informed,
+            } => write!(
+                f,
+                "not converged after {rounds} rounds (seed {seed}): {:.4} of live nodes informed",
+                informed
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+impl From<ConfigError> for SimError {
+    fn from(e: ConfigError) -> Self {
+        SimError::Config(e)
+    }
+}
+
+/// A well-mixed 64-bit hash (SplitMix64's finaliser) to derive independent sub-seeds.
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn node_seed(run_seed: u64, id: u64, incarnation: u64) -> u64 {
+    mix(mix(run_seed ^ 0x6e6f_6465) ^ id.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ mix(incarnation))
+}
+
+/// Runs one simulation of `config` with `seed` and returns its measures.
+///
+/// The same seed and configuration always give the same report, bit for bit.
+pub fn run<S: Replica>(config: &SimConfig, seed: u64) -> Result<RunReport, SimError> {
+    config.validate()?;
+    let mut world = World::<S>::new(config, seed)?;
+    match config.timing {
+        Timing::Sync => world.run_sync(),
+        Timing::Async { interval, latency } => world.run_async(interval, latency),
+    }
+    world.finish()
+}
+
+/// Messages of one delivery phase (synchronous model), packed in one byte buffer.
+#[derive(Default)]
+struct Wave {
+    items: Vec<(u32, u32, u32, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl Wave {
+    fn push(&mut self, from: u32, to: u32, b: &[u8]) {
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(b);
+        self.items.push((from, to, start, self.bytes.len() as u32));
+    }
+    fn clear(&mut self) {
+        self.items.clear();
+        self.bytes.clear();
+    }
+}
+
+/// Whether a message carries the update: any non-empty delta (the run has one update).
+fn carries_update(bytes: &[u8]) -> bool {
+    match Message::decode(bytes) {
+        Ok(
+            Message::Push { delta }
+            | Message::PullReply { delta }
+            | Message::Ack { delta }
+            | Message::Rumor { delta }
+            | Message::SynAck { delta, .. },
+        ) => !delta.is_empty(),
+        _ => false,
+    }
+}
+
+/// Events of the asynchronous model; ordered by (time, sequence number) in the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    /// Round boundary `k`: record the curve, apply the faults scheduled for round `k`.
+    Round(u32),
+    /// A node's gossip timer.
+    Timer(u32),
+    /// Deliver the in-flight message in this slot.
+    Deliver(u32),
+}
+
+struct InFlight {
+    from: u32,
+    to: u32,
+    bytes: Vec<u8>,
+}
+
+struct World<'c, S: Replica> {
+    cfg: &'c SimConfig,
+    seed: u64,
+    graph: Option<Graph>,
+    nodes: Vec<SimNode<S>>,
+    live: Vec<bool>,
+    /// Round at which each node (current incarnation) learned the update; NaN if it has not.
+    learned: Vec<f32>,
+    live_count: usize,
+    informed_live: usize,
+    hot_live: usize,
+    writer: usize,
+    target: (u64, NodeId),
+    written: Vec<Observed>,
+    net_rng: Pcg64Mcg,
+    incarnations: u64,
+    now_round: f64,
+    active_partitions: Vec<usize>,
+    out: Outbox,
+    // Counters.
+    messages: u64,
+    bytes: u64,
+    traffic: u64,
+    duplicates: u64,
+    dropped: u64,
+    net_duplicates: u64,
+    curve: Vec<f32>,
+    rounds: f64,
+    ended: bool,
+    violation: Option<Violation>,
+    faults_end: f64,
+    promises_convergence: bool,
+}
+
+impl<'c, S: Replica> World<'c, S> {
+    fn new(cfg: &'c SimConfig, seed: u64) -> Result<Self, SimError> {
+        let n = cfg.nodes;
+        let mut topo_rng = Pcg64Mcg::seed_from_u64(mix(seed ^ 0x746f_706f));
+        let graph = match cfg.topology {
+            Topology::Complete => None,
+            t => Some(
+                t.build(n, &mut topo_rng)
+                    .map_err(|error| SimError::Topology { seed, error })?,
+            ),
+        };
+        let interval = match cfg.timing {
+            Timing::Sync => SimInterval::default(),
+            Timing::Async { interval, .. } => interval,
+        };
+        let node_config = cfg.node_config();
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let mut node = Node::new(
+                NodeId(i),
+                node_config,
+                S::default(),
+                UniformRandom,
+                interval,
+                node_seed(seed, i, 0),
+            );
+            node.set_peers(peers_of(&graph, n, i));
+            nodes.push(node);
+        }
+        Ok(World {
+            cfg,
+            seed,
+            graph,
+            nodes,
+            live: vec![true; n],
+            learned: vec![f32::NAN; n],
+            live_count: n,
+            informed_live: 0,
+            hot_live: 0,
+            writer: 0,
+            target: (u64::MAX, NodeId(u64::MAX)),
+            written: Vec::new(),
+            net_rng: Pcg64Mcg::seed_from_u64(mix(seed ^ 0x6e65_7477)),
+            incarnations: 0,
+            now_round: 0.0,
+            active_partitions: Vec::new(),
+            out: Outbox::new(),
+            messages: 0,
+            bytes: 0,
+            traffic: 0,
+            duplicates: 0,
+            dropped: 0,
+            net_duplicates: 0,
+            curve: Vec::new(),
+            rounds: 0.0,
+            ended: false,
+            violation: None,
+            faults_end: f64::from(cfg.faults_end()),
+            promises_convergence: cfg.promises_convergence(),
+        })
+    }
+
+    fn fraction_informed(&self) -> f32 {
+        if self.live_count == 0 {
+            0.0
+        } else {
+            (self.informed_live as f64 / self.live_count as f64) as f32
+        }
+    }
+
+    fn is_informed(&self, o: &Observed) -> bool {
+        o.dot() >= self.target
+    }
+
+    /// Writes the run's update at a random live node.
+    fn inject(&mut self, now: Time) {
+        let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ 0x7772_6974));
+        let live: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.live[i]).collect();
+        let Some(&w) = live.get(rng.random_range(0..live.len().max(1))) else {
+            return;
+        };
+        let value: u64 = rng.random();
+        self.writer = w;
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let node = &mut self.nodes[w];
+        node.write(now, &mut out, |s| s.inject(NodeId(w as u64), value));
+        self.out = out;
+        let obs = self.nodes[w].state().observe();
+        self.written.push(obs);
+        self.target = obs.dot();
+        self.learned[w] = 0.0;
+        self.informed_live += 1;
+        if self.nodes[w].is_hot() {
+            self.hot_live += 1;
+        }
+    }
+
+    /// Calls `f` on node `i` with the shared outbox (cleared first) and updates the informed
+    /// and hot counts, checking the invariants on any change of the held write. Returns whether
+    /// the node held the update before the call.
+    fn touch(&mut self, i: usize, f: impl FnOnce(&mut SimNode<S>, &mut Outbox)) -> bool {
+        self.out.clear();
+        let node = &mut self.nodes[i];
+        let before = node.state().observe();
+        let was_hot = node.is_hot();
+        f(node, &mut self.out);
+        let after = node.state().observe();
+        let hot = node.is_hot();
+        if hot != was_hot {
+            if hot {
+                self.hot_live += 1;
+            } else {
+                self.hot_live -= 1;
+            }
+        }
+        let was_informed = self.is_informed(&before);
+        if after != before {
+            if self.cfg.check && self.violation.is_none() {
+                self.check_change(i, &before, &after);
+            }
+            let is_informed = self.is_informed(&after);
+            if is_informed && !was_informed {
+                self.learned[i] = self.now_round as f32;
+                self.informed_live += 1;
+            } else if was_informed && !is_informed {
+                self.learned[i] = f32::NAN;
+                self.informed_live -= 1;
+            }
+        }
+        was_informed
+    }
+
+    fn check_change(&mut self, i: usize, before: &Observed, after: &Observed) {
+        let what = if after.dot() < before.dot() {
+            Some(format!(
+                "version went backwards from {}@{} to {}@{}",
+                before.version, before.origin, after.version, after.origin
+            ))
+        } else if after.version > 0 && !self.written.contains(after) {
+            Some(format!(
+                "holds a value nobody wrote: version {} by {} = {:?}",
+                after.version, after.origin, after.value
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            self.violation = Some(Violation {
+                seed: self.seed,
+                round: self.now_round,
+                node: NodeId(i as u64),
+                what,
+            });
+        }
+    }
+
+    fn blocked(&self, from: u32, to: u32) -> bool {
+        self.active_partitions.iter().any(|&p| {
+            let p = &self.cfg.faults.partitions[p];
+            p.group_of(u64::from(from)) != p.group_of(u64::from(to))
+        })
+    }
+
+    /// Counts an outgoing message and decides its fate: 0 (lost), 1 or 2 (duplicated) copies.
+    fn send_copies(&mut self, from: u32, to: NodeId, bytes: &[u8]) -> u32 {
+        self.messages += 1;
+        self.bytes += bytes.len() as u64;
+        if carries_update(bytes) {
+            self.traffic += 1;
+        }
+        let f = &self.cfg.faults;
+        if to.0 >= self.nodes.len() as u64
+            || (f.loss > 0.0 && self.net_rng.random_bool(f.loss))
+            || self.blocked(from, to.0 as u32)
+        {
+            self.dropped += 1;
+            return 0;
+        }
+        if f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate) {
+            self.net_duplicates += 1;
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Hands one message to its receiver; returns false if it was dropped on the way in.
+    fn deliver(&mut self, from: u32, to: u32, bytes: &[u8], now: Time) -> bool {
+        if !self.live[to as usize] || self.blocked(from, to) {
+            self.dropped += 1;
+            return false;
+        }
+        let carrying = carries_update(bytes);
+        let was_informed = self.touch(to as usize, |node, out| {
+            // The engine counts and drops what it rejects; simulated peers send well-formed bytes.
+            let _ = node.handle_message(now, NodeId(u64::from(from)), bytes, out);
+        });
+        if carrying && was_informed {
+            self.duplicates += 1;
+        }
+        true
+    }
+
+    fn crash(&mut self, i: usize) {
+        if !self.live[i] {
+            return;
+        }
+        self.live[i] = false;
+        self.live_count -= 1;
+        if !self.learned[i].is_nan() {
+            self.informed_live -= 1;
+        }
+        if self.nodes[i].is_hot() {
+            self.hot_live -= 1;
+        }
+    }
+
+    /// Brings node `i` back as a new engine (new seed), with its old state or an empty one.
+    /// Returns whether it restarted.
+    fn restart(&mut self, i: usize, keep_state: bool) -> bool {
+        if self.live[i] {
+            return false;
+        }
+        self.incarnations += 1;
+        let state = if keep_state {
+            self.nodes[i].state().clone()
+        } else {
+            S::default()
+        };
+        let old = &self.nodes[i];
+        let (config, interval) = (*old.config(), *old.interval());
+        let id = i as u64;
+        let mut node = Node::new(
+            NodeId(id),
+            config,
+            state,
+            UniformRandom,
+            interval,
+            node_seed(self.seed, id, self.incarnations),
+        );
+        node.set_peers(peers_of(&self.graph, self.nodes.len(), id));
+        self.nodes[i] = node;
+        self.live[i] = true;
+        self.live_count += 1;
+        let obs = self.nodes[i].state().observe();
+        if self.is_informed(&obs) {
+            self.informed_live += 1;
+        } else {
+            self.learned[i] = f32::NAN;
+        }
+        true
+    }
+
+    /// Applies what the schedule says happens at the start of round `r`. Returns the nodes that
+    /// restarted (the asynchronous model starts their timers).
+    fn apply_faults(&mut self, r: u32) -> Vec<usize> {
+        let faults = &self.cfg.faults;
+        let mut restarted = Vec::new();
+        for c in &faults.crashes {
+            if c.at == r {
+                for id in c.nodes.iter() {
+                    self.crash(id as usize);
+                }
+            }
+            if c.restart == Some(r) {
+                for id in c.nodes.iter() {
+                    if self.restart(id as usize, c.keep_state) {
+                        restarted.push(id as usize);
+                    }
+                }
+            }
+        }
+        if let Some(ch) = faults.churn {
+            if (ch.from..ch.until).contains(&r) {
+                for i in 0..self.nodes.len() {
+                    if self.live[i] && self.net_rng.random_bool(ch.rate) {
+                        self.crash(i);
+                        self.restart(i, false);
+                        restarted.push(i);
+                    }
+                }
+            }
+        }
+        self.active_partitions = faults
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| (p.from..p.until).contains(&r))
+            .map(|(i, _)| i)
+            .collect();
+        restarted
+    }
+
+    /// Whether the run is over at round `r` (all scheduled faults are behind us and the goal is
+    /// reached); records the round count if so.
+    fn check_done(&mut self, r: f64, in_flight: usize) -> bool {
+        if r < self.faults_end {
+            return false;
+        }
+        let done = if self.promises_convergence {
+            self.informed_live == self.live_count
+        } else {
+            self.hot_live == 0 && in_flight == 0
+        };
+        if done {
+            self.rounds = r;
+            self.ended = true;
+        }
+        done
+    }
+
+    fn run_sync(&mut self) {
+        self.apply_faults(0);
+        self.inject(Time::ZERO);
+        self.curve.push(self.fraction_informed());
+        let n = self.nodes.len();
+        let mut wave = Wave::default();
+        let mut next = Wave::default();
+        let reorder = self.cfg.faults.reorder > 0.0;
+        for r in 1..=self.cfg.max_rounds {
+            self.now_round = f64::from(r);
+            let now = Time::from_millis(u64::from(r));
+            self.apply_faults(r);
+            // Phase 1: every live node opens its round against the state at the round's start
+            // (opening a round reads the state and changes nothing).
+            for i in 0..n {
+                if !self.live[i] {
+                    continue;
+                }
+                self.touch(i, |node, out| node.gossip_now(now, out));
+                self.route_sync(i as u32, &mut wave);
+            }
+            // Phases 2, 3, ...: deliver everything sent in the previous phase, collecting the
+            // answers for the next one.
+            while !wave.items.is_empty() {
+                if reorder {
+                    wave.items.shuffle(&mut self.net_rng);
+                }
+                for k in 0..wave.items.len() {
+                    let (from, to, s, e) = wave.items[k];
+                    let bytes = &wave.bytes[s as usize..e as usize];
+                    if self.deliver(from, to, bytes, now) {
+                        self.route_sync(to, &mut next);
+                    }
+                }
+                std::mem::swap(&mut wave, &mut next);
+                next.clear();
+            }
+            self.curve.push(self.fraction_informed());
+            if self.violation.is_some() || self.check_done(f64::from(r), 0) {
+                return;
+            }
+        }
+        self.rounds = f64::from(self.cfg.max_rounds);
+    }
+
+    fn route_sync(&mut self, from: u32, wave: &mut Wave) {
+        let out = std::mem::take(&mut self.out);
+        for (to, bytes) in out.iter() {
+            for _ in 0..self.send_copies(from, to, bytes) {
+                wave.push(from, to.0 as u32, bytes);
+            }
+        }
+        self.out = out;
+    }
+
+    fn run_async(&mut self, interval: SimInterval, latency: Latency) {
+        let round_us = interval.mean_us().max(1.0);
+        let max_us = (f64::from(self.cfg.max_rounds) * round_us) as u64;
+        let mut heap: BinaryHeap<Reverse<(u64, u64, Ev)>> = BinaryHeap::new();
+        let mut seq = 0u64;
+        let mut slots: Vec<InFlight> = Vec::new();
+        let mut free: Vec<u32> = Vec::new();
+        let mut in_flight = 0usize;
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+
+        self.apply_faults(0);
+        self.inject(Time::ZERO);
+        self.curve.push(self.fraction_informed());
+        for i in 0..self.nodes.len() {
+            if self.live[i] {
+                let phase = self.net_rng.random_range(0..round_us as u64);
+                self.nodes[i].start(Time(phase));
+                let at = self.nodes[i].poll_timeout().0;
+                heap.push(Reverse((at, seq, Ev::Timer(i as u32))));
+                seq += 1;
+            }
+        }
+        heap.push(Reverse((round_us as u64, seq, Ev::Round(1))));
+        seq += 1;
+
+        while let Some(Reverse((t, _, ev))) = heap.pop() {
+            if t > max_us {
+                break;
+            }
+            self.now_round = t as f64 / round_us;
+            let now = Time(t);
+            let from = match ev {
+                Ev::Round(k) => {
+                    self.curve.push(self.fraction_informed());
+                    for i in self.apply_faults(k) {
+                        self.nodes[i].start(now);
+                        let at = self.nodes[i].poll_timeout().0;
+                        heap.push(Reverse((at, seq, Ev::Timer(i as u32))));
+                        seq += 1;
+                    }
+                    if k < self.cfg.max_rounds {
+                        let at = ((f64::from(k) + 1.0) * round_us) as u64;
+                        heap.push(Reverse((at, seq, Ev::Round(k + 1))));
+                        seq += 1;
+                    }
+                    None
+                }
+                Ev::Timer(i) => {
+                    let iu = i as usize;
+                    if self.live[iu] && self.nodes[iu].poll_timeout() == now {
+                        self.touch(iu, |node, out| node.handle_timeout(now, out));
+                        let at = self.nodes[iu].poll_timeout().0;
+                        heap.push(Reverse((at, seq, Ev::Timer(i))));
+                        seq += 1;
+                        Some(i)
+                    } else {
+                        None
+                    }
+                }
+                Ev::Deliver(slot) => {
+                    in_flight -= 1;
+                    let m = std::mem::replace(
+                        &mut slots[slot as usize],
+                        InFlight {
+                            from: 0,
+                            to: 0,
+                            bytes: Vec::new(),
+                        },
+                    );
+                    free.push(slot);
+                    let delivered = self.deliver(m.from, m.to, &m.bytes, now);
+                    spare.push(m.bytes);
+                    delivered.then_some(m.to)
+                }
+            };
+            if let Some(from) = from {
+                let out = std::mem::take(&mut self.out);
+                for (to, bytes) in out.iter() {
+                    for _ in 0..self.send_copies(from, to, bytes) {
+                        let mut delay = latency.sample(&mut self.net_rng);
+                        let reorder = self.cfg.faults.reorder;
+                        if reorder > 0.0 && self.net_rng.random_bool(reorder) {
+                            delay += self.net_rng.random_range(0..round_us as u64);
+                        }
+                        let mut buf = spare.pop().unwrap_or_default();
+                        buf.clear();
+                        buf.extend_from_slice(bytes);
+                        let msg = InFlight {
+                            from,
+                            to: to.0 as u32,
+                            bytes: buf,
+                        };
+                        let slot = match free.pop() {
+                            Some(s) => {
+                                slots[s as usize] = msg;
+                                s
+                            }
+                            None => {
+                                slots.push(msg);
+                                (slots.len() - 1) as u32
+                            }
+                        };
+                        in_flight += 1;
+                        heap.push(Reverse((t + delay, seq, Ev::Deliver(slot))));
+                        seq += 1;
+                    }
+                }
+                self.out = out;
+            }
+            if self.violation.is_some() {
+                return;
+            }
+            if self.check_done(self.now_round, in_flight) {
+                self.curve.push(self.fraction_informed());
+                return;
+            }
+        }
+        self.rounds = f64::from(self.cfg.max_rounds);
+    }
+
+    fn finish(self) -> Result<RunReport, SimError> {
+        if let Some(v) = self.violation {
+            return Err(SimError::Invariant(v));
+        }
+        let promises = self.cfg.promises_convergence();
+        let converged = self.ended && self.informed_live == self.live_count;
+        if promises && !converged {
+            return Err(SimError::NotConverged {
+                seed: self.seed,
+                rounds: self.cfg.max_rounds,
+                informed: f64::from(self.fraction_informed()),
+            });
+        }
+        if self.cfg.check && converged {
+            // Every live node must now hold exactly the update: the same write, the same value.
+            let expected = self.written.iter().max().copied().unwrap_or_default();
+            for (i, node) in self.nodes.iter().enumerate() {
+                let obs = node.state().observe();
+                if self.live[i] && obs != expected {
+                    return Err(SimError::Invariant(Violation {
+                        seed: self.seed,
+                        round: self.rounds,
+                        node: NodeId(i as u64),
+                        what: format!("converged to {obs:?}, expected {expected:?}"),
+                    }));
+                }
+            }
+        }
+        let n = self.nodes.len() as f64;
+        let mut sum = 0.0f64;
+        let mut count = 0usize;
+        let mut last = f64::NAN;
+        for (i, &t) in self.learned.iter().enumerate() {
+            if i != self.writer && self.live[i] && !t.is_nan() {
+                sum += f64::from(t);
+                count += 1;
+                last = if last.is_nan() {
+                    f64::from(t)
+                } else {
+                    last.max(f64::from(t))
+                };
+            }
+        }
+        Ok(RunReport {
+            seed: self.seed,
+            converged,
+            rounds: self.rounds,
+            residue: if self.live_count == 0 {
+                1.0
+            } else {
+                1.0 - self.informed_live as f64 / self.live_count as f64
+            },
+            traffic: self.traffic as f64 / n,
+            t_ave: if count > 0 {
+                sum / count as f64
+            } else {
+                f64::NAN
+            },
+            t_last: last,
+            messages_per_node: self.messages as f64 / n,
+            bytes_per_node: self.bytes as f64 / n,
+            duplicates_per_node: self.duplicates as f64 / n,
+            dropped: self.dropped,
+            network_duplicates: self.net_duplicates,
+            curve: self.curve,
+        })
+    }
+}
+
+fn peers_of(graph: &Option<Graph>, n: usize, id: u64) -> Peers {
+    match graph {
+        None => Peers::Complete { n: n as u64 },
+        Some(g) => Peers::List(g.neighbors(NodeId(id)).to_vec()),
+    }
+}
