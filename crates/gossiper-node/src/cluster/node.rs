@@ -246,7 +246,9 @@ pub struct ClusterNode {
     codec: Codec,
     rng: Pcg64Mcg,
     members: BTreeMap<NodeId, Member>,
-    addrs: BTreeMap<NodeId, SocketAddr>,
+    /// Where each peer is reached, and the generation that said so (newer generations win:
+    /// a restarted node may come back on another port).
+    addrs: BTreeMap<NodeId, (SocketAddr, u64)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<ClusterEvent>,
     stats: ClusterStats,
@@ -473,7 +475,10 @@ impl ClusterNode {
                 Ok(())
             }
             EnvelopeKind::Gossip => {
-                self.addrs.entry(env.sender).or_insert(from);
+                let known = self.addrs.get(&env.sender).map(|&(_, g)| g);
+                if known.is_none_or(|g| env.generation > g) {
+                    self.addrs.insert(env.sender, (from, env.generation));
+                }
                 let before = self.engine.stats().state_changes;
                 let payload = env.payload;
                 let is_push = payload.first() == Some(&(MessageKind::Push as u8));
@@ -600,7 +605,7 @@ impl ClusterNode {
                     .node(id)
                     .and_then(|r| r.name())
                     .map_or_else(|| id.to_string(), str::to_owned),
-                addr: self.addrs.get(&id).copied(),
+                addr: self.addrs.get(&id).map(|&(a, _)| a),
                 status: m.status,
                 generation: m.generation,
                 heartbeat: m.heartbeat,
@@ -649,7 +654,7 @@ impl ClusterNode {
         }
         let peers = self.pick_live(count, None);
         for to in peers {
-            if let Some(&addr) = self.addrs.get(&to) {
+            if let Some(&(addr, _)) = self.addrs.get(&to) {
                 self.send_raw(addr, EnvelopeKind::Gossip, &msg);
             }
         }
@@ -658,7 +663,7 @@ impl ClusterNode {
     fn forward(&mut self, payload: &[u8], except: NodeId) {
         let peers = self.pick_live(self.config.fanout as usize, Some(except));
         for to in peers {
-            if let Some(&addr) = self.addrs.get(&to) {
+            if let Some(&(addr, _)) = self.addrs.get(&to) {
                 self.stats.forwarded += 1;
                 self.send_raw(addr, EnvelopeKind::Gossip, payload);
             }
@@ -703,7 +708,7 @@ impl ClusterNode {
         let p = dead.len() as f64 / (self.live.len() + 1) as f64;
         if self.rng.random::<f64>() < p {
             let pick = dead[self.rng.random_range(0..dead.len())];
-            if let Some(&addr) = self.addrs.get(&pick) {
+            if let Some(&(addr, _)) = self.addrs.get(&pick) {
                 self.send_syn(addr);
             }
         }
@@ -723,7 +728,7 @@ impl ClusterNode {
         let outbox = std::mem::take(&mut self.outbox);
         for (to, payload) in outbox.iter() {
             match self.addrs.get(&to) {
-                Some(&addr) => self.send_raw(addr, EnvelopeKind::Gossip, payload),
+                Some(&(addr, _)) => self.send_raw(addr, EnvelopeKind::Gossip, payload),
                 None => self.stats.no_route += 1,
             }
         }
@@ -762,8 +767,10 @@ impl ClusterNode {
             .collect();
         for (id, generation, heartbeat, left, addr) in nodes {
             seen.push(id);
-            if let Some(addr) = addr {
-                self.addrs.insert(id, addr);
+            if let Some(addr) = addr
+                && self.addrs.get(&id).is_none_or(|&(_, g)| generation >= g)
+            {
+                self.addrs.insert(id, (addr, generation));
             }
             let fresh = |status| Member {
                 generation,

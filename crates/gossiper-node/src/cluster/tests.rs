@@ -184,8 +184,11 @@ fn a_stopped_node_is_declared_dead_and_a_restart_supersedes_it() {
         detection > Duration::from_millis(300),
         "no instant verdict: {detection:?}"
     );
-    // Restart with the same name and a new generation.
-    let mut restarted = ClusterNode::new(config(2, 2), net.now, 99).unwrap();
+    // Restart with the same name and a new generation, on another port.
+    let mut c = config(2, 2);
+    c.addr = addr(50);
+    net.addrs[2] = addr(50);
+    let mut restarted = ClusterNode::new(c, net.now, 99).unwrap();
     restarted.set(net.now, "k", b"new", None).unwrap();
     net.nodes[2] = Some(restarted);
     net.run(2_000);

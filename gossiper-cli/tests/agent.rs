@@ -1,0 +1,460 @@
+//! Process-level tests of `gossiper agent`: real processes on loopback, each bound to port 0
+//! (so parallel tests never collide), every wait bounded, children killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use gossiper_agent::client::request;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gossiper");
+/// Gossip interval of every test agent.
+const INTERVAL_MS: u64 = 100;
+
+/// A running agent; killed (SIGKILL) when dropped unless it was stopped.
+struct Agent {
+    name: String,
+    child: Child,
+    gossip: SocketAddr,
+    api: String,
+}
+
+impl Agent {
+    fn start(name: &str, join: Option<SocketAddr>, extra: &[&str]) -> Agent {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "agent",
+            "--name",
+            name,
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .args(["--interval-ms", &INTERVAL_MS.to_string()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if let Some(j) = join {
+            cmd.args(["--join", &j.to_string()]);
+        }
+        let mut child = cmd.spawn().expect("spawn gossiper agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) if !l.is_empty() => l,
+            other => {
+                let _ = child.kill();
+                panic!("agent {name} did not report its addresses: {other:?}");
+            }
+        };
+        // "gossiper agent NAME: gossip ADDR api http://ADDR"
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let gossip = words[4].parse().expect("gossip addr");
+        let api = words[6].trim_start_matches("http://").to_owned();
+        Agent {
+            name: name.to_owned(),
+            child,
+            gossip,
+            api,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let (status, text) = request(&self.api, method, path, body, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{} API: {e}", self.name));
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    fn members(&self) -> Vec<Value> {
+        match self.call("GET", "/v1/members", b"").1 {
+            Value::Array(a) => a,
+            other => panic!("members: {other}"),
+        }
+    }
+
+    fn status_of(&self, name: &str) -> Option<(String, u64)> {
+        self.members()
+            .into_iter()
+            .find(|m| m["name"] == name)
+            .map(|m| {
+                (
+                    m["status"].as_str().unwrap_or("").to_owned(),
+                    m["generation"].as_u64().unwrap_or(0),
+                )
+            })
+    }
+
+    fn metric(&self, line_prefix: &str) -> u64 {
+        let (_, text) =
+            request(&self.api, "GET", "/metrics", b"", Duration::from_secs(10)).expect("metrics");
+        text.lines()
+            .find(|l| l.starts_with(line_prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {line_prefix}"))
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status (within 10 s).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes; returns the time it took.
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn all_alive(agents: &[&Agent], n: usize) -> bool {
+    agents.iter().all(|a| {
+        let m = a.members();
+        m.len() == n && m.iter().all(|m| m["status"] == "alive")
+    })
+}
+
+fn cluster(n: usize, extra: &[&str]) -> Vec<Agent> {
+    let first = Agent::start("n0", None, extra);
+    let seed = first.gossip;
+    let mut agents = vec![first];
+    for i in 1..n {
+        agents.push(Agent::start(&format!("n{i}"), Some(seed), extra));
+    }
+    let refs: Vec<&Agent> = agents.iter().collect();
+    wait_for("membership to settle", Duration::from_secs(15), || {
+        all_alive(&refs, n)
+    });
+    agents
+}
+
+#[test]
+fn five_agents_converge_on_a_key_set_at_one() {
+    let agents = cluster(5, &[]);
+    let (status, v) = agents[2].call("PUT", "/v1/kv/colour", b"blue");
+    assert_eq!(status, 200, "{v}");
+    let version = v["version"].as_u64().expect("version");
+    wait_for(
+        "every agent to return the key",
+        Duration::from_secs(5),
+        || {
+            agents.iter().all(|a| {
+                let (s, v) = a.call("GET", "/v1/kv/n2/colour", b"");
+                s == 200 && v["value"] == "blue" && v["version"] == version
+            })
+        },
+    );
+    let (_, state) = agents[4].call("GET", "/v1/state", b"");
+    assert_eq!(state["n2"]["colour"]["value"], "blue");
+    assert!(
+        state["n2"].get("__name").is_none(),
+        "reserved keys are hidden"
+    );
+    // A blocking query answers as soon as the version passes the index.
+    let waiter = {
+        let api = agents[0].api.clone();
+        std::thread::spawn(move || {
+            let path = format!("/v1/kv/n2/colour?index={version}&wait=10s");
+            let start = Instant::now();
+            let r = request(&api, "GET", &path, b"", Duration::from_secs(20)).expect("get");
+            (r, start.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    agents[2].call("PUT", "/v1/kv/colour", b"green");
+    let ((status, body), took) = waiter.join().expect("waiter");
+    assert_eq!(status, 200);
+    assert!(body.contains("green"), "{body}");
+    assert!(
+        took < Duration::from_secs(5),
+        "answered on change, not at the deadline"
+    );
+    // And times out with the current value when nothing changes.
+    let start = Instant::now();
+    let (s, v) = agents[0].call("GET", "/v1/kv/n2/colour?index=99&wait=300ms", b"");
+    assert_eq!((s, v["value"].as_str()), (200, Some("green")));
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn kill_9_is_detected_and_a_restart_rejoins_with_its_new_state() {
+    let mut agents = cluster(4, &[]);
+    agents[3].call("PUT", "/v1/kv/k", b"old");
+    agents[3].call("PUT", "/v1/kv/only-old", b"x");
+    wait_for("the keys to spread", Duration::from_secs(5), || {
+        agents[..3]
+            .iter()
+            .all(|a| a.call("GET", "/v1/kv/n3/only-old", b"").0 == 200)
+    });
+    let (_, old_generation) = agents[0].status_of("n3").expect("n3 known");
+    agents[3].kill9();
+    let took = wait_for("n3 to be declared dead", Duration::from_secs(10), || {
+        agents[..3]
+            .iter()
+            .all(|a| a.status_of("n3").is_some_and(|(s, _)| s == "dead"))
+    });
+    // Configured detection: φ ≥ 8 with a 100 ms interval is about 1.5 s after the last beat.
+    assert!(took < Duration::from_secs(5), "detected in {took:?}");
+    let seed = agents[0].gossip;
+    let restarted = Agent::start("n3", Some(seed), &[]);
+    restarted.call("PUT", "/v1/kv/k", b"new");
+    wait_for(
+        "n3 to rejoin with its new state",
+        Duration::from_secs(10),
+        || {
+            agents[..3].iter().all(|a| {
+                let alive = a
+                    .status_of("n3")
+                    .is_some_and(|(s, g)| s == "alive" && g > old_generation);
+                let (s, v) = a.call("GET", "/v1/kv/n3/k", b"");
+                alive && s == 200 && v["value"] == "new"
+            })
+        },
+    );
+    for a in &agents[..3] {
+        assert_eq!(
+            a.call("GET", "/v1/kv/n3/only-old", b"").0,
+            404,
+            "no zombie key"
+        );
+        assert_eq!(a.members().len(), 4, "one entry per name");
+    }
+}
+
+#[test]
+fn a_graceful_stop_is_recorded_as_left() {
+    let mut agents = cluster(3, &[]);
+    let status = agents[1].terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    wait_for("n1 to be seen as left", Duration::from_secs(5), || {
+        [&agents[0], &agents[2]]
+            .iter()
+            .all(|a| a.status_of("n1").is_some_and(|(s, _)| s == "left"))
+    });
+    // Left stays left: it is never mistaken for a failure.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(
+        agents[0].status_of("n1").map(|(s, _)| s).as_deref(),
+        Some("left")
+    );
+}
+
+#[test]
+fn other_clusters_and_wrong_keys_are_never_admitted() {
+    let dir = std::env::temp_dir().join(format!("gossiper-agent-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = dir.join("good.key");
+    let bad = dir.join("bad.key");
+    std::fs::write(&good, format!("# test key\n{}\n", "ab".repeat(32))).expect("write key");
+    std::fs::write(&bad, format!("{}\n", "cd".repeat(32))).expect("write key");
+    let good_s = good.to_string_lossy().into_owned();
+    let bad_s = bad.to_string_lossy().into_owned();
+    let members = cluster(2, &["--cluster", "blue", "--key-file", &good_s]);
+    let seed = members[0].gossip;
+    let foreign = Agent::start(
+        "stranger",
+        Some(seed),
+        &["--cluster", "green", "--key-file", &good_s],
+    );
+    let wrong_key = Agent::start(
+        "thief",
+        Some(seed),
+        &["--cluster", "blue", "--key-file", &bad_s],
+    );
+    let plain = Agent::start("plain", Some(seed), &["--cluster", "blue"]);
+    wait_for("rejections to be counted", Duration::from_secs(10), || {
+        let m = &members[0];
+        m.metric("gossiper_dropped_packets_total{reason=\"foreign_cluster\"}") > 0
+            && m.metric("gossiper_dropped_packets_total{reason=\"auth_failure\"}") >= 2
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    for m in &members {
+        let mut names: Vec<String> = m
+            .members()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap_or("").to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["n0", "n1"].map(|s| s.to_owned()).to_vec(),
+            "on {}",
+            m.name
+        );
+    }
+    for outsider in [&foreign, &wrong_key, &plain] {
+        assert_eq!(
+            outsider.members().len(),
+            1,
+            "{} learned nothing",
+            outsider.name
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn junk_truncated_and_oversized_datagrams_are_dropped_and_counted() {
+    let agents = cluster(2, &["--mtu", "1400"]);
+    let target = agents[0].gossip;
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut lcg: u64 = 0x1234_5678;
+    for i in 0..200 {
+        let len = (i * 37) % 300;
+        let junk: Vec<u8> = (0..len)
+            .map(|_| {
+                lcg = lcg.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (lcg >> 56) as u8
+            })
+            .collect();
+        socket.send_to(&junk, target).expect("send junk");
+    }
+    socket.send_to(b"GS", target).expect("truncated");
+    socket.send_to(b"GS\x01\x00abc", target).expect("truncated");
+    socket
+        .send_to(b"GS\x63\x00", target)
+        .expect("unknown version");
+    let mut big = b"GS\x01\x00".to_vec();
+    big.resize(4_000, 7);
+    socket.send_to(&big, target).expect("oversized");
+    let mut foreign = b"GS\x01\x00".to_vec();
+    foreign.extend_from_slice(&[9; 20]);
+    socket.send_to(&foreign, target).expect("foreign");
+    let a = &agents[0];
+    wait_for("drop counters to rise", Duration::from_secs(5), || {
+        a.metric("gossiper_dropped_packets_total{reason=\"garbage\"}") > 100
+            && a.metric("gossiper_dropped_packets_total{reason=\"truncated\"}") >= 2
+            && a.metric("gossiper_dropped_packets_total{reason=\"unknown_version\"}") >= 1
+            && a.metric("gossiper_dropped_packets_total{reason=\"oversized\"}") >= 1
+            && a.metric("gossiper_dropped_packets_total{reason=\"foreign_cluster\"}") >= 1
+    });
+    // Still serving, still gossiping.
+    agents[0].call("PUT", "/v1/kv/after", b"junk");
+    wait_for("gossip after junk", Duration::from_secs(5), || {
+        agents[1].call("GET", "/v1/kv/n0/after", b"").0 == 200
+    });
+    assert_eq!(agents[0].members().len(), 2);
+}
+
+#[test]
+fn bad_requests_get_4xx_with_a_json_error() {
+    let agents = cluster(1, &[]);
+    let a = &agents[0];
+    for (method, path, body, want) in [
+        ("PUT", "/v1/kv/__name", &b"x"[..], 400),
+        ("PUT", "/v1/kv/k?ttl=soon", b"x", 400),
+        ("GET", "/v1/kv/n0/missing", b"", 404),
+        ("GET", "/v1/kv/n0/k?index=x", b"", 400),
+        ("GET", "/v1/kv/n0/k?index=1&wait=forever", b"", 400),
+        ("DELETE", "/v1/kv/missing", b"", 404),
+        ("POST", "/v1/members", b"", 405),
+        ("GET", "/v2/nothing", b"", 404),
+        ("GET", "/v1/kv/n0/%zz", b"", 400),
+    ] {
+        let (status, v) = a.call(method, path, body);
+        assert_eq!(status, want, "{method} {path}: {v}");
+        assert!(v["error"].is_string(), "{method} {path}: {v}");
+    }
+    let huge = vec![b'x'; 5_000];
+    assert_eq!(a.call("PUT", "/v1/kv/big", &huge).0, 413);
+    assert_eq!(a.call("PUT", "/v1/kv/k?ttl=1s", b"v").0, 200);
+    wait_for("the ttl to expire", Duration::from_secs(5), || {
+        a.call("GET", "/v1/kv/n0/k", b"").0 == 404
+    });
+    assert_eq!(a.members().len(), 1, "still serving");
+}
+
+#[test]
+fn client_commands_talk_to_the_api() {
+    let agents = cluster(2, &[]);
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--api", &agents[0].api])
+            .output()
+            .expect("run client");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(&["set", "colour", "blue"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("colour = blue"), "{out}");
+    let (code, out, _) = run(&["get", "n0", "colour"]);
+    assert_eq!((code, out.trim()), (Some(0), "blue"));
+    let (code, out, _) = run(&["get", "n0", "colour", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["value"], "blue");
+    let (code, out, _) = run(&["members"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("n0") && out.contains("n1") && out.contains("alive"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["members", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out)
+            .expect("json")
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let (code, _, _) = run(&["delete", "colour"]);
+    assert_eq!(code, Some(0));
+    let (code, _, err) = run(&["get", "n0", "colour"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+    assert!(err.contains("no key"), "{err}");
+    let out = Command::new(BIN)
+        .args(["members", "--api", "127.0.0.1:1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "unreachable API fails");
+}
