@@ -6,6 +6,12 @@
 //! (van Renesse et al., 2008). A delta answers a digest with, per owner, the entries newer than
 //! the peer's number, in version order: cutting a delta to a byte budget then leaves a prefix, so
 //! the receiver's number never claims a write it has not seen.
+//!
+//! Each owner block of a delta also says which version it starts after (`since`) and up to which
+//! version it makes the receiver complete (`upto`). A block that starts beyond what the receiver
+//! holds (a fresh write pushed to a node that missed earlier ones) is still stored, so reads see
+//! it at once, but it does not raise the receiver's number: the digest stays honest and the gap
+//! is filled by the next anti-entropy exchange.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,10 +45,6 @@ impl Owner {
     /// changed. Allocates only when it stores something, so replaying known entries is free.
     fn offer(&mut self, key: &str, version: u64, deleted: bool, value: &[u8]) -> bool {
         let mut changed = false;
-        if version > self.max_version {
-            self.max_version = version;
-            changed = true;
-        }
         let beats = |old: &KvEntry| {
             (version, deleted, value) > (old.version, old.deleted, old.value.as_slice())
         };
@@ -117,6 +119,7 @@ impl KvMap {
     fn write(&mut self, owner: NodeId, key: &str, value: Vec<u8>, deleted: bool) -> u64 {
         let o = self.owners.entry(owner).or_default();
         let version = o.max_version + 1;
+        o.max_version = version;
         o.offer(key, version, deleted, &value);
         version
     }
@@ -131,7 +134,7 @@ impl KvMap {
         self.owners.get(&owner)?.entries.get(key)
     }
 
-    /// The highest version held for `owner` (0 if none).
+    /// The highest version of `owner` up to which this replica holds every write (0 if none).
     pub fn max_version(&self, owner: NodeId) -> u64 {
         self.owners.get(&owner).map_or(0, |o| o.max_version)
     }
@@ -180,38 +183,55 @@ fn entry_len(key: &str, e: &KvEntry) -> usize {
         }
 }
 
-/// Walks a delta, calling `visit(owner, key, version, deleted, value)` for each entry after
-/// checking its shape. Borrows from `delta`; allocates nothing.
+/// One owner block of a delta, as seen by [`walk_delta`]'s block callback.
+struct Block {
+    owner: NodeId,
+    /// The version the sender assumed the receiver holds; entries are newer.
+    since: u64,
+    /// With `since`, the receiver holds every write of `owner` up to this version.
+    upto: u64,
+}
+
+/// Walks a delta after checking each field's shape, calling `entry(owner, key, version, deleted,
+/// value)` for each entry and `block(..)` after each owner block. Borrows from `delta`;
+/// allocates nothing.
 fn walk_delta(
     delta: &[u8],
-    mut visit: impl FnMut(NodeId, &str, u64, bool, &[u8]),
+    mut entry: impl FnMut(NodeId, &str, u64, bool, &[u8]),
+    mut block: impl FnMut(Block),
 ) -> Result<(), DecodeError> {
     let mut r = Reader::new(delta);
     while !r.is_empty() {
         let owner = NodeId(r.varint()?);
+        let since = r.varint()?;
+        let upto = r.varint()?;
+        if upto < since {
+            return Err(DecodeError::Invalid("owner block range"));
+        }
         let count = r.len(delta.len(), "entry count")?;
         if count == 0 {
             return Err(DecodeError::Invalid("empty owner block"));
         }
-        let mut last_version = 0;
+        let mut last = since;
         for _ in 0..count {
             let key = r.str()?;
             if key.len() > MAX_KEY_LEN {
                 return Err(DecodeError::Invalid("key length"));
             }
             let version = r.varint()?;
-            if version == 0 || version < last_version {
+            if version <= last {
                 return Err(DecodeError::Invalid("entry version order"));
             }
-            last_version = version;
+            last = version;
             let deleted = match r.u8()? {
                 0 => false,
                 1 => true,
                 _ => return Err(DecodeError::Invalid("entry flags")),
             };
             let value = if deleted { &[][..] } else { r.bytes()? };
-            visit(owner, key, version, deleted, value);
+            entry(owner, key, version, deleted, value);
         }
+        block(Block { owner, since, upto });
     }
     Ok(())
 }
@@ -312,33 +332,50 @@ impl State for KvMap {
         let mut left = budget;
         for (&id, owner) in order {
             let known = peer.version_of(id);
-            if owner.max_version <= known {
+            // Entries stored across a gap may lie above `max_version`: forward those too.
+            let newer = || owner.by_version.range((known + 1, String::new())..);
+            let Some(&(newest, _)) = owner.by_version.last() else {
+                continue;
+            };
+            if newest <= known {
                 continue;
             }
-            let newer = || owner.by_version.range((known + 1, String::new())..);
             // Pass 1: how many entries fit in what is left of the budget.
             let total = newer().count();
-            let header = varint_len(id.0) + varint_len(total as u64);
+            let header = varint_len(id.0)
+                + 2 * varint_len(owner.max_version.max(known))
+                + varint_len(total as u64);
             if header >= left {
                 continue;
             }
             let mut room = left - header;
             let mut count = 0;
-            for (_, key) in newer() {
-                let e = &owner.entries[key];
-                let len = entry_len(key, e);
+            let mut last = known;
+            for (version, key) in newer() {
+                let len = entry_len(key, &owner.entries[key]);
                 if len > room {
                     break;
                 }
                 room -= len;
                 count += 1;
+                last = *version;
             }
             if count == 0 {
                 continue;
             }
+            // What the receiver will hold completely: our own complete prefix, or less if the
+            // budget cut the block short of it.
+            let upto = if count == total {
+                owner.max_version
+            } else {
+                owner.max_version.min(last)
+            }
+            .max(known);
             // Pass 2: write them.
             let start = out.len();
             put_varint(out, id.0);
+            put_varint(out, known);
+            put_varint(out, upto);
             put_varint(out, count as u64);
             for (_, key) in newer().take(count) {
                 let e = &owner.entries[key];
@@ -356,15 +393,35 @@ impl State for KvMap {
     }
 
     fn apply_delta(&mut self, delta: &[u8]) -> Result<bool, DecodeError> {
-        walk_delta(delta, |_, _, _, _, _| {})?;
+        walk_delta(delta, |_, _, _, _, _| {}, |_| {})?;
+        // Both callbacks need the map: collect the change flag through a cell-free two-step,
+        // entries first (stored even across a gap), then each block's contiguous-prefix claim.
         let mut changed = false;
-        walk_delta(delta, |owner, key, version, deleted, value| {
-            changed |= self
-                .owners
-                .entry(owner)
-                .or_default()
-                .offer(key, version, deleted, value);
-        })?;
+        let owners = &mut self.owners;
+        let mut raised = false;
+        walk_delta(
+            delta,
+            |owner, key, version, deleted, value| {
+                changed |= owners
+                    .entry(owner)
+                    .or_default()
+                    .offer(key, version, deleted, value);
+            },
+            |_| {},
+        )?;
+        walk_delta(
+            delta,
+            |_, _, _, _, _| {},
+            |b| {
+                let o = owners.entry(b.owner).or_default();
+                // Raise the claim only when the block continues what we hold: no gaps.
+                if b.since <= o.max_version && b.upto > o.max_version {
+                    o.max_version = b.upto;
+                    raised = true;
+                }
+            },
+        )?;
+        changed |= raised;
         Ok(changed)
     }
 }
@@ -510,6 +567,44 @@ mod tests {
         }
         assert!(rounds >= 8, "took {rounds} rounds");
         assert_eq!(b, a);
+    }
+
+    #[test]
+    fn a_pushed_write_across_a_gap_is_stored_but_not_claimed() {
+        let mut writer = KvMap::new();
+        writer.set(NodeId(1), "a", b"1".to_vec());
+        writer.set(NodeId(1), "b", b"2".to_vec());
+        let before = digest(&writer);
+        writer.set(NodeId(1), "c", b"3".to_vec());
+        // Push only the fresh write, as push-on-write does, to a node that holds nothing.
+        let mut fresh = Vec::new();
+        assert_eq!(writer.write_delta(&before, 1_400, 0, &mut fresh), 1);
+        let mut reader = KvMap::new();
+        assert!(reader.apply_delta(&fresh).unwrap());
+        assert_eq!(
+            reader.get(NodeId(1), "c").unwrap().value,
+            b"3",
+            "readable at once"
+        );
+        assert_eq!(
+            reader.max_version(NodeId(1)),
+            0,
+            "the digest does not claim a, b"
+        );
+        // Anti-entropy then fills the gap, and the claim catches up.
+        let mut repair = Vec::new();
+        assert!(writer.write_delta(&digest(&reader), 1_400, 0, &mut repair) >= 2);
+        reader.apply_delta(&repair).unwrap();
+        assert_eq!(reader, writer);
+        // And a node holding a gap forwards the stored entry without claiming past its prefix.
+        let mut third = KvMap::new();
+        let mut fwd = Vec::new();
+        let mut gap = KvMap::new();
+        gap.apply_delta(&fresh).unwrap();
+        gap.write_delta(&digest(&third), 1_400, 0, &mut fwd);
+        third.apply_delta(&fwd).unwrap();
+        assert!(third.get(NodeId(1), "c").is_some());
+        assert_eq!(third.max_version(NodeId(1)), 0);
     }
 
     #[test]
