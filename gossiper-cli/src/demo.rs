@@ -471,10 +471,8 @@ fn plan(args: &DemoArgs, strategies: &Strategies) -> Result<Plan, CliError> {
         mode: args.mode.into(),
         fanout: args.fanout,
         max_message_bytes: MTU,
-        // Off: the engine's push-on-write sends only the fresh entry, and a receiver that lacked
-        // the writer's earlier entries then records the writer's newer version and never asks
-        // for them again (equal digests, different states). Rounds carry writes correctly.
-        push_on_write: false,
+        // A write is pushed to `fanout` peers at once; rounds then carry it the rest of the way.
+        push_on_write: true,
         ..NodeConfig::default()
     };
     config

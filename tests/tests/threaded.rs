@@ -15,9 +15,7 @@ const WRITES: u64 = 10;
 fn cluster(mode: Mode) -> Cluster<KvMap, UniformRandom, JitterInterval> {
     let config = NodeConfig {
         mode,
-        // Off until the engine's push-on-write stops skipping entries the receiver lacks (see
-        // `push_on_write_leaves_no_replica_behind` in virtual_time.rs).
-        push_on_write: false,
+        push_on_write: true,
         ..NodeConfig::default()
     };
     let every = JitterInterval::new(Duration::from_millis(10), Duration::from_millis(30))
