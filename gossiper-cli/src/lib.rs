@@ -15,6 +15,7 @@ pub mod client;
 pub mod cluster;
 pub mod demo;
 mod exit;
+pub mod simulate;
 
 pub use exit::{CliError, ExitStatus};
 
@@ -51,6 +52,8 @@ pub enum Command {
     Delete(client::DeleteArgs),
     /// Start a local cluster of agents as child processes.
     Cluster(cluster::ClusterArgs),
+    /// Measure a protocol on many simulated nodes (deterministic, with faults).
+    Simulate(simulate::SimulateArgs),
     // Further subcommands are added here, one line each, with a module of their own.
 }
 
@@ -94,6 +97,7 @@ where
         Some(Command::Get(args)) => client::get(&args),
         Some(Command::Delete(args)) => client::delete(&args),
         Some(Command::Cluster(args)) => cluster::run(&args),
+        Some(Command::Simulate(args)) => simulate::run(&args),
     };
     exit::report(result)
 }

@@ -39,7 +39,7 @@ pub struct RunReport {
     /// Extra copies the network made.
     pub network_duplicates: u64,
     /// Fraction of live nodes holding the update after each round (index 0: after injection).
-    pub curve: Vec<f32>,
+    pub curve: Vec<f64>,
 }
 
 /// Mean, sample standard deviation, minimum and maximum of one measure across runs.
@@ -149,7 +149,7 @@ impl Summary {
             .map(|i| {
                 let sum: f64 = reports
                     .iter()
-                    .map(|r| f64::from(r.curve.get(i).or(r.curve.last()).copied().unwrap_or(0.0)))
+                    .map(|r| r.curve.get(i).or(r.curve.last()).copied().unwrap_or(0.0))
                     .sum();
                 sum / reports.len().max(1) as f64
             })

@@ -213,7 +213,7 @@ struct World<'c, S: Replica> {
     duplicates: u64,
     dropped: u64,
     net_duplicates: u64,
-    curve: Vec<f32>,
+    curve: Vec<f64>,
     rounds: f64,
     ended: bool,
     violation: Option<Violation>,
@@ -283,11 +283,11 @@ impl<'c, S: Replica> World<'c, S> {
         })
     }
 
-    fn fraction_informed(&self) -> f32 {
+    fn fraction_informed(&self) -> f64 {
         if self.live_count == 0 {
             0.0
         } else {
-            (self.informed_live as f64 / self.live_count as f64) as f32
+            self.informed_live as f64 / self.live_count as f64
         }
     }
 
@@ -718,7 +718,7 @@ impl<'c, S: Replica> World<'c, S> {
             return Err(SimError::NotConverged {
                 seed: self.seed,
                 rounds: self.cfg.max_rounds,
-                informed: f64::from(self.fraction_informed()),
+                informed: self.fraction_informed(),
             });
         }
         if self.cfg.check && converged {
