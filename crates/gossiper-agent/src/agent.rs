@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) epoch: Instant,
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) send_errors: AtomicU64,
+    /// Membership events seen: up, suspect, down, left, removed.
+    pub(crate) member_events: [AtomicU64; 5],
     pub(crate) transport: Mutex<Option<Arc<std::net::UdpSocket>>>,
 }
 
@@ -199,6 +201,7 @@ impl Agent {
             epoch,
             stop,
             send_errors: AtomicU64::new(0),
+            member_events: Default::default(),
             transport: Mutex::new(None),
         });
         let http = Arc::new(http);
@@ -304,6 +307,14 @@ fn gossip_loop(shared: &Shared, mut transport: UdpTransport) -> Result<(), Agent
         node.handle_timeout(now);
         shared.flush(&mut node);
         while let Some(e) = node.poll_event() {
+            let slot = match e {
+                ClusterEvent::MemberUp(_) => 0,
+                ClusterEvent::MemberSuspect(_) => 1,
+                ClusterEvent::MemberDown(_) => 2,
+                ClusterEvent::MemberLeft(_) => 3,
+                ClusterEvent::MemberRemoved(_) => 4,
+            };
+            shared.member_events[slot].fetch_add(1, Ordering::Relaxed);
             let name = |id: NodeId| {
                 node.state()
                     .node(id)

@@ -355,6 +355,20 @@ fn metrics(shared: &Shared) -> Reply {
     }
     let _ = writeln!(
         out,
+        "# HELP gossiper_member_events_total Membership changes seen.\n# TYPE gossiper_member_events_total counter"
+    );
+    for (i, event) in ["up", "suspect", "down", "left", "removed"]
+        .iter()
+        .enumerate()
+    {
+        let _ = writeln!(
+            out,
+            "gossiper_member_events_total{{event=\"{event}\"}} {}",
+            shared.member_events[i].load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
         "# HELP gossiper_members Members by status, this node included.\n# TYPE gossiper_members gauge"
     );
     for (st, n) in MemberStatus::ALL.iter().zip(counts) {
