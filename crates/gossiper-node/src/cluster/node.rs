@@ -62,11 +62,14 @@ pub struct ClusterConfig {
     /// Dead and left nodes are forgotten this long after their status changed, ms; default
     /// 600,000. Forgotten generations are remembered (and ignored) three times as long.
     pub dead_grace_ms: u64,
-    /// Size cap of this node's digests in bytes; 0 (default) means a third of the MTU. Larger
+    /// Size cap of this node's digests in bytes; 0 (default) means half the MTU. Larger
     /// reconciles more nodes per round, smaller costs less when idle.
     pub digest_budget: usize,
     /// Longest pause between join attempts, ms; default 5,000.
     pub join_backoff_max_ms: u64,
+    /// The heartbeat advances every this many rounds, 1..=100, default 1. Every advance is news
+    /// that travels to every node, so larger values cut idle traffic and slow detection.
+    pub heartbeat_rounds: u32,
 }
 
 impl ClusterConfig {
@@ -88,6 +91,7 @@ impl ClusterConfig {
             dead_grace_ms: 600_000,
             digest_budget: 0,
             join_backoff_max_ms: 5_000,
+            heartbeat_rounds: 1,
         }
     }
 
@@ -111,6 +115,12 @@ impl ClusterConfig {
         }
         if !(self.phi_threshold.is_finite() && self.phi_threshold > 0.5) {
             return bad("phi threshold must be above 0.5".into());
+        }
+        if !(1..=100).contains(&self.heartbeat_rounds) {
+            return bad(format!(
+                "heartbeat rounds {} not within 1..=100",
+                self.heartbeat_rounds
+            ));
         }
         if self.generation == 0 {
             return bad("generation must be positive".into());
@@ -260,6 +270,7 @@ pub struct ClusterNode {
     live: Vec<NodeId>,
     left: bool,
     budget: usize,
+    scratch_digest: ClusterDigest,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -294,7 +305,7 @@ impl ClusterNode {
         let every = FixedInterval::new(interval).map_err(|e| ConfigError(e.to_string()))?;
         let mut state = ClusterState::new();
         state.set_digest_budget(match config.digest_budget {
-            0 => config.mtu / 3,
+            0 => config.mtu / 2,
             b => b,
         });
         state.start_node(id, config.generation);
@@ -322,6 +333,7 @@ impl ClusterNode {
             live: Vec::new(),
             left: false,
             budget,
+            scratch_digest: ClusterDigest::default(),
             config,
         })
     }
@@ -395,7 +407,9 @@ impl ClusterNode {
     pub fn handle_timeout(&mut self, now: Time) {
         if now >= self.engine.poll_timeout() && !self.left {
             let id = self.id;
-            self.engine.write(now, &mut self.outbox, |s| s.beat(id));
+            if self.stats.rounds % u64::from(self.config.heartbeat_rounds) == 0 {
+                self.engine.write(now, &mut self.outbox, |s| s.beat(id));
+            }
             self.engine.handle_timeout(now, &mut self.outbox);
             self.stats.rounds += 1;
             self.flush();
@@ -494,6 +508,20 @@ impl ClusterNode {
                         EngineDrop::Oversized(_) => DropReason::Oversized,
                         EngineDrop::FromSelf => DropReason::FromSelf,
                     });
+                }
+                // Heartbeats ride in digests too (Syn, and SynAck's length-prefixed one).
+                let digest = match MessageKind::try_from(payload.first().copied().unwrap_or(0)) {
+                    Ok(MessageKind::Syn) => payload.get(1..),
+                    Ok(MessageKind::SynAck) => Reader::new(&payload[1..]).bytes().ok(),
+                    _ => None,
+                };
+                if let Some(bytes) = digest
+                    && ClusterState::decode_digest_into(bytes, &mut self.scratch_digest).is_ok()
+                {
+                    let d = std::mem::take(&mut self.scratch_digest);
+                    self.engine
+                        .write(now, &mut self.outbox, |s| s.absorb_heartbeats(&d));
+                    self.scratch_digest = d;
                 }
                 let changed = self.engine.stats().state_changes > before;
                 if changed && is_push {
@@ -754,7 +782,7 @@ impl ClusterNode {
     /// Folds what the replicated state says (new nodes, generations, heartbeats, leaves,
     /// addresses) into the membership view.
     fn sync_members(&mut self, now: Time) {
-        let interval_us = self.config.interval_ms * 1_000;
+        let interval_us = self.config.interval_ms * 1_000 * u64::from(self.config.heartbeat_rounds);
         let min_std = self.min_std_us();
         let me = self.id;
         let mut seen = Vec::new();

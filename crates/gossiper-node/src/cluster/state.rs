@@ -12,10 +12,15 @@
 //! the membership layer garbage-collects are remembered for a while, so stale gossip cannot
 //! resurrect them.
 //!
-//! Digests that do not fit the budget are *sampled* (a rotating window of nodes), and carry the
-//! number of nodes and a hash of every `(node, generation)` the sender knows: when that hash
-//! matches the receiver's, nodes left out of the window are known to both and are skipped, so a
-//! compact summary, not the whole table, travels each round.
+//! Every digest carries a hash of every `(node, generation)` the sender knows. Most of the time
+//! both sides know the same nodes, so the digest is *compact*: just `(heartbeat, max_version,
+//! last_gc_version)` per node in id order, about 4 bytes a node instead of 18; a receiver whose
+//! hash matches reads it against its own node list, and one whose hash differs answers with what
+//! it has (so joiners and restarted nodes catch up). Receivers also take heartbeats straight
+//! from digests ([`ClusterState::absorb_heartbeats`]), so a delta never has to carry a
+//! heartbeat-only block to a peer that sent a compact digest: in push-pull both sides see each
+//! other's digest. A digest that does not fit even compact is *sampled* (a rotating window of
+//! full entries); when the hashes match, nodes left out of the window are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,6 +42,9 @@ pub const KEY_LEFT: &str = "__left";
 const FLAG_RESET: u8 = 1;
 /// Digest flag: the digest lists only a window of the sender's nodes.
 const FLAG_SAMPLED: u8 = 1;
+/// Digest flag: entries carry no id or generation; they follow the sorted node list that the
+/// node-set hash names (valid only for a receiver with the same hash).
+const FLAG_COMPACT: u8 = 2;
 /// Fixed bytes of a digest: flags, node-set hash.
 const DIGEST_FIXED: usize = 1 + 8;
 
@@ -158,6 +166,9 @@ pub struct ClusterDigest {
     pub nodes: Vec<NodeDigest>,
     /// True when `nodes` is a window of what the sender knows (decoded digests only).
     pub sampled: bool,
+    /// Compact digests (decoded only): `(heartbeat, max_version, last_gc_version)` of every
+    /// node the sender knows, in id order; `nodes` is then empty.
+    pub compact: Option<Vec<(u64, u64, u64)>>,
     /// Hash of every `(id, generation)` the sender knows (see [`ClusterState::node_set_hash`]).
     pub node_set_hash: u64,
     /// Largest encoded size the sender wants for its own digests, in bytes (0 = no limit);
@@ -470,6 +481,38 @@ impl ClusterState {
             .retain(|_, &mut (_, at)| now.as_micros().saturating_sub(at.as_micros()) < memory_us);
     }
 
+    /// Takes the heartbeats a peer's digest reports, where newer than ours (same generation).
+    /// Returns whether any changed. Compact digests are read only if the node sets match.
+    pub fn absorb_heartbeats(&mut self, digest: &ClusterDigest) -> bool {
+        let mut changed = false;
+        match &digest.compact {
+            Some(entries) => {
+                if entries.len() != self.nodes.len() || digest.node_set_hash != self.node_set_hash()
+                {
+                    return false;
+                }
+                for (r, &(hb, _, _)) in self.nodes.values_mut().zip(entries) {
+                    if hb > r.heartbeat {
+                        r.heartbeat = hb;
+                        changed = true;
+                    }
+                }
+            }
+            None => {
+                for d in &digest.nodes {
+                    if let Some(r) = self.nodes.get_mut(&d.id)
+                        && r.generation == d.generation
+                        && d.heartbeat > r.heartbeat
+                    {
+                        r.heartbeat = d.heartbeat;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
     /// Hash of every `(id, generation)` held: equal hashes mean (barring collisions) equal
     /// node sets, so a sampled digest's missing nodes are known to both sides.
     pub fn node_set_hash(&self) -> u64 {
@@ -671,8 +714,26 @@ impl State for ClusterState {
                 + varint_len(n.last_gc_version)
         };
         let n = digest.nodes.len();
-        let total: usize = digest.nodes.iter().map(node_len).sum();
         let fixed = DIGEST_FIXED + varint_len(n as u64);
+        let compact_len: usize = digest
+            .nodes
+            .iter()
+            .map(|d| {
+                varint_len(d.heartbeat) + varint_len(d.max_version) + varint_len(d.last_gc_version)
+            })
+            .sum();
+        if n > 0 && fixed + compact_len <= budget {
+            out.push(FLAG_COMPACT);
+            out.extend_from_slice(&digest.node_set_hash.to_le_bytes());
+            put_varint(out, n as u64);
+            for d in &digest.nodes {
+                put_varint(out, d.heartbeat);
+                put_varint(out, d.max_version);
+                put_varint(out, d.last_gc_version);
+            }
+            return;
+        }
+        let total: usize = digest.nodes.iter().map(node_len).sum();
         let (start, take, sampled) = if fixed + total <= budget || n == 0 {
             (0, n, false)
         } else {
@@ -708,14 +769,24 @@ impl State for ClusterState {
 
     fn decode_digest_into(input: &[u8], out: &mut ClusterDigest) -> Result<(), DecodeError> {
         out.nodes.clear();
+        out.compact = None;
         out.budget_hint = 0;
         let mut r = Reader::new(input);
         let flags = r.u8()?;
-        if flags & !FLAG_SAMPLED != 0 {
+        if flags & !(FLAG_SAMPLED | FLAG_COMPACT) != 0 || flags == FLAG_SAMPLED | FLAG_COMPACT {
             return Err(DecodeError::Invalid("digest flags"));
         }
         out.sampled = flags & FLAG_SAMPLED != 0;
         out.node_set_hash = read_u64_le(&mut r)?;
+        if flags & FLAG_COMPACT != 0 {
+            let n = r.len(input.len() / 3, "digest length")?;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                entries.push((r.varint()?, r.varint()?, r.varint()?));
+            }
+            out.compact = Some(entries);
+            return r.finish();
+        }
         let n = r.len(input.len() / 12, "digest length")?;
         for _ in 0..n {
             let d = NodeDigest {
@@ -744,7 +815,39 @@ impl State for ClusterState {
         if n == 0 {
             return 0;
         }
-        let same_set = peer.sampled && peer.node_set_hash == self.node_set_hash();
+        let hash_matches = peer.node_set_hash == self.node_set_hash();
+        let same_set = peer.sampled && hash_matches;
+        // A compact digest from a peer with our node set: read it against our node list. One
+        // from a peer with another set cannot be read: send what fits, in rotation.
+        let compact: Option<Vec<NodeDigest>> = match &peer.compact {
+            Some(entries) if hash_matches && entries.len() == n => Some(
+                self.nodes
+                    .iter()
+                    .zip(entries)
+                    .map(
+                        |((&id, r), &(heartbeat, max_version, last_gc_version))| NodeDigest {
+                            id,
+                            generation: r.generation,
+                            heartbeat,
+                            max_version,
+                            last_gc_version,
+                        },
+                    )
+                    .collect(),
+            ),
+            _ => None,
+        };
+        // The peer sent its heartbeats and will read ours from our own digest in this exchange.
+        let skip_heartbeats = compact.is_some();
+        let lookup = |id: NodeId| -> Option<&NodeDigest> {
+            match &compact {
+                Some(list) => list
+                    .binary_search_by_key(&id, |d| d.id)
+                    .ok()
+                    .map(|i| &list[i]),
+                None => peer.get(id),
+            }
+        };
         let skip = (rotation % n as u64) as usize;
         let order = self
             .nodes
@@ -754,7 +857,7 @@ impl State for ClusterState {
         let mut left = budget;
         let mut written = 0;
         for (&id, r) in order {
-            let (from, reset) = match peer.get(id) {
+            let (from, reset) = match lookup(id) {
                 None if same_set => continue,
                 None => (0, false),
                 Some(p) if p.generation > r.generation => continue,
@@ -764,7 +867,9 @@ impl State for ClusterState {
                         p.max_version < r.last_gc_version && p.last_gc_version < r.last_gc_version;
                     if reset {
                         (0, true)
-                    } else if p.max_version >= r.max_version && p.heartbeat >= r.heartbeat {
+                    } else if p.max_version >= r.max_version
+                        && (skip_heartbeats || p.heartbeat >= r.heartbeat)
+                    {
                         continue;
                     } else {
                         (p.max_version, false)
@@ -806,6 +911,12 @@ mod tests {
     /// Runs delta rounds `from -> to` until nothing more is sent. Returns the rounds taken.
     fn sync(from: &ClusterState, to: &mut ClusterState, budget: usize) -> usize {
         for round in 0..1_000 {
+            // As in push-pull, the receiver also sees the sender's digest.
+            let mut theirs = Vec::new();
+            ClusterState::encode_digest(&digest(from), usize::MAX, 0, &mut theirs);
+            let mut d = ClusterDigest::default();
+            ClusterState::decode_digest_into(&theirs, &mut d).unwrap();
+            to.absorb_heartbeats(&d);
             let mut bytes = Vec::new();
             ClusterState::encode_digest(&digest(to), usize::MAX, 0, &mut bytes);
             let mut d = ClusterDigest::default();
@@ -862,8 +973,20 @@ mod tests {
         assert_eq!(user_view(&a), user_view(&b));
         assert_eq!(b.node(NodeId(1)).unwrap().heartbeat, 1);
         a.beat(NodeId(1));
-        assert_eq!(sync(&a, &mut b, 200), 1, "a heartbeat alone travels");
+        assert_eq!(
+            sync(&a, &mut b, 200),
+            0,
+            "a heartbeat travels in the digest alone"
+        );
         assert_eq!(b.node(NodeId(1)).unwrap().heartbeat, 2);
+        // Without a compact digest from the peer, a heartbeat-only block carries it.
+        a.beat(NodeId(1));
+        let mut full = digest(&b);
+        full.compact = None;
+        let mut delta = Vec::new();
+        assert_eq!(a.write_delta(&full, 200, 0, &mut delta), 1);
+        assert!(b.apply_delta(&delta).unwrap());
+        assert_eq!(b.node(NodeId(1)).unwrap().heartbeat, 3);
     }
 
     #[test]
@@ -949,6 +1072,60 @@ mod tests {
     }
 
     #[test]
+    fn compact_digests_carry_heartbeats_and_versions_in_four_bytes_a_node() {
+        let mut a = ClusterState::new();
+        for i in 0..100 {
+            a.start_node(NodeId(i), 1_790_000_000_000 + i);
+            a.set(NodeId(i), "k", vec![1; 10]);
+            for _ in 0..200 {
+                a.beat(NodeId(i));
+            }
+        }
+        let mut b = a.clone();
+        let mut bytes = Vec::new();
+        ClusterState::encode_digest(&digest(&a), 1_400, 0, &mut bytes);
+        assert!(
+            bytes.len() <= 100 * 4 + 16,
+            "compact: {} bytes",
+            bytes.len()
+        );
+        let mut d = ClusterDigest::default();
+        ClusterState::decode_digest_into(&bytes, &mut d).unwrap();
+        assert!(d.compact.is_some());
+        let mut delta = Vec::new();
+        assert_eq!(
+            b.write_delta(&d, 1_400, 0, &mut delta),
+            0,
+            "same state: nothing"
+        );
+        // Heartbeats: read from the digest, never sent as blocks.
+        a.beat(NodeId(7));
+        bytes.clear();
+        ClusterState::encode_digest(&digest(&a), 1_400, 0, &mut bytes);
+        ClusterState::decode_digest_into(&bytes, &mut d).unwrap();
+        assert_eq!(a.write_delta(&digest_of(&b), 1_400, 0, &mut delta), 0);
+        assert!(b.absorb_heartbeats(&d));
+        assert_eq!(b.node(NodeId(7)).unwrap().heartbeat, 201);
+        // Keys: a newer version is sent.
+        a.set(NodeId(7), "k", vec![2]);
+        assert_eq!(a.write_delta(&digest_of(&b), 1_400, 0, &mut delta), 2);
+        // Another node set: the compact digest cannot be read, so everything that fits is sent.
+        b.start_node(NodeId(500), 1);
+        delta.clear();
+        assert!(a.write_delta(&digest_of(&b), 1_400, 0, &mut delta) > 10);
+        assert!(!a.clone().absorb_heartbeats(&digest_of(&b)));
+    }
+
+    /// `s`'s digest as a peer decodes it off the wire.
+    fn digest_of(s: &ClusterState) -> ClusterDigest {
+        let mut bytes = Vec::new();
+        ClusterState::encode_digest(&digest(s), 1_400, 0, &mut bytes);
+        let mut d = ClusterDigest::default();
+        ClusterState::decode_digest_into(&bytes, &mut d).unwrap();
+        d
+    }
+
+    #[test]
     fn replays_and_gaps_never_roll_back() {
         let mut a = ClusterState::new();
         a.start_node(NodeId(1), 1);
@@ -998,8 +1175,13 @@ mod tests {
             for n in &back.nodes {
                 prop_assert_eq!(Some(n), d.get(n.id));
             }
-            if !back.sampled {
-                prop_assert_eq!(back.nodes, d.nodes);
+            match &back.compact {
+                Some(entries) => {
+                    let want: Vec<_> = d.nodes.iter().map(|n| (n.heartbeat, n.max_version, n.last_gc_version)).collect();
+                    prop_assert_eq!(entries, &want);
+                }
+                None if !back.sampled => prop_assert_eq!(back.nodes, d.nodes),
+                None => {}
             }
         }
 

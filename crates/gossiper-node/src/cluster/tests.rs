@@ -422,3 +422,49 @@ proptest! {
         }
     }
 }
+
+/// Prints idle bytes per node per second, false verdicts and kill detection time at 100
+/// nodes for a few settings (a tuning aid, not an assertion:
+/// `cargo test --release -p gossiper-node idle_traffic -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn idle_traffic_breakdown() {
+    for (budget, hb, std_ms) in [(0usize, 1u32, 0u64), (0, 2, 0), (0, 1, 100)] {
+        let mut net = Net::new(100, |c| {
+            c.digest_budget = budget;
+            c.heartbeat_rounds = hb;
+            c.min_std_ms = std_ms;
+        });
+        net.run(3_000);
+        net.tap.clear();
+        let events0: usize = 0;
+        net.run(5_000);
+        let total: u64 = net.tap.iter().map(|t| t.2.len() as u64).sum();
+        let mut verdicts = events0;
+        for i in 0..100 {
+            while let Some(e) = net.node_mut(i).poll_event() {
+                if matches!(
+                    e,
+                    ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
+                ) {
+                    verdicts += 1;
+                }
+            }
+        }
+        net.nodes[99] = None;
+        let killed = net.now;
+        let mut first = None;
+        while !net.all_see(99, MemberStatus::Dead) && net.now - killed < Duration::from_secs(10) {
+            net.run(50);
+            if first.is_none() && (0..99).any(|i| net.status(i, 99) == Some(MemberStatus::Dead)) {
+                first = Some(net.now - killed);
+            }
+        }
+        println!(
+            "digest budget {budget}, heartbeat every {hb} rounds: {:.1} KB/s per node, {verdicts} false verdicts, detection first {:?} all {:?}",
+            total as f64 / 100.0 / 5.0 / 1e3,
+            first,
+            net.now - killed
+        );
+    }
+}
