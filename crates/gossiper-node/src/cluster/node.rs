@@ -515,12 +515,17 @@ impl ClusterNode {
                     Ok(MessageKind::SynAck) => Reader::new(&payload[1..]).bytes().ok(),
                     _ => None,
                 };
+                let is_syn = payload.first() == Some(&(MessageKind::Syn as u8));
                 if let Some(bytes) = digest
                     && ClusterState::decode_digest_into(bytes, &mut self.scratch_digest).is_ok()
                 {
                     let d = std::mem::take(&mut self.scratch_digest);
                     self.engine
                         .write(now, &mut self.outbox, |s| s.absorb_heartbeats(&d));
+                    let known = d.compact.as_ref().map_or(d.nodes.len(), Vec::len);
+                    if is_syn && !d.sampled && known * 2 < self.state().len() {
+                        self.send_snapshot(sender, &d);
+                    }
                     self.scratch_digest = d;
                 }
                 let changed = self.engine.stats().state_changes > before;
@@ -531,7 +536,10 @@ impl ClusterNode {
                 }
                 self.flush();
                 if changed {
-                    self.sync_members(now);
+                    let fresh = self.sync_members(now);
+                    if !is_push {
+                        self.announce(&fresh);
+                    }
                 }
                 Ok(())
             }
@@ -781,7 +789,8 @@ impl ClusterNode {
 
     /// Folds what the replicated state says (new nodes, generations, heartbeats, leaves,
     /// addresses) into the membership view.
-    fn sync_members(&mut self, now: Time) {
+    fn sync_members(&mut self, now: Time) -> Vec<NodeId> {
+        let mut fresh_ids = Vec::new();
         let interval_us = self.config.interval_ms * 1_000 * u64::from(self.config.heartbeat_rounds);
         let min_std = self.min_std_us();
         let me = self.id;
@@ -839,6 +848,7 @@ impl ClusterNode {
                 }
                 Some(m) if m.generation > generation => {}
                 _ => {
+                    fresh_ids.push(id);
                     self.members.insert(id, fresh(status_new));
                     self.events.push_back(if left {
                         ClusterEvent::MemberLeft(id)
@@ -852,6 +862,66 @@ impl ClusterNode {
             self.members.retain(|id, _| seen.binary_search(id).is_ok());
         }
         self.refresh_live();
+        fresh_ids
+    }
+
+    /// Tells `rumor_fanout` peers about nodes (or generations) this node just learned of by
+    /// anti-entropy, as a push they forward in turn: a joiner is known everywhere within a few
+    /// network hops instead of a few rounds.
+    fn announce(&mut self, fresh: &[NodeId]) {
+        if fresh.is_empty() {
+            return;
+        }
+        let mut d = self.digest();
+        d.nodes.retain(|n| fresh.binary_search(&n.id).is_err());
+        let mut msg = vec![MessageKind::Push as u8];
+        let rotation = self.rng.random::<u64>();
+        if self
+            .state()
+            .write_delta(&d, self.budget - 1, rotation, &mut msg)
+            == 0
+        {
+            return;
+        }
+        let peers = self.pick_live(self.rumor_fanout(), None);
+        for to in peers {
+            if fresh.binary_search(&to).is_ok() {
+                continue;
+            }
+            if let Some(&(addr, _)) = self.addrs.get(&to) {
+                self.stats.forwarded += 1;
+                self.send_raw(addr, EnvelopeKind::Gossip, &msg);
+            }
+        }
+    }
+
+    /// Answers a joiner's Syn (a digest knowing far fewer nodes than we do) with up to 16
+    /// datagrams of our state, so it learns the cluster in one exchange instead of many rounds.
+    /// Sent as pull replies: applied, never forwarded.
+    fn send_snapshot(&mut self, to: NodeId, peer: &ClusterDigest) {
+        let Some(&(addr, _)) = self.addrs.get(&to) else {
+            return;
+        };
+        let n = self.state().len() as u64;
+        let mut rotation = self.rng.random::<u64>() % n.max(1);
+        let mut covered = 0;
+        for _ in 0..16 {
+            let mut msg = vec![MessageKind::PullReply as u8];
+            let written = self
+                .state()
+                .write_delta(peer, self.budget - 1, rotation, &mut msg);
+            if written == 0 {
+                break;
+            }
+            self.send_raw(addr, EnvelopeKind::Gossip, &msg);
+            // Blocks come in node order from `rotation`: the next datagram starts after them.
+            let blocks = ClusterState::delta_blocks(&msg[1..]).max(1) as u64;
+            covered += blocks;
+            rotation = rotation.wrapping_add(blocks);
+            if covered >= n {
+                break;
+            }
+        }
     }
 
     fn refresh_live(&mut self) {

@@ -481,6 +481,11 @@ impl ClusterState {
             .retain(|_, &mut (_, at)| now.as_micros().saturating_sub(at.as_micros()) < memory_us);
     }
 
+    /// Number of node blocks in a well-formed delta (0 if malformed).
+    pub fn delta_blocks(delta: &[u8]) -> usize {
+        parse_delta(delta).map_or(0, |b| b.len())
+    }
+
     /// Takes the heartbeats a peer's digest reports, where newer than ours (same generation).
     /// Returns whether any changed. Compact digests are read only if the node sets match.
     pub fn absorb_heartbeats(&mut self, digest: &ClusterDigest) -> bool {

@@ -201,6 +201,30 @@ fn a_stopped_node_is_declared_dead_and_a_restart_supersedes_it() {
 }
 
 #[test]
+fn a_joiner_is_known_everywhere_and_knows_everyone_within_a_few_rounds() {
+    let mut net = Net::new(60, |_| {});
+    net.run(3_000);
+    let mut c = config(60, 1);
+    c.seeds = vec![addr(0)];
+    net.addrs.push(addr(60));
+    net.nodes
+        .push(Some(ClusterNode::new(c, net.now, 60).unwrap()));
+    let start = net.now;
+    while !(0..61).all(|i| net.node(i).members(net.now).len() == 61) {
+        net.run(5);
+        assert!(
+            net.now - start < Duration::from_secs(5),
+            "join never settled"
+        );
+    }
+    let took = net.now - start;
+    assert!(
+        took <= Duration::from_millis(300),
+        "settled in {took:?}, want ≤ 3 rounds"
+    );
+}
+
+#[test]
 fn a_graceful_leave_is_recorded_as_left_then_forgotten() {
     let mut net = Net::new(4, |c| c.dead_grace_ms = 3_000);
     net.run(2_000);
