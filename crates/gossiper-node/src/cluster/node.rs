@@ -421,9 +421,14 @@ impl ClusterNode {
         }
         if self.joining() && now >= self.next_join {
             let seeds: Vec<SocketAddr> = self.config.seeds.clone();
+            let own = self.own_record_push();
             for seed in seeds {
                 if seed != self.config.addr {
                     self.send_syn(seed);
+                    // Our own record too: the seed learns of us at once and spreads the news.
+                    if let Some(msg) = &own {
+                        self.send_raw(seed, EnvelopeKind::Gossip, msg);
+                    }
                 }
             }
             self.next_join = now + self.join_backoff;
@@ -728,6 +733,18 @@ impl ClusterNode {
         }
         pool.truncate(k);
         pool
+    }
+
+    /// A push of this node's own record (as much as fits), for seeds.
+    fn own_record_push(&mut self) -> Option<Vec<u8>> {
+        let mut d = self.digest();
+        d.nodes.retain(|n| n.id != self.id);
+        let mut msg = vec![MessageKind::Push as u8];
+        let rotation = self.rng.random::<u64>();
+        let written = self
+            .state()
+            .write_delta(&d, self.budget - 1, rotation, &mut msg);
+        (written > 0).then_some(msg)
     }
 
     fn send_syn(&mut self, to: SocketAddr) {

@@ -492,3 +492,38 @@ fn idle_traffic_breakdown() {
         );
     }
 }
+
+/// Prints how long 100 nodes started 10 ms apart take to settle after the last start (a
+/// tuning aid: `cargo test --release -p gossiper-node staggered -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn staggered_start_settle_time() {
+    let mut net = Net::new(1, |_| {});
+    for i in 1..100 {
+        net.run(10);
+        net.addrs.push(addr(i));
+        let now = net.now;
+        net.nodes
+            .push(Some(ClusterNode::new(config(i, 1), now, i as u64).unwrap()));
+    }
+    let start = net.now;
+    let mut last_report = Duration::ZERO;
+    while !(0..100).all(|i| net.node(i).members(net.now).len() == 100) {
+        net.run(5);
+        let t = net.now - start;
+        if t - last_report >= Duration::from_millis(100) {
+            last_report = t;
+            let behind: Vec<usize> = (0..100)
+                .map(|i| net.node(i).members(net.now).len())
+                .filter(|&m| m < 100)
+                .collect();
+            println!(
+                "{t:?}: {} nodes behind, views {:?}",
+                behind.len(),
+                &behind[..behind.len().min(10)]
+            );
+        }
+        assert!(t < Duration::from_secs(5));
+    }
+    println!("settled {:?} after the last start", net.now - start);
+}
