@@ -9,31 +9,32 @@
 //! ```
 //! use gossiper_node::cluster::{ClusterConfig, ClusterNode, MemberStatus};
 //! use gossiper_types::Time;
+//! use std::net::SocketAddr;
 //!
-//! let addr_a = "127.0.0.1:7001".parse().unwrap();
-//! let addr_b = "127.0.0.1:7002".parse().unwrap();
-//! let mut a = ClusterNode::new(ClusterConfig::new("a", addr_a, 1), Time::ZERO, 1).unwrap();
-//! let mut cfg = ClusterConfig::new("b", addr_b, 1);
-//! cfg.seeds = vec![addr_a];
-//! let mut b = ClusterNode::new(cfg, Time::ZERO, 2).unwrap();
-//! a.set(Time::ZERO, "colour", b"blue", None).unwrap();
+//! let addrs: [SocketAddr; 2] = ["127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap()];
+//! let mut b_config = ClusterConfig::new("b", addrs[1], 1);
+//! b_config.seeds = vec![addrs[0]];
+//! let mut nodes = [
+//!     ClusterNode::new(ClusterConfig::new("a", addrs[0], 1), Time::ZERO, 1).unwrap(),
+//!     ClusterNode::new(b_config, Time::ZERO, 2).unwrap(),
+//! ];
+//! nodes[0].set(Time::ZERO, "colour", b"blue", None).unwrap();
 //!
-//! // Run both for two seconds of virtual time, delivering every datagram at once.
+//! // Two seconds of virtual time, every datagram delivered at once.
 //! let mut now = Time::ZERO;
 //! while now < Time::from_millis(2_000) {
-//!     for (me, other, other_addr) in [(&mut a, &mut b, addr_b), (&mut b, &mut a, addr_a)] {
-//!         me.handle_timeout(now);
-//!         let from = me.config().addr;
-//!         while let Some(mut t) = me.poll_transmit() {
-//!             assert_eq!(t.to, other_addr);
-//!             let _ = other.handle_datagram(now, from, &mut t.bytes);
+//!     for i in 0..2 {
+//!         nodes[i].handle_timeout(now);
+//!         while let Some(mut t) = nodes[i].poll_transmit() {
+//!             let to = addrs.iter().position(|&a| a == t.to).unwrap();
+//!             let _ = nodes[to].handle_datagram(now, addrs[i], &mut t.bytes);
 //!         }
 //!     }
 //!     now = now + std::time::Duration::from_millis(10);
 //! }
-//! let a_id = a.id();
-//! assert_eq!(b.state().node(a_id).unwrap().get("colour").unwrap().value, b"blue");
-//! assert!(b.members(now).iter().all(|m| m.status == MemberStatus::Alive));
+//! let a = nodes[0].id();
+//! assert_eq!(nodes[1].state().node(a).unwrap().get("colour").unwrap().value, b"blue");
+//! assert!(nodes[1].members(now).iter().all(|m| m.status == MemberStatus::Alive));
 //! ```
 
 mod node;

@@ -247,7 +247,8 @@ struct Member {
 
 type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
 
-/// One cluster member's protocol state machine. See the [module docs](self).
+/// One cluster member's protocol state machine: membership, failure detection, security and
+/// addressing around the anti-entropy engine (see [`crate::cluster`]).
 pub struct ClusterNode {
     config: ClusterConfig,
     id: NodeId,
