@@ -458,3 +458,88 @@ fn client_commands_talk_to_the_api() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "unreachable API fails");
 }
+
+/// `count` consecutive free ports (TCP and UDP) on loopback, starting at a port derived from the
+/// process id so parallel test binaries start apart.
+fn free_port_run(count: u16) -> u16 {
+    let mut base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    'search: for _ in 0..500 {
+        base = if base > 60_000 {
+            20_000
+        } else {
+            base + count + 7
+        };
+        for p in base..base + count {
+            if std::net::TcpListener::bind(("127.0.0.1", p)).is_err()
+                || UdpSocket::bind(("127.0.0.1", p)).is_err()
+            {
+                continue 'search;
+            }
+        }
+        return base;
+    }
+    panic!("no run of {count} free ports");
+}
+
+#[test]
+fn cluster_command_starts_n_agents_and_stops_them_cleanly() {
+    let gossip = free_port_run(3);
+    let api = free_port_run(3);
+    let mut child = Command::new(BIN)
+        .args(["cluster", "--nodes", "3", "--interval-ms", "100"])
+        .args(["--base-port", &gossip.to_string()])
+        .args(["--api-base-port", &api.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn cluster");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut guard = Agent {
+        name: "cluster".into(),
+        child,
+        gossip: SocketAddr::from(([127, 0, 0, 1], gossip)),
+        api: format!("127.0.0.1:{api}"),
+    };
+    wait_for("three alive members", Duration::from_secs(15), || {
+        request(
+            &guard.api,
+            "GET",
+            "/v1/members",
+            b"",
+            Duration::from_secs(2),
+        )
+        .ok()
+        .and_then(|(_, t)| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| {
+            v.as_array()
+                .map(|a| a.iter().filter(|m| m["status"] == "alive").count())
+        }) == Some(3)
+    });
+    let status = guard.terminate();
+    assert!(
+        status.success(),
+        "cluster exits 0 after stopping its agents: {status:?}"
+    );
+    let printed: Vec<String> = rx.try_iter().collect();
+    assert!(
+        printed.iter().any(|l| l.contains("gossiper members --api")),
+        "{printed:?}"
+    );
+    assert!(
+        printed.iter().any(|l| l.contains("all agents stopped")),
+        "{printed:?}"
+    );
+    for i in 0..3 {
+        let addr = format!("127.0.0.1:{}", api + i);
+        assert!(
+            request(&addr, "GET", "/v1/members", b"", Duration::from_millis(500)).is_err(),
+            "agent {i} stopped"
+        );
+    }
+}
