@@ -674,7 +674,7 @@ impl<W: Write> Printer<W> {
     fn line(&mut self, args: fmt::Arguments<'_>) -> Result<(), CliError> {
         writeln!(self.out, "{args}")
             .and_then(|()| self.out.flush())
-            .map_err(|e| CliError::failure(format!("cannot write output: {e}")))
+            .map_err(|e| CliError::from_output(&e))
     }
 
     fn start(&mut self, args: &DemoArgs, plan: &Plan) -> Result<(), CliError> {

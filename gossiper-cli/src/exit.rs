@@ -42,6 +42,24 @@ impl CliError {
         }
     }
 
+    /// Whoever read our output went away (`gossiper ... | head`): stop quietly with exit 0, as
+    /// Unix filters do.
+    pub fn output_closed() -> Self {
+        CliError {
+            status: ExitStatus::Success,
+            message: String::new(),
+        }
+    }
+
+    /// An error writing to stdout: a closed pipe stops quietly, anything else is a failure.
+    pub fn from_output(e: &std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::output_closed()
+        } else {
+            CliError::failure(format!("cannot write output: {e}"))
+        }
+    }
+
     /// The goal was not reached in time (exit 3).
     pub fn not_converged(message: impl Into<String>) -> Self {
         CliError {
@@ -64,7 +82,9 @@ pub fn report(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gossiper: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("gossiper: {}", e.message);
+            }
             ExitCode::from(e.status as u8)
         }
     }

@@ -210,7 +210,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
-        .map_err(|e| CliError::failure(format!("cannot write the report: {e}")))?;
+        .map_err(|e| CliError::from_output(&e))?;
     if let Some(path) = &args.plot {
         plot(path, args, &config, &reports, &summary)
             .map_err(|e| CliError::failure(format!("cannot draw {}: {e}", path.display())))?;

@@ -258,3 +258,30 @@ fn rust_log_debug_shows_each_exchange() {
     assert!(log.contains("merged news from"), "no exchange logged");
     assert!(log.contains("DEBUG"));
 }
+
+/// `gossiper | head -3`: when the reader goes away the demo stops quietly with exit 0, as Unix
+/// filters do, instead of reporting a broken pipe.
+#[test]
+fn a_closed_stdout_stops_the_demo_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["--max-duration", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gossiper");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.starts_with("gossiper demo:"), "{first}");
+    // The reader is dropped here: the next write hits a closed pipe.
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "stderr: {err}"
+    );
+}
