@@ -495,10 +495,6 @@ impl ClusterNode {
                 Ok(())
             }
             EnvelopeKind::Gossip => {
-                let known = self.addrs.get(&env.sender).map(|&(_, g)| g);
-                if known.is_none_or(|g| env.generation > g) {
-                    self.addrs.insert(env.sender, (from, env.generation));
-                }
                 let before = self.engine.stats().state_changes;
                 let payload = env.payload;
                 let is_push = payload.first() == Some(&(MessageKind::Push as u8));
@@ -514,6 +510,12 @@ impl ClusterNode {
                         EngineDrop::Oversized(_) => DropReason::Oversized,
                         EngineDrop::FromSelf => DropReason::FromSelf,
                     });
+                }
+                // Only a well-formed message teaches us where its sender is (a newer
+                // generation may have moved).
+                let known = self.addrs.get(&env.sender).map(|&(_, g)| g);
+                if known.is_none_or(|g| env.generation > g) {
+                    self.addrs.insert(env.sender, (from, env.generation));
                 }
                 // Heartbeats ride in digests too (Syn, and SynAck's length-prefixed one).
                 let digest = match MessageKind::try_from(payload.first().copied().unwrap_or(0)) {
