@@ -78,6 +78,9 @@ fn main() {
             _ => fail(format!("unknown option {flag}")),
         }
     }
+    if o.nodes.iter().any(|&n| n < 3) {
+        fail("--nodes: every size must be at least 3");
+    }
     println!(
         "agent-bench: interval {} ms, fanout {}, {} PUTs, {} s idle window",
         o.interval_ms, o.fanout, o.puts, o.idle_secs
@@ -179,36 +182,25 @@ fn bench(n: usize, o: &Options) {
     println!("\n== N = {n} agents ==");
     let mut procs = vec![spawn("a0", o, None)];
     let seed = procs[0].gossip;
-    for i in 1..n {
+    let first_started = Instant::now();
+    for i in 1..n - 1 {
         procs.push(spawn(&format!("a{i}"), o, Some(seed)));
     }
-    let last_started = Instant::now();
-    // Membership: every agent lists n alive members (one polling thread per agent, so the
-    // figure is not the time it takes to poll them all in turn).
-    let pollers: Vec<_> = procs
-        .iter()
-        .map(|p| {
-            let api = p.api.clone();
-            std::thread::spawn(move || {
-                while last_started.elapsed() < Duration::from_secs(60) {
-                    if members_alive(&api) == Some((n, n)) {
-                        return Some(last_started.elapsed());
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                None
-            })
-        })
-        .collect();
-    let mut settled = Duration::ZERO;
-    for p in pollers {
-        match p.join().ok().flatten() {
-            Some(t) => settled = settled.max(t),
-            None => fail("membership did not settle within 60 s"),
-        }
-    }
+    let spawned = first_started.elapsed();
+    // Cluster formation: N-1 agents started one after another, then settled.
+    let formed = settle_time(&procs, n - 1, first_started);
     println!(
-        "membership settled: {:.0} ms after the last agent started",
+        "cluster of {} formed: {:.0} ms after the first start ({:.0} ms spent spawning them one by one)",
+        n - 1,
+        formed.as_secs_f64() * 1e3,
+        spawned.as_secs_f64() * 1e3
+    );
+    // Membership after the last agent starts: one more agent joins a settled cluster.
+    let last_started = Instant::now();
+    procs.push(spawn(&format!("a{}", n - 1), o, Some(seed)));
+    let settled = settle_time(&procs, n, last_started);
+    println!(
+        "membership settled: {:.0} ms after the last agent started (spawn included)",
         settled.as_secs_f64() * 1e3
     );
     std::thread::sleep(Duration::from_secs(2));
@@ -356,4 +348,32 @@ fn bench(n: usize, o: &Options) {
         percentile(&detect, 1.0)
     );
     drop(procs);
+}
+
+/// Time from `since` until every agent lists `n` members, all alive (one polling thread per
+/// agent, so the figure is not the time it takes to poll them all in turn).
+fn settle_time(procs: &[Proc], n: usize, since: Instant) -> Duration {
+    let pollers: Vec<_> = procs
+        .iter()
+        .map(|p| {
+            let api = p.api.clone();
+            std::thread::spawn(move || {
+                while since.elapsed() < Duration::from_secs(60) {
+                    if members_alive(&api) == Some((n, n)) {
+                        return Some(since.elapsed());
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                None
+            })
+        })
+        .collect();
+    let mut settled = Duration::ZERO;
+    for p in pollers {
+        match p.join().ok().flatten() {
+            Some(t) => settled = settled.max(t),
+            None => fail("membership did not settle within 60 s"),
+        }
+    }
+    settled
 }
