@@ -447,57 +447,60 @@ proptest! {
     }
 }
 
-/// Prints idle bytes per node per second, false verdicts and kill detection time at 100
-/// nodes for a few settings (a tuning aid, not an assertion:
-/// `cargo test --release -p gossiper-node idle_traffic -- --ignored --nocapture`).
+/// At 100 nodes with the default settings (interval 100 ms), an idle cluster sends under the
+/// 30 KB/s per node the issue allows, never suspects a live node, and every survivor declares a
+/// stopped node dead within 2 s. Virtual time, so the figures are exact for this seed; print them
+/// with `cargo test --release -p gossiper-node idle_hundred -- --nocapture`.
 #[test]
-#[ignore]
-fn idle_traffic_breakdown() {
-    for (budget, hb, std_ms) in [(0usize, 1u32, 0u64), (0, 2, 0), (0, 1, 100)] {
-        let mut net = Net::new(100, |c| {
-            c.digest_budget = budget;
-            c.heartbeat_rounds = hb;
-            c.min_std_ms = std_ms;
-        });
-        net.run(3_000);
-        net.tap.clear();
-        let events0: usize = 0;
-        net.run(5_000);
-        let total: u64 = net.tap.iter().map(|t| t.2.len() as u64).sum();
-        let mut verdicts = events0;
-        for i in 0..100 {
-            while let Some(e) = net.node_mut(i).poll_event() {
-                if matches!(
-                    e,
-                    ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
-                ) {
-                    verdicts += 1;
+fn an_idle_hundred_stays_quiet_and_detects_a_crash_within_two_seconds() {
+    let mut net = Net::new(100, |_| {});
+    net.run(3_000);
+    let mut verdicts = 0;
+    let mut drain = |net: &mut Net| {
+        for i in 0..net.nodes.len() {
+            if let Some(node) = net.nodes[i].as_mut() {
+                while let Some(e) = node.poll_event() {
+                    if matches!(
+                        e,
+                        ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
+                    ) {
+                        verdicts += 1;
+                    }
                 }
             }
         }
-        net.nodes[99] = None;
-        let killed = net.now;
-        let mut first = None;
-        while !net.all_see(99, MemberStatus::Dead) && net.now - killed < Duration::from_secs(10) {
-            net.run(50);
-            if first.is_none() && (0..99).any(|i| net.status(i, 99) == Some(MemberStatus::Dead)) {
-                first = Some(net.now - killed);
-            }
-        }
-        println!(
-            "digest budget {budget}, heartbeat every {hb} rounds: {:.1} KB/s per node, {verdicts} false verdicts, detection first {:?} all {:?}",
-            total as f64 / 100.0 / 5.0 / 1e3,
-            first,
-            net.now - killed
-        );
+    };
+    drain(&mut net);
+    net.tap.clear();
+    net.run(5_000);
+    drain(&mut net);
+    let total: u64 = net.tap.iter().map(|t| t.2.len() as u64).sum();
+    let kb_per_node_s = total as f64 / 100.0 / 5.0 / 1e3;
+    net.nodes[99] = None;
+    let killed = net.now;
+    while !net.all_see(99, MemberStatus::Dead) && net.now - killed < Duration::from_secs(10) {
+        net.run(50);
     }
+    let detection = net.now - killed;
+    println!(
+        "idle {kb_per_node_s:.1} KB/s per node, {verdicts} false verdicts, all detected in {detection:?}"
+    );
+    assert!(
+        kb_per_node_s < 30.0,
+        "idle traffic {kb_per_node_s:.1} KB/s per node"
+    );
+    assert_eq!(verdicts, 0, "live nodes were suspected or declared dead");
+    assert!(
+        detection < Duration::from_secs(2),
+        "detection took {detection:?}"
+    );
 }
 
-/// Prints how long 100 nodes started 10 ms apart take to settle after the last start (a
-/// tuning aid: `cargo test --release -p gossiper-node staggered -- --ignored --nocapture`).
+/// 100 nodes started 10 ms apart, each joining through the first: within 250 ms of the last
+/// start every node lists all 100 (the issue's membership target). Prints the progress with
+/// `cargo test --release -p gossiper-node staggered -- --nocapture`.
 #[test]
-#[ignore]
-fn staggered_start_settle_time() {
+fn a_staggered_start_of_a_hundred_settles_within_250_ms() {
     let mut net = Net::new(1, |_| {});
     for i in 1..100 {
         net.run(10);
@@ -523,7 +526,10 @@ fn staggered_start_settle_time() {
                 &behind[..behind.len().min(10)]
             );
         }
-        assert!(t < Duration::from_secs(5));
+        assert!(
+            t < Duration::from_millis(250),
+            "not settled {t:?} after the last start"
+        );
     }
     println!("settled {:?} after the last start", net.now - start);
 }
