@@ -113,6 +113,16 @@ fn bench(c: &mut Criterion) {
         });
         exchange(a, b, bufs)
     };
+    // The local write alone, to tell its allocations from the exchange's.
+    let mut j = 0u8;
+    let mut solo = pair().1;
+    count_allocations("a local write alone (included below)", || {
+        j = j.wrapping_add(1);
+        let mut sink = Outbox::new();
+        solo.write(Time::ZERO, &mut sink, |s| {
+            s.set(NodeId(1), "b-key-00", vec![j; 32])
+        });
+    });
     count_allocations("one fresh key per push-pull (100 keys)", || {
         black_box(fresh(&mut a, &mut b, &mut bufs));
     });
