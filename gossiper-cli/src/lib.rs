@@ -24,7 +24,8 @@ pub use exit::{CliError, ExitStatus};
 /// With no subcommand, runs the demo: a small cluster of in-process nodes gossiping until they
 /// agree, printing every node's state as it goes.
 #[derive(Debug, Parser)]
-#[command(name = "gossiper", version, about, long_about = None)]
+#[command(name = "gossiper", version, long_about = None)]
+#[command(about = "Gossip protocols you can watch (the demo), measure (simulate) and run (agent).")]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// What to run; the demo when omitted.
