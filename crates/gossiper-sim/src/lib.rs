@@ -16,7 +16,9 @@
 //! - the measures of Demers et al. (residue, traffic, t_ave, t_last) plus rounds to convergence,
 //!   messages, bytes, duplicates and the informed-fraction curve ([`RunReport`]), and their
 //!   mean, spread and range over many runs spread across cores ([`run_many`], [`Summary`]);
-//! - the closed forms to compare them with ([`theory`]).
+//! - the closed forms to compare them with ([`theory`]);
+//! - the cluster protocol (`ClusterNode`: membership, failure detection, generations) on the
+//!   same network model, with its own measures ([`cluster`]).
 //!
 //! ```
 //! use gossiper_node::Mode;
@@ -32,6 +34,7 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod cluster;
 pub mod config;
 pub mod metrics;
 pub mod replica;
@@ -44,5 +47,5 @@ pub use config::{
 };
 pub use metrics::{RunReport, Stat, Summary};
 pub use replica::{Observed, Replica};
-pub use runner::{default_threads, run_many, run_seed};
+pub use runner::{default_threads, run_indexed, run_many, run_seed};
 pub use sim::{SimError, SimNode, Violation, run};

@@ -28,9 +28,23 @@ pub fn run_many<S: Replica>(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<RunReport>, SimError> {
     config.validate()?;
+    run_indexed(runs, threads, progress, &|i| {
+        run::<S>(config, run_seed(master, i))
+    })
+}
+
+/// Calls `one(i)` for every `i` in `0..runs` on up to `threads` threads (at least one), calling
+/// `progress` after each call returns. Returns the results in index order, or the error of the
+/// lowest-numbered failing call. The simulator's runs and the cluster simulator's share it.
+pub fn run_indexed<T: Send>(
+    runs: usize,
+    threads: usize,
+    progress: &(dyn Fn() + Sync),
+    one: &(dyn Fn(usize) -> Result<T, SimError> + Sync),
+) -> Result<Vec<T>, SimError> {
     let threads = threads.clamp(1, runs.max(1));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<RunReport, SimError>>>> =
+    let results: Mutex<Vec<Option<Result<T, SimError>>>> =
         Mutex::new((0..runs).map(|_| None).collect());
     let work = || {
         loop {
@@ -38,7 +52,7 @@ pub fn run_many<S: Replica>(
             if i >= runs {
                 break;
             }
-            let r = run::<S>(config, run_seed(master, i));
+            let r = one(i);
             results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             progress();
         }
@@ -60,7 +74,7 @@ pub fn run_many<S: Replica>(
 }
 
 /// Every index below `runs` is claimed by exactly one worker before the scope ends.
-fn unreachable_run() -> Result<RunReport, SimError> {
+fn unreachable_run<T>() -> Result<T, SimError> {
     Err(SimError::Config(crate::config::ConfigError(
         "internal error: a run did not report".into(),
     )))

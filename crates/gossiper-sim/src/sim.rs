@@ -120,7 +120,7 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn node_seed(run_seed: u64, id: u64, incarnation: u64) -> u64 {
+pub(crate) fn node_seed(run_seed: u64, id: u64, incarnation: u64) -> u64 {
     mix(mix(run_seed ^ 0x6e6f_6465) ^ id.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ mix(incarnation))
 }
 

@@ -1,0 +1,157 @@
+//! The cluster protocol (`ClusterNode`) under the simulator's faults, with fixed seeds: runs
+//! are reproducible, a lossy cluster settles and spreads a write, a crash is detected within the
+//! configured bound and a restart rejoins without zombies, a partition heals, and the
+//! end-of-run checker catches a cluster that has not converged. Every time is virtual.
+
+use gossiper_sim::cluster::{ClusterSimConfig, run_cluster};
+use gossiper_sim::{Crash, Latency, NodeSet, Partition, SimError};
+
+fn config(nodes: usize, duration_ms: u64) -> ClusterSimConfig {
+    ClusterSimConfig {
+        nodes,
+        duration_ms,
+        ..ClusterSimConfig::default()
+    }
+}
+
+fn crash(at: u32, restart: Option<u32>, from: u64, to: u64) -> Crash {
+    Crash {
+        at,
+        restart,
+        nodes: NodeSet(vec![(from, to)]),
+        keep_state: false,
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report_and_another_seed_differs() {
+    let mut c = config(20, 5_000);
+    c.faults.loss = 0.05;
+    c.faults.crashes.push(crash(20, Some(35), 4, 4));
+    let a = run_cluster(&c, 11).unwrap();
+    assert_eq!(run_cluster(&c, 11).unwrap(), a);
+    let b = run_cluster(&c, 12).unwrap();
+    assert_ne!(b, a);
+    assert_ne!(b.bytes_per_node_s, a.bytes_per_node_s);
+}
+
+#[test]
+fn fifty_nodes_with_ten_percent_loss_settle_and_propagate_a_write() {
+    let mut c = config(50, 8_000);
+    c.faults.loss = 0.1;
+    let r = run_cluster(&c, 3).unwrap();
+    let settle = r.settle_ms.expect("membership settled");
+    assert!(settle < 2_000.0, "settled in {settle} ms");
+    let write = r.write_ms.expect("the write reached every node");
+    assert!(write < 1_000.0, "write spread in {write} ms");
+    assert!(r.members_converged);
+    assert_eq!(r.false_deaths, 0, "10% loss kills nobody: {r:?}");
+    assert!(r.dropped > 0, "the loss was applied");
+}
+
+#[test]
+fn a_crash_is_detected_by_all_within_the_bound_and_a_restart_rejoins_without_zombies() {
+    let mut c = config(30, 12_000);
+    // Rounds of 100 ms: two nodes stop at 3 s and come back, as a new generation, at 8 s.
+    c.faults.crashes.push(crash(30, Some(80), 3, 4));
+    let r = run_cluster(&c, 5).unwrap();
+    let detect = r
+        .detect_ms
+        .expect("every live node marked both crashed nodes dead");
+    // φ = 8 with a 100 ms interval: not instant (a few missed heartbeats), under 2 s.
+    assert!(
+        (300.0..2_000.0).contains(&detect),
+        "detected in {detect} ms"
+    );
+    let rejoin = r
+        .rejoin_ms
+        .expect("the restart is known everywhere, no zombie");
+    assert!(rejoin < 1_000.0, "rejoined in {rejoin} ms");
+    assert_eq!((r.false_suspicions, r.false_deaths), (0, 0), "{r:?}");
+    assert!(r.members_converged);
+}
+
+#[test]
+fn a_crash_without_restart_is_detected_and_the_rest_converge() {
+    let mut c = config(25, 8_000);
+    c.faults.loss = 0.05;
+    c.faults.crashes.push(crash(25, None, 10, 12));
+    let r = run_cluster(&c, 9).unwrap();
+    assert!(r.detect_ms.is_some_and(|d| d < 3_000.0), "{r:?}");
+    assert_eq!(r.rejoin_ms, None, "nothing restarted");
+}
+
+#[test]
+fn a_two_group_partition_heals_and_converges_after_it_ends() {
+    let mut c = config(30, 15_000);
+    // Split 0-14 / 15-29 from 2 s to 6 s; the write at 3 s lands on one side only.
+    c.write_at_ms = 3_000;
+    c.faults.partitions.push(Partition {
+        from: 20,
+        until: 60,
+        groups: vec![NodeSet(vec![(0, 14)])],
+    });
+    let r = run_cluster(&c, 2).unwrap();
+    let write = r
+        .write_ms
+        .expect("the write crossed once the partition healed");
+    assert!(
+        (2_900.0..6_000.0).contains(&write),
+        "the write waited for the heal at +3 s: {write} ms"
+    );
+    assert!(r.members_converged, "{r:?}");
+    assert!(r.dropped > 0);
+}
+
+#[test]
+fn the_checker_reports_a_cluster_that_had_no_time_to_heal() {
+    let mut c = config(20, 5_901);
+    c.write_at_ms = 3_000;
+    c.latency = Latency::Fixed { us: 5_000 };
+    c.faults.partitions.push(Partition {
+        from: 10,
+        until: 59,
+        groups: vec![NodeSet(vec![(0, 9)])],
+    });
+    // The partition heals 1 ms before the end, less than one latency: both sides disagree.
+    let e = run_cluster(&c, 4).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SimError::NotConverged { seed: 4, .. } | SimError::Invariant(_)
+        ),
+        "{e}"
+    );
+    assert_eq!(e.seed(), Some(4));
+}
+
+#[test]
+fn bad_configurations_are_refused_with_a_reason() {
+    let mut c = config(10, 5_000);
+    c.faults.crashes.push(Crash {
+        keep_state: true,
+        ..crash(5, Some(9), 1, 1)
+    });
+    assert!(
+        run_cluster(&c, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("loses its state")
+    );
+    let c = ClusterSimConfig {
+        write_at_ms: 6_000,
+        ..config(10, 5_000)
+    };
+    assert!(c.validate().unwrap_err().0.contains("before the end"));
+    let mut c = config(10, 5_000);
+    c.faults.crashes.push(crash(5, None, 3, 30));
+    assert!(c.validate().unwrap_err().0.contains("names node 30"));
+    let mut c = config(10, 5_000);
+    c.faults.partitions.push(Partition {
+        from: 10,
+        until: 60,
+        groups: vec![NodeSet(vec![(0, 4)])],
+    });
+    assert!(c.validate().unwrap_err().0.contains("after the run's end"));
+    assert!(config(1, 5_000).validate().is_err());
+}
