@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod demo;
 mod exit;
 pub mod simulate;
+pub mod simulate_cluster;
 
 pub use exit::{CliError, ExitStatus};
 
@@ -55,6 +56,8 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Measure a protocol on many simulated nodes (deterministic, with faults).
     Simulate(simulate::SimulateArgs),
+    /// Measure the cluster protocol (membership, failure detection) on simulated nodes.
+    SimulateCluster(simulate_cluster::SimulateClusterArgs),
     // Further subcommands are added here, one line each, with a module of their own.
 }
 
@@ -99,6 +102,7 @@ where
         Some(Command::Delete(args)) => client::delete(&args),
         Some(Command::Cluster(args)) => cluster::run(&args),
         Some(Command::Simulate(args)) => simulate::run(&args),
+        Some(Command::SimulateCluster(args)) => simulate_cluster::run(&args),
     };
     exit::report(result)
 }

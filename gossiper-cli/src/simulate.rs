@@ -186,21 +186,10 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let threads = args
-        .threads
-        .unwrap_or_else(gossiper_sim::default_threads)
-        .min(args.runs);
-    let bar = progress_bar(args.runs);
-    let tick = || {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    };
-    let result = run_many::<Register<u64>>(&config, args.seed, args.runs, threads, &tick);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let reports = result.map_err(|e| failure(args, &e))?;
+    let reports = with_progress(args.runs, args.threads, |threads, tick| {
+        run_many::<Register<u64>>(&config, args.seed, args.runs, threads, tick)
+    })
+    .map_err(|e| failure(args, &e))?;
     let summary = Summary::of(&reports);
     let text = match args.format {
         FormatArg::Text => text_report(args, &config, &summary),
@@ -216,6 +205,29 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::failure(format!("cannot draw {}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// Runs a batch of `runs` runs on `threads` threads (default: all cores, at most one per run)
+/// with a progress bar: `batch` gets the thread count and the callback to tick after each run.
+pub(crate) fn with_progress<T>(
+    runs: usize,
+    threads: Option<usize>,
+    batch: impl FnOnce(usize, &(dyn Fn() + Sync)) -> T,
+) -> T {
+    let threads = threads
+        .unwrap_or_else(gossiper_sim::default_threads)
+        .min(runs);
+    let bar = progress_bar(runs);
+    let tick = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let result = batch(threads, &tick);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    result
 }
 
 /// A progress bar on stderr, only when stderr is a terminal and there is more than one run.
@@ -235,10 +247,16 @@ fn progress_bar(runs: usize) -> Option<indicatif::ProgressBar> {
 
 /// The error line for a failed run: what went wrong, its seed, and the command to replay it.
 fn failure(args: &SimulateArgs, e: &SimError) -> CliError {
+    failure_with(e, |seed| rerun_command(args, seed))
+}
+
+/// A failed run's error: a configuration error is a usage error; otherwise the line names the
+/// seed and the command `rerun` builds for it, with exit 3 when the run did not converge.
+pub(crate) fn failure_with(e: &SimError, rerun: impl FnOnce(u64) -> String) -> CliError {
     let Some(seed) = e.seed() else {
         return CliError::usage(e.to_string());
     };
-    let line = format!("{e}; rerun with: {}", rerun_command(args, seed));
+    let line = format!("{e}; rerun with: {}", rerun(seed));
     match e {
         SimError::NotConverged { .. } => CliError::not_converged(line),
         _ => CliError::failure(line),
@@ -280,24 +298,13 @@ pub fn rerun_command(args: &SimulateArgs, seed: u64) -> String {
             c.push_str(&format!(" --latency {l}"));
         }
     }
-    for (name, p) in [
-        ("loss", args.loss),
-        ("duplicate", args.duplicate),
-        ("reorder", args.reorder),
-    ] {
-        if p != 0.0 {
-            c.push_str(&format!(" --{name} {p}"));
-        }
-    }
-    for p in &args.partition {
-        c.push_str(&format!(" --partition {p}"));
-    }
-    for p in &args.crash {
-        c.push_str(&format!(" --crash {p}"));
-    }
-    if let Some(p) = &args.churn {
-        c.push_str(&format!(" --churn {p}"));
-    }
+    push_fault_flags(
+        &mut c,
+        [args.loss, args.duplicate, args.reorder],
+        &args.partition,
+        &args.crash,
+        args.churn.as_deref(),
+    );
     if args.max_rounds != 10_000 {
         c.push_str(&format!(" --max-rounds {}", args.max_rounds));
     }
@@ -306,6 +313,35 @@ pub fn rerun_command(args: &SimulateArgs, seed: u64) -> String {
     }
     c.push_str(&format!(" --runs 1 --seed {seed}"));
     c
+}
+
+/// Appends the fault flags of a rerun command: `--loss`, `--duplicate`, `--reorder` (when not
+/// 0), every `--partition` and `--crash`, and `--churn`.
+pub(crate) fn push_fault_flags(
+    c: &mut String,
+    [loss, duplicate, reorder]: [f64; 3],
+    partitions: &[String],
+    crashes: &[String],
+    churn: Option<&str>,
+) {
+    for (name, p) in [
+        ("loss", loss),
+        ("duplicate", duplicate),
+        ("reorder", reorder),
+    ] {
+        if p != 0.0 {
+            c.push_str(&format!(" --{name} {p}"));
+        }
+    }
+    for p in partitions {
+        c.push_str(&format!(" --partition {p}"));
+    }
+    for p in crashes {
+        c.push_str(&format!(" --crash {p}"));
+    }
+    if let Some(p) = churn {
+        c.push_str(&format!(" --churn {p}"));
+    }
 }
 
 fn value_name<T: ValueEnum>(v: T) -> String {
@@ -413,7 +449,7 @@ fn parse_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
 }
 
 /// `10ms`, `1.5s`, `250us` → microseconds.
-fn parse_duration_us(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration_us(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, scale) = if let Some(v) = s.strip_suffix("us") {
         (v, 1.0)
@@ -471,7 +507,7 @@ fn parse_interval(s: &str) -> Result<SimInterval, String> {
     }
 }
 
-fn parse_latency(s: &str) -> Result<Latency, String> {
+pub(crate) fn parse_latency(s: &str) -> Result<Latency, String> {
     if s == "0" || s == "zero" {
         return Ok(Latency::Zero);
     }
@@ -575,7 +611,7 @@ fn parse_nodes(s: &str) -> Result<NodeSet, String> {
     Ok(NodeSet(ranges))
 }
 
-fn parse_partition(s: &str) -> Result<Partition, String> {
+pub(crate) fn parse_partition(s: &str) -> Result<Partition, String> {
     let (rounds, groups) = s
         .split_once(':')
         .ok_or_else(|| format!("bad partition '{s}': use FROM..UNTIL:GROUPS, e.g. 5..20:0-499"))?;
@@ -591,7 +627,7 @@ fn parse_partition(s: &str) -> Result<Partition, String> {
     })
 }
 
-fn parse_crash(s: &str) -> Result<Crash, String> {
+pub(crate) fn parse_crash(s: &str) -> Result<Crash, String> {
     let mut parts = s.split(':');
     let when = parts.next().unwrap_or_default();
     let nodes = parts
@@ -617,7 +653,7 @@ fn parse_crash(s: &str) -> Result<Crash, String> {
     })
 }
 
-fn parse_churn(s: &str) -> Result<Churn, String> {
+pub(crate) fn parse_churn(s: &str) -> Result<Churn, String> {
     let (rate, rounds) = s
         .split_once(':')
         .ok_or_else(|| format!("bad churn '{s}': use RATE:FROM..UNTIL, e.g. 0.01:0..20"))?;
@@ -679,20 +715,7 @@ fn theory_residue(config: &SimConfig) -> Option<f64> {
 fn text_report(args: &SimulateArgs, config: &SimConfig, s: &Summary) -> String {
     let mut out = format!("gossiper simulate: {}\n", describe(args, config));
     out.push_str(&format!("converged: {}/{} runs\n\n", s.converged, s.runs));
-    out.push_str(&format!(
-        "{:<20} {:>12} {:>12} {:>12} {:>12}\n",
-        "measure", "mean", "std", "min", "max"
-    ));
-    for (name, st) in s.measures() {
-        out.push_str(&format!(
-            "{:<20} {:>12} {:>12} {:>12} {:>12}\n",
-            name,
-            fmt_num(st.mean),
-            fmt_num(st.std),
-            fmt_num(st.min),
-            fmt_num(st.max)
-        ));
-    }
+    push_stat_table(&mut out, s.measures());
     if let Some((formula, value)) = theory_rounds(config) {
         out.push_str(&format!("\ntheory: rounds ≈ {formula} = {value:.2}\n"));
     }
@@ -702,7 +725,28 @@ fn text_report(args: &SimulateArgs, config: &SimConfig, s: &Summary) -> String {
     out
 }
 
-fn stat_json(st: gossiper_sim::Stat) -> Value {
+/// Appends a table of measures: name, mean, std, min, max.
+pub(crate) fn push_stat_table<'a>(
+    out: &mut String,
+    measures: impl IntoIterator<Item = (&'a str, gossiper_sim::Stat)>,
+) {
+    out.push_str(&format!(
+        "{:<20} {:>12} {:>12} {:>12} {:>12}\n",
+        "measure", "mean", "std", "min", "max"
+    ));
+    for (name, st) in measures {
+        out.push_str(&format!(
+            "{:<20} {:>12} {:>12} {:>12} {:>12}\n",
+            name,
+            fmt_num(st.mean),
+            fmt_num(st.std),
+            fmt_num(st.min),
+            fmt_num(st.max)
+        ));
+    }
+}
+
+pub(crate) fn stat_json(st: gossiper_sim::Stat) -> Value {
     json!({ "mean": st.mean, "std": st.std, "min": st.min, "max": st.max })
 }
 

@@ -557,13 +557,7 @@ impl<'c> World<'c> {
                 }
             }
         }
-        self.active_partitions = faults
-            .partitions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| (p.from..p.until).contains(&r))
-            .map(|(i, _)| i)
-            .collect();
+        self.active_partitions = faults.active_partitions(r);
     }
 
     fn run(&mut self) {

@@ -272,6 +272,18 @@ pub struct Faults {
     pub churn: Option<Churn>,
 }
 
+impl Faults {
+    /// Indices of the partitions in force during round `r`.
+    pub fn active_partitions(&self, r: u32) -> Vec<usize> {
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| (p.from..p.until).contains(&r))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
 /// Everything one simulated run needs besides its seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {

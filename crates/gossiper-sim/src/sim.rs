@@ -505,13 +505,7 @@ impl<'c, S: Replica> World<'c, S> {
                 }
             }
         }
-        self.active_partitions = faults
-            .partitions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| (p.from..p.until).contains(&r))
-            .map(|(i, _)| i)
-            .collect();
+        self.active_partitions = faults.active_partitions(r);
         restarted
     }
 

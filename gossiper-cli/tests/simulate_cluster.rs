@@ -1,0 +1,115 @@
+//! `gossiper simulate-cluster` as a process: bad arguments give one line and exit 2, the JSON
+//! object names every measure, and a run the checker fails names its seed and the command that
+//! replays it.
+
+use std::process::{Command, Output};
+
+fn simulate_cluster(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .arg("simulate-cluster")
+        .args(args)
+        .output()
+        .expect("the gossiper binary starts")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let o = simulate_cluster(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
+#[test]
+fn bad_arguments_are_one_line_and_exit_2() {
+    assert_usage_error(&["--loss", "-0.1"], "loss probability -0.1");
+    assert_usage_error(&["--nodes", "1"], "need 2 to");
+    assert_usage_error(&["--nodes", "10", "--crash", "3:500"], "names node 500");
+    assert_usage_error(&["--crash", "3..9:1:keep"], "always loses its state");
+    assert_usage_error(&["--write-at", "5s", "--duration", "2s"], "before the end");
+    assert_usage_error(&["--duration", "20"], "needs a unit");
+    assert_usage_error(&["--fanout", "0"], "fanout 0");
+    assert_usage_error(&["--interval-ms", "5"], "interval 5 ms");
+    assert_usage_error(&["--latency", "sometimes"], "bad latency");
+    assert_usage_error(&["--partition", "9..2:0-10"], "must heal after it starts");
+    assert_usage_error(
+        &["--duration", "5s", "--partition", "10..60:0-4"],
+        "after the run's end",
+    );
+    assert_usage_error(&["--runs", "0"], "--runs must be at least 1");
+    assert_usage_error(&["--format", "csv"], "csv");
+}
+
+#[test]
+fn json_output_parses_and_names_every_measure() {
+    let args = [
+        "--nodes",
+        "20",
+        "--duration",
+        "5s",
+        "--crash",
+        "20..35:4",
+        "--loss",
+        "0.05",
+        "--runs",
+        "2",
+        "--format",
+        "json",
+    ];
+    let o = simulate_cluster(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["runs"], 2);
+    assert_eq!(v["members_converged_runs"], 2);
+    for key in [
+        "settle_ms",
+        "write_ms",
+        "detect_ms",
+        "rejoin_ms",
+        "false_suspicions",
+        "false_deaths",
+        "messages_per_node_s",
+        "bytes_per_node_s",
+    ] {
+        for stat in ["mean", "std", "min", "max"] {
+            assert!(v[key][stat].is_number(), "{key}.{stat} in {v}");
+        }
+    }
+    assert!(v["detect_ms"]["mean"].as_f64().is_some_and(|d| d > 0.0));
+    // The same seed gives the same bytes.
+    assert_eq!(simulate_cluster(&args).stdout, o.stdout);
+}
+
+#[test]
+fn a_failed_run_names_its_seed_and_the_command_that_replays_it() {
+    // The partition heals 1 ms before the end: the checker finds the sides disagreeing.
+    let args = [
+        "--nodes",
+        "20",
+        "--duration",
+        "5901ms",
+        "--write-at",
+        "3s",
+        "--latency",
+        "fixed:5ms",
+        "--partition",
+        "10..59:0-9",
+        "--seed",
+        "4",
+    ];
+    let o = simulate_cluster(&args);
+    let err = stderr(&o);
+    assert!(matches!(o.status.code(), Some(1 | 3)), "{err}");
+    assert!(err.contains("seed 4"), "{err}");
+    assert!(
+        err.contains("rerun with: gossiper simulate-cluster --nodes 20")
+            && err.contains("--partition 10..59:0-9")
+            && err.contains("--runs 1 --seed 4"),
+        "{err}"
+    );
+}
