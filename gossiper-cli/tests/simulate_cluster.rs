@@ -104,8 +104,11 @@ fn a_failed_run_names_its_seed_and_the_command_that_replays_it() {
     ];
     let o = simulate_cluster(&args);
     let err = stderr(&o);
-    assert!(matches!(o.status.code(), Some(1 | 3)), "{err}");
-    assert!(err.contains("seed 4"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("(seed 4)") && err.contains("disagree on the user view"),
+        "{err}"
+    );
     assert!(
         err.contains("rerun with: gossiper simulate-cluster --nodes 20")
             && err.contains("--partition 10..59:0-9")

@@ -223,10 +223,10 @@ pub struct ClusterReport {
 
 /// Runs one cluster simulation of `config` with `seed`.
 ///
-/// Fails with [`SimError::Invariant`] when, at the end (after the faults stopped), a live node
-/// is declared dead by every other live node or a node still holds a restarted node's old
-/// generation (a zombie), and with [`SimError::NotConverged`] when the live nodes disagree on
-/// the user-visible state (every live node's generation and user keys).
+/// Fails with [`SimError::Invariant`] when, at the end (after the faults stopped), a node still
+/// holds a restarted node's old generation (a zombie), a live node is declared dead by every
+/// other live node, or the live nodes disagree on the user-visible state (every live node's
+/// generation and user keys).
 pub fn run_cluster(config: &ClusterSimConfig, seed: u64) -> Result<ClusterReport, SimError> {
     config.validate()?;
     let mut world = World::new(config, seed);
@@ -818,13 +818,19 @@ impl<'c> World<'c> {
         for &h in &hashes {
             *counts.entry(h).or_default() += 1;
         }
-        if counts.len() > 1 {
-            let agree = counts.values().copied().max().unwrap_or(0);
-            return Err(SimError::NotConverged {
-                seed: self.seed,
-                rounds: (self.cfg.duration_ms / self.cfg.interval_ms) as u32,
-                informed: agree as f64 / hashes.len().max(1) as f64,
-            });
+        if let Some((&common, &agree)) = counts.iter().max_by_key(|&(_, &c)| c) {
+            if agree < hashes.len() {
+                let odd = hashes.iter().position(|&h| h != common).unwrap_or(0);
+                let node = self.observers().nth(odd).map_or(0, |(i, _)| i);
+                return Err(self.violation(
+                    node,
+                    format!(
+                        "live nodes disagree on the user view (generations and user keys) after \
+                         the faults stopped: {agree} of {} hold the most common one, n{node} not",
+                        hashes.len()
+                    ),
+                ));
+            }
         }
         let members_converged = self.membership_settled();
         let seconds = self.cfg.duration_ms as f64 / 1e3;
