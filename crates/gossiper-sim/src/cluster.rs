@@ -139,9 +139,7 @@ impl ClusterSimConfig {
                 self.nodes, self.seeds
             )));
         }
-        self.node_config(0, 1)
-            .validate()
-            .map_err(|e| ConfigError(e.to_string()))?;
+        self.node_config(0, 1).validate()?;
         self.shim().validate()?;
         if self.faults.crashes.iter().any(|c| c.keep_state) {
             return Err(ConfigError(

@@ -3,24 +3,15 @@
 //! Every time in a fault schedule is counted in *rounds*: a synchronous round, or one mean gossip
 //! interval in the asynchronous model, so the same schedule means the same thing under both.
 
-use std::fmt;
 use std::time::Duration;
 
 use gossiper_network::{GossipInterval, Topology};
 use gossiper_node::{Mode, NodeConfig, Protocol};
 use rand::{Rng, RngExt};
 
-/// A configuration the simulator refuses, with a one-line reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// A configuration the simulator refuses, with a one-line reason: the engine's own error type,
+/// so an engine setting out of range and a simulator setting out of range read alike.
+pub use gossiper_node::ConfigError;
 
 fn bad(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
@@ -369,9 +360,7 @@ impl SimConfig {
         if self.nodes > u32::MAX as usize {
             return Err(bad(format!("at most {} nodes", u32::MAX)));
         }
-        self.node_config()
-            .validate()
-            .map_err(|e| ConfigError(e.to_string()))?;
+        self.node_config().validate()?;
         if self.max_rounds == 0 {
             return Err(bad("max rounds must be at least 1"));
         }
