@@ -1,28 +1,18 @@
 //! `gossiper simulate` as a process: bad arguments give one line and exit 2, runs are
 //! reproducible, and the JSON object names every measure.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+
+use common::stderr;
 
 fn simulate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gossiper"))
-        .arg("simulate")
-        .args(args)
-        .output()
-        .expect("the gossiper binary starts")
+    common::gossiper("simulate", args)
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Asserts a usage error: exit 2, nothing on stdout, one line on stderr containing `needle`.
 fn assert_usage_error(args: &[&str], needle: &str) {
-    let o = simulate(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-    assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: {err}");
+    common::assert_usage_error("simulate", args, needle)
 }
 
 #[test]

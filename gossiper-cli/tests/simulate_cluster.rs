@@ -2,27 +2,18 @@
 //! object names every measure, and a run the checker fails names its seed and the command that
 //! replays it.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+
+use common::stderr;
 
 fn simulate_cluster(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gossiper"))
-        .arg("simulate-cluster")
-        .args(args)
-        .output()
-        .expect("the gossiper binary starts")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    common::gossiper("simulate-cluster", args)
 }
 
 fn assert_usage_error(args: &[&str], needle: &str) {
-    let o = simulate_cluster(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-    assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: {err}");
+    common::assert_usage_error("simulate-cluster", args, needle)
 }
 
 #[test]
