@@ -178,13 +178,13 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     if args.threads == Some(0) {
         return Err(CliError::usage("--threads must be at least 1"));
     }
-    if let Some(p) = &args.plot {
-        if p.extension().and_then(|e| e.to_str()) != Some("svg") {
-            return Err(CliError::usage(format!(
-                "--plot writes SVG: {} must end in .svg",
-                p.display()
-            )));
-        }
+    if let Some(p) = &args.plot
+        && p.extension().and_then(|e| e.to_str()) != Some("svg")
+    {
+        return Err(CliError::usage(format!(
+            "--plot writes SVG: {} must end in .svg",
+            p.display()
+        )));
     }
     let reports = with_progress(args.runs, args.threads, |threads, tick| {
         run_many::<Register<u64>>(&config, args.seed, args.runs, threads, tick)

@@ -242,7 +242,10 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
                     }
                 }
                 if rc.anti_entropy_every > 0
-                    && self.stats.rounds % u64::from(rc.anti_entropy_every) == 0
+                    && self
+                        .stats
+                        .rounds
+                        .is_multiple_of(u64::from(rc.anti_entropy_every))
                 {
                     self.anti_entropy_round(out);
                 }
@@ -363,26 +366,26 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             }
             Message::Rumor { delta } => {
                 let news = self.apply(from, delta)?;
-                if let Protocol::Rumor(rc) = self.config.protocol {
-                    if rc.feedback == Feedback::Feedback {
-                        self.send_rumor_reply(from, !news, out);
-                    }
+                if let Protocol::Rumor(rc) = self.config.protocol
+                    && rc.feedback == Feedback::Feedback
+                {
+                    self.send_rumor_reply(from, !news, out);
                 }
             }
             Message::RumorReply { already_known } => {
-                if let Protocol::Rumor(rc) = self.config.protocol {
-                    if already_known {
-                        self.rumor_contact_unnecessary(rc);
-                    }
+                if let Protocol::Rumor(rc) = self.config.protocol
+                    && already_known
+                {
+                    self.rumor_contact_unnecessary(rc);
                 }
             }
             Message::RumorPull => {
-                if let Protocol::Rumor(rc) = self.config.protocol {
-                    if self.rumor.hot {
-                        self.send_rumor(from, out);
-                        if rc.feedback == Feedback::Blind {
-                            self.rumor_contact_unnecessary(rc);
-                        }
+                if let Protocol::Rumor(rc) = self.config.protocol
+                    && self.rumor.hot
+                {
+                    self.send_rumor(from, out);
+                    if rc.feedback == Feedback::Blind {
+                        self.rumor_contact_unnecessary(rc);
                     }
                 }
             }

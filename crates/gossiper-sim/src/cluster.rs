@@ -545,13 +545,13 @@ impl<'c> World<'c> {
                 }
             }
         }
-        if let Some(ch) = faults.churn {
-            if (ch.from..ch.until).contains(&r) {
-                for i in 0..self.nodes.len() {
-                    if self.live(i) && self.net_rng.random_bool(ch.rate) {
-                        self.crash(i);
-                        self.restart(i);
-                    }
+        if let Some(ch) = faults.churn
+            && (ch.from..ch.until).contains(&r)
+        {
+            for i in 0..self.nodes.len() {
+                if self.live(i) && self.net_rng.random_bool(ch.rate) {
+                    self.crash(i);
+                    self.restart(i);
                 }
             }
         }
@@ -575,11 +575,11 @@ impl<'c> World<'c> {
                 }
                 Ev::Timer(i) => {
                     let i = i as usize;
-                    if self.timer[i] == t {
-                        if let Some(node) = self.nodes[i].as_mut() {
-                            node.handle_timeout(now);
-                            self.after_touch(i);
-                        }
+                    if self.timer[i] == t
+                        && let Some(node) = self.nodes[i].as_mut()
+                    {
+                        node.handle_timeout(now);
+                        self.after_touch(i);
                     }
                 }
                 Ev::Deliver(slot) => {
@@ -612,10 +612,10 @@ impl<'c> World<'c> {
                     if !live.is_empty() {
                         let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ 0x7772_6974));
                         let w = live[rng.random_range(0..live.len())];
-                        if let Some(node) = self.nodes[w].as_mut() {
-                            if node.set(now, WRITE_KEY, b"written", None).is_ok() {
-                                self.writer = Some(self.ids[w]);
-                            }
+                        if let Some(node) = self.nodes[w].as_mut()
+                            && node.set(now, WRITE_KEY, b"written", None).is_ok()
+                        {
+                            self.writer = Some(self.ids[w]);
                         }
                         self.after_touch(w);
                     }
@@ -685,10 +685,10 @@ impl<'c> World<'c> {
             if self.crashes[k].detected.is_none() && !restarted && self.detected(k) {
                 self.crashes[k].detected = Some(ms - at_ms);
             }
-            if let (true, None, Some(r)) = (restarted, self.crashes[k].rejoined, c.restart) {
-                if self.rejoined(k) {
-                    self.crashes[k].rejoined = Some(ms - f64::from(r) * round_ms);
-                }
+            if let (true, None, Some(r)) = (restarted, self.crashes[k].rejoined, c.restart)
+                && self.rejoined(k)
+            {
+                self.crashes[k].rejoined = Some(ms - f64::from(r) * round_ms);
             }
         }
     }
@@ -782,16 +782,17 @@ impl<'c> World<'c> {
         // No zombie: nobody holds an older generation of a live node.
         for (o, n) in self.observers() {
             for (id, r) in n.state().nodes() {
-                if let Some(&t) = self.index.get(&id) {
-                    if self.live(t) && r.generation < self.generation[t] {
-                        return Err(self.violation(
-                            o,
-                            format!(
-                                "zombie: holds generation {} of n{t}, which runs generation {}",
-                                r.generation, self.generation[t]
-                            ),
-                        ));
-                    }
+                if let Some(&t) = self.index.get(&id)
+                    && self.live(t)
+                    && r.generation < self.generation[t]
+                {
+                    return Err(self.violation(
+                        o,
+                        format!(
+                            "zombie: holds generation {} of n{t}, which runs generation {}",
+                            r.generation, self.generation[t]
+                        ),
+                    ));
                 }
             }
         }
@@ -816,19 +817,19 @@ impl<'c> World<'c> {
         for &h in &hashes {
             *counts.entry(h).or_default() += 1;
         }
-        if let Some((&common, &agree)) = counts.iter().max_by_key(|&(_, &c)| c) {
-            if agree < hashes.len() {
-                let odd = hashes.iter().position(|&h| h != common).unwrap_or(0);
-                let node = self.observers().nth(odd).map_or(0, |(i, _)| i);
-                return Err(self.violation(
-                    node,
-                    format!(
-                        "live nodes disagree on the user view (generations and user keys) after \
+        if let Some((&common, &agree)) = counts.iter().max_by_key(|&(_, &c)| c)
+            && agree < hashes.len()
+        {
+            let odd = hashes.iter().position(|&h| h != common).unwrap_or(0);
+            let node = self.observers().nth(odd).map_or(0, |(i, _)| i);
+            return Err(self.violation(
+                node,
+                format!(
+                    "live nodes disagree on the user view (generations and user keys) after \
                          the faults stopped: {agree} of {} hold the most common one, n{node} not",
-                        hashes.len()
-                    ),
-                ));
-            }
+                    hashes.len()
+                ),
+            ));
         }
         let members_converged = self.membership_settled();
         let seconds = self.cfg.duration_ms as f64 / 1e3;

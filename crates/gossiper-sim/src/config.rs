@@ -411,13 +411,13 @@ impl SimConfig {
         }
         for c in &f.crashes {
             check_set("crash", &c.nodes)?;
-            if let Some(r) = c.restart {
-                if r <= c.at {
-                    return Err(bad(format!(
-                        "crash restart round {r} must come after crash round {}",
-                        c.at
-                    )));
-                }
+            if let Some(r) = c.restart
+                && r <= c.at
+            {
+                return Err(bad(format!(
+                    "crash restart round {r} must come after crash round {}",
+                    c.at
+                )));
             }
         }
         if let Some(c) = f.churn {
@@ -431,10 +431,10 @@ impl SimConfig {
         }
         if let Timing::Async { interval, latency } = self.timing {
             interval.validate()?;
-            if let Latency::Uniform { min_us, max_us } = latency {
-                if min_us > max_us {
-                    return Err(bad("uniform latency needs min <= max"));
-                }
+            if let Latency::Uniform { min_us, max_us } = latency
+                && min_us > max_us
+            {
+                return Err(bad("uniform latency needs min <= max"));
             }
         }
         Ok(())

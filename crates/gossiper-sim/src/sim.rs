@@ -494,14 +494,14 @@ impl<'c, S: Replica> World<'c, S> {
                 }
             }
         }
-        if let Some(ch) = faults.churn {
-            if (ch.from..ch.until).contains(&r) {
-                for i in 0..self.nodes.len() {
-                    if self.live[i] && self.net_rng.random_bool(ch.rate) {
-                        self.crash(i);
-                        self.restart(i, false);
-                        restarted.push(i);
-                    }
+        if let Some(ch) = faults.churn
+            && (ch.from..ch.until).contains(&r)
+        {
+            for i in 0..self.nodes.len() {
+                if self.live[i] && self.net_rng.random_bool(ch.rate) {
+                    self.crash(i);
+                    self.restart(i, false);
+                    restarted.push(i);
                 }
             }
         }

@@ -408,7 +408,11 @@ impl ClusterNode {
     pub fn handle_timeout(&mut self, now: Time) {
         if now >= self.engine.poll_timeout() && !self.left {
             let id = self.id;
-            if self.stats.rounds % u64::from(self.config.heartbeat_rounds) == 0 {
+            if self
+                .stats
+                .rounds
+                .is_multiple_of(u64::from(self.config.heartbeat_rounds))
+            {
                 self.engine.write(now, &mut self.outbox, |s| s.beat(id));
             }
             self.engine.handle_timeout(now, &mut self.outbox);
