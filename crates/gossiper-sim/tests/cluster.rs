@@ -152,3 +152,19 @@ fn bad_configurations_are_refused_with_a_reason() {
     assert!(c.validate().unwrap_err().0.contains("after the run's end"));
     assert!(config(1, 5_000).validate().is_err());
 }
+
+#[test]
+fn a_hundred_and_fifty_nodes_with_ten_percent_loss_declare_no_live_node_dead() {
+    // From about N = 150 with loss, heartbeats reach an observer irregularly: while the
+    // joins change every node set the digests are full and sampled, and at N = 300 even a
+    // compact digest (about 4 bytes a node) outgrew the old half-MTU digest cap. A node
+    // first learned of during the joins may then show no newer heartbeat for over a second,
+    // and φ alone declared live nodes dead (11 in this run before the fix). A Syn digest
+    // that may fill the datagram and a suspicion period of 3 × log10(N) intervals before a
+    // dead verdict keep every such verdict a suspicion.
+    let mut c = config(150, 2_500);
+    c.faults.loss = 0.1;
+    let r = run_cluster(&c, 3).unwrap();
+    assert!(r.dropped > 0, "the loss was applied");
+    assert_eq!(r.false_deaths, 0, "10% loss at N = 150 kills nobody: {r:?}");
+}

@@ -53,7 +53,9 @@ pub struct ClusterConfig {
     /// Largest datagram, envelope included, 256..=65,507 bytes, default 1,400.
     pub mtu: usize,
     /// φ at which a peer is declared dead, default 8 (suspect from half of it). Lower detects
-    /// sooner with more false positives.
+    /// sooner with more false positives. A peer is declared dead only once it has also been
+    /// suspect, with no newer heartbeat, for 3 × log10(N) intervals (N the members known, at
+    /// least 10).
     pub phi_threshold: f64,
     /// Floor of the heartbeat inter-arrival deviation, ms; 0 (default) means 2 × interval.
     pub min_std_ms: u64,
@@ -62,8 +64,10 @@ pub struct ClusterConfig {
     /// Dead and left nodes are forgotten this long after their status changed, ms; default
     /// 600,000. Forgotten generations are remembered (and ignored) three times as long.
     pub dead_grace_ms: u64,
-    /// Size cap of this node's digests in bytes; 0 (default) means half the MTU. Larger
-    /// reconciles more nodes per round, smaller costs less when idle.
+    /// Size cap of this node's digests in bytes; 0 (default) means no cap beyond the datagram:
+    /// a Syn's digest may fill it, a SynAck's half of it (the rest is its delta). Larger
+    /// reconciles more nodes per round (and keeps compact digests, which carry every node's
+    /// heartbeat, unsampled up to about 330 nodes), smaller costs less when idle.
     pub digest_budget: usize,
     /// Longest pause between join attempts, ms; default 5,000.
     pub join_backoff_max_ms: u64,
@@ -243,9 +247,16 @@ struct Member {
     detector: PhiDetector,
     status: MemberStatus,
     since: Time,
+    /// Whether its heartbeat has advanced since this node first learned of it (until then the
+    /// detector runs on assumed gaps, not observed ones).
+    heard: bool,
 }
 
 type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
+
+/// Suspicion period in gossip intervals per decade of cluster size (see
+/// `ClusterNode::suspicion_period`).
+const SUSPICION_MULT: f64 = 3.0;
 
 /// One cluster member's protocol state machine: membership, failure detection, security and
 /// addressing around the anti-entropy engine (see [`crate::cluster`]).
@@ -305,10 +316,7 @@ impl ClusterNode {
         let interval = Duration::from_millis(config.interval_ms);
         let every = FixedInterval::new(interval).map_err(|e| ConfigError(e.to_string()))?;
         let mut state = ClusterState::new();
-        state.set_digest_budget(match config.digest_budget {
-            0 => config.mtu / 2,
-            b => b,
-        });
+        state.set_digest_budget(config.digest_budget);
         state.start_node(id, config.generation);
         state.set(id, KEY_NAME, config.name.clone().into_bytes());
         state.set(id, KEY_ADDR, config.addr.to_string().into_bytes());
@@ -708,6 +716,20 @@ impl ClusterNode {
         }
     }
 
+    /// How long a member stays suspect, with no newer heartbeat, before φ ≥ threshold may
+    /// declare it dead: `SUSPICION_MULT × log10(N) × interval` (Lifeguard's scaling; N counts
+    /// every member this node knows, at least 10). A newer heartbeat in that time clears the
+    /// suspicion; a member whose heartbeat has not advanced since it was learned of gets twice
+    /// the period. In a large cluster, or just after a node is first learned of, heartbeats of a
+    /// peer can arrive much less regularly than the detector's model assumes; the period keeps
+    /// that from becoming a dead verdict, at the cost of a later detection (about 0.6 s at
+    /// N = 100 with a 100 ms interval, 0.75 s at N = 300).
+    fn suspicion_period(&self) -> Duration {
+        let n = (self.members.len() + 1).max(10) as f64;
+        let ms = SUSPICION_MULT * n.log10() * self.config.interval_ms as f64;
+        Duration::from_micros((ms * 1_000.0) as u64)
+    }
+
     /// Peers a fresh write is pushed or forwarded to: with each node forwarding once, a node is
     /// missed with probability about e^-k, so k = ln(n) + 2 reaches all n nodes in a few hops
     /// most of the time (anti-entropy catches the rest within a round or two).
@@ -847,6 +869,7 @@ impl ClusterNode {
                 detector: PhiDetector::new(now, interval_us, 100, min_std),
                 status,
                 since: now,
+                heard: false,
             };
             let status_new = if left {
                 MemberStatus::Left
@@ -858,6 +881,7 @@ impl ClusterNode {
                     if heartbeat > m.heartbeat {
                         m.heartbeat = heartbeat;
                         m.detector.heartbeat(now);
+                        m.heard = true;
                         if matches!(m.status, MemberStatus::Dead | MemberStatus::Suspect) && !left {
                             m.status = MemberStatus::Alive;
                             m.since = now;
@@ -968,14 +992,23 @@ impl ClusterNode {
     fn upkeep(&mut self, now: Time) {
         let threshold = self.config.phi_threshold;
         let grace = Duration::from_millis(self.config.dead_grace_ms);
+        let suspicion = self.suspicion_period();
         let mut forget = Vec::new();
         for (&id, m) in &mut self.members {
             let status = match m.status {
                 MemberStatus::Left => MemberStatus::Left,
                 _ => {
                     let phi = m.detector.phi(now);
-                    if phi >= threshold {
+                    // A member never heard from since it was learned of gets twice the period.
+                    let period = if m.heard { suspicion } else { suspicion * 2 };
+                    let suspected_long_enough =
+                        m.status == MemberStatus::Suspect && now - m.since >= period;
+                    if phi >= threshold && (m.status == MemberStatus::Dead || suspected_long_enough)
+                    {
                         MemberStatus::Dead
+                    } else if phi >= threshold {
+                        // Past the threshold but not yet suspected for the whole period.
+                        MemberStatus::Suspect
                     } else if phi >= threshold / 2.0 && m.status != MemberStatus::Dead {
                         MemberStatus::Suspect
                     } else if m.status == MemberStatus::Dead {
