@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use gossiper_agent::{Agent, AgentConfig, AgentError};
-use gossiper_node::cluster::Keyring;
+use gossiper_cluster::Keyring;
 
 use crate::CliError;
 

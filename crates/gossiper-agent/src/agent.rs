@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gossiper_node::cluster::{ClusterConfig, ClusterEvent, ClusterNode, Keyring};
+use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, Keyring};
 use gossiper_types::{NodeId, Time};
 use parking_lot::{Condvar, Mutex};
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use gossiper_node::cluster::state::RESERVED_PREFIX;
-use gossiper_node::cluster::{DropReason, MemberStatus, WriteError};
+use gossiper_cluster::state::RESERVED_PREFIX;
+use gossiper_cluster::{DropReason, MemberStatus, WriteError};
 use gossiper_types::NodeId;
 use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};

@@ -3,7 +3,7 @@
 //!
 //! * [`udp`] — the UDP [`Transport`](gossiper_network::Transport) (it passes the same
 //!   conformance suite as the in-memory one) and address-level send/receive for the agent.
-//! * [`Agent`] — one socket, one [`ClusterNode`](gossiper_node::cluster::ClusterNode), one
+//! * [`Agent`] — one socket, one [`ClusterNode`](gossiper_cluster::ClusterNode), one
 //!   gossip thread and one API thread. Every input to the protocol goes through one lock.
 //! * [`client`] — a tiny HTTP client for the API, used by the CLI and the benchmark.
 //!

@@ -40,7 +40,6 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-pub mod cluster;
 mod config;
 mod engine;
 mod event;

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use gossiper_node::cluster::{ClusterConfig, ClusterEvent, ClusterNode, MemberStatus};
+use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, MemberStatus};
 use gossiper_types::{NodeId, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;

@@ -44,6 +44,10 @@
 //! assert!(nodes.iter().all(|n| n.state().get(NodeId(0), "hello").is_some()));
 //! ```
 
+// This module is a runtime, not core: it owns the threads and the real clock the engine must
+// never touch, so it alone opts out of the crate's clippy bans.
+#![allow(clippy::disallowed_methods)]
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};

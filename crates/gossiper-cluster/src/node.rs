@@ -21,13 +21,13 @@ use gossiper_types::{MessageKind, NodeId, State, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use super::phi::PhiDetector;
-use super::state::{
+use crate::phi::PhiDetector;
+use crate::state::{
     ClusterDigest, ClusterState, KEY_ADDR, KEY_LEFT, KEY_NAME, WriteError, check_user_key,
     max_value_len,
 };
-use super::wire::{Codec, DropReason, EnvelopeKind, Keyring};
-use crate::{ConfigError, DropReason as EngineDrop, Mode, Node, NodeConfig, Outbox, Peers};
+use crate::wire::{Codec, DropReason, EnvelopeKind, Keyring};
+use gossiper_node::{ConfigError, DropReason as EngineDrop, Mode, Node, NodeConfig, Outbox, Peers};
 
 /// How a [`ClusterNode`] behaves. Times in milliseconds.
 #[derive(Debug, Clone)]
@@ -259,7 +259,7 @@ type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
 const SUSPICION_MULT: f64 = 3.0;
 
 /// One cluster member's protocol state machine: membership, failure detection, security and
-/// addressing around the anti-entropy engine (see [`crate::cluster`]).
+/// addressing around the anti-entropy engine (see [`crate`]).
 pub struct ClusterNode {
     config: ClusterConfig,
     id: NodeId,

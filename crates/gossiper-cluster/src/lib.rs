@@ -1,5 +1,5 @@
 //! A real cluster's protocol, sans-IO: replicated per-node key-value state with generations,
-//! heartbeats and tombstones ([`ClusterState`], reconciled by the ordinary [`Node`](crate::Node)
+//! heartbeats and tombstones ([`ClusterState`], reconciled by the ordinary [`Node`](gossiper_node::Node)
 //! engine), membership with a φ-accrual failure detector ([`ClusterNode`]), and the versioned,
 //! optionally sealed datagram envelope ([`wire`]).
 //!
@@ -7,7 +7,7 @@
 //! and the simulator drive it with virtual time:
 //!
 //! ```
-//! use gossiper_node::cluster::{ClusterConfig, ClusterNode, MemberStatus};
+//! use gossiper_cluster::{ClusterConfig, ClusterNode, MemberStatus};
 //! use gossiper_types::Time;
 //! use std::net::SocketAddr;
 //!
@@ -36,6 +36,8 @@
 //! assert_eq!(nodes[1].state().node(a).unwrap().get("colour").unwrap().value, b"blue");
 //! assert!(nodes[1].members(now).iter().all(|m| m.status == MemberStatus::Alive));
 //! ```
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod node;
 pub mod phi;

@@ -1,5 +1,5 @@
 //! `ClusterState`: the replicated per-node key-value state of a real cluster, reconciled the
-//! Scuttlebutt way by the ordinary [`Node`](crate::Node) engine.
+//! Scuttlebutt way by the ordinary [`Node`](gossiper_node::Node) engine.
 //!
 //! Every node owns a record: its *generation* (one per process start, so a restart supersedes
 //! the old record whole and no zombie entry survives), a *heartbeat* it bumps every round (the

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gossiper_types::{NodeId, Time};
 use proptest::prelude::*;
 
-use super::*;
+use crate::*;
 
 /// A virtual LAN: nodes by address, a clock, a set of cut links, a wiretap.
 struct Net {
