@@ -48,7 +48,7 @@ pub mod wire;
 mod tests;
 
 pub use node::{
-    ClusterConfig, ClusterEvent, ClusterNode, ClusterStats, MemberInfo, MemberStatus, Transmit,
+    ClusterConfig, ClusterEvent, Detector, ClusterNode, ClusterStats, MemberInfo, MemberStatus, Transmit,
 };
 pub use phi::PhiDetector;
 pub use state::{ClusterDigest, ClusterEntry, ClusterState, NodeRecord, WriteError};

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use gossiper_network::{FixedInterval, UniformRandom};
 use gossiper_types::codec::Reader;
-use gossiper_types::{MessageKind, NodeId, State, Time};
+use gossiper_types::{Message, MessageKind, NodeId, State, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
@@ -74,6 +74,30 @@ pub struct ClusterConfig {
     /// The heartbeat advances every this many rounds, 1..=100, default 1. Every advance is news
     /// that travels to every node, so larger values cut idle traffic and slow detection.
     pub heartbeat_rounds: u32,
+    /// How liveness is checked: [`Detector::Swim`] (default; cost per node flat in N) or
+    /// [`Detector::Phi`] (heartbeats in every digest; cost grows with N).
+    pub detector: Detector,
+}
+
+/// The failure detector a [`ClusterNode`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detector {
+    /// SWIM with Lifeguard's refinements: one member probed per period, indirect probes,
+    /// suspicion that confirmations shorten, incarnations; membership changes piggybacked.
+    #[default]
+    Swim,
+    /// A heartbeat per round in every digest and a φ-accrual detector per peer.
+    Phi,
+}
+
+impl Detector {
+    /// `swim` or `phi`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::Swim => "swim",
+            Detector::Phi => "phi",
+        }
+    }
 }
 
 impl ClusterConfig {
@@ -96,6 +120,7 @@ impl ClusterConfig {
             digest_budget: 0,
             join_backoff_max_ms: 5_000,
             heartbeat_rounds: 1,
+            detector: Detector::Phi,
         }
     }
 
@@ -281,7 +306,6 @@ pub struct ClusterNode {
     join_backoff: Duration,
     live: Vec<NodeId>,
     left: bool,
-    budget: usize,
     scratch_digest: ClusterDigest,
 }
 
@@ -341,7 +365,6 @@ impl ClusterNode {
             join_backoff: interval,
             live: Vec::new(),
             left: false,
-            budget,
             scratch_digest: ClusterDigest::default(),
             config,
         })
@@ -385,7 +408,7 @@ impl ClusterNode {
 
     /// The largest value [`set`](Self::set) accepts for `key`, in bytes.
     pub fn max_value_len(&self, key: &str) -> usize {
-        max_value_len(self.budget - 1, key.len())
+        max_value_len(self.engine.message_budget(), key.len())
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
@@ -509,7 +532,8 @@ impl ClusterNode {
             EnvelopeKind::Gossip => {
                 let before = self.engine.stats().state_changes;
                 let payload = env.payload;
-                let is_push = payload.first() == Some(&(MessageKind::Push as u8));
+                let kind = payload.first().and_then(|&k| MessageKind::try_from(k).ok());
+                let is_push = kind == Some(MessageKind::Push);
                 let sender = env.sender;
                 let handled = self
                     .engine
@@ -529,16 +553,10 @@ impl ClusterNode {
                 if known.is_none_or(|g| env.generation > g) {
                     self.addrs.insert(env.sender, (from, env.generation));
                 }
-                // Heartbeats ride in digests too (Syn, and SynAck's length-prefixed one).
-                let digest = match MessageKind::try_from(payload.first().copied().unwrap_or(0)) {
-                    Ok(MessageKind::Syn) => payload.get(1..),
-                    Ok(MessageKind::SynAck) => Reader::new(&payload[1..]).bytes().ok(),
-                    _ => None,
-                };
-                let is_syn = payload.first() == Some(&(MessageKind::Syn as u8));
-                if let Some(bytes) = digest
-                    && ClusterState::decode_digest_into(bytes, &mut self.scratch_digest).is_ok()
-                {
+                // Heartbeats ride in digests too (Syn and SynAck), which the engine decoded.
+                let is_syn = kind == Some(MessageKind::Syn);
+                if let Some(d) = self.engine.peer_digest() {
+                    self.scratch_digest.clone_from(d);
                     let d = std::mem::take(&mut self.scratch_digest);
                     self.engine
                         .write(now, &mut self.outbox, |s| s.absorb_heartbeats(&d));
@@ -700,12 +718,13 @@ impl ClusterNode {
 
     /// Pushes what holders of `before` lack to up to `count` live peers.
     fn push_local(&mut self, before: &ClusterDigest, count: usize) {
-        let mut msg = vec![MessageKind::Push as u8];
+        let mut msg = Vec::new();
         let rotation = self.rng.random::<u64>();
-        let written = self
-            .state()
-            .write_delta(before, self.budget - 1, rotation, &mut msg);
-        if written == 0 {
+        if self
+            .engine
+            .encode_message(MessageKind::Push, before, rotation, &mut msg)
+            == 0
+        {
             return;
         }
         let peers = self.pick_live(count, None);
@@ -768,18 +787,23 @@ impl ClusterNode {
     fn own_record_push(&mut self) -> Option<Vec<u8>> {
         let mut d = self.digest();
         d.nodes.retain(|n| n.id != self.id);
-        let mut msg = vec![MessageKind::Push as u8];
+        let mut msg = Vec::new();
         let rotation = self.rng.random::<u64>();
         let written = self
-            .state()
-            .write_delta(&d, self.budget - 1, rotation, &mut msg);
+            .engine
+            .encode_message(MessageKind::Push, &d, rotation, &mut msg);
         (written > 0).then_some(msg)
     }
 
     fn send_syn(&mut self, to: SocketAddr) {
-        let d = self.digest();
-        let mut msg = vec![MessageKind::Syn as u8];
-        ClusterState::encode_digest(&d, self.budget - 1, self.rng.random(), &mut msg);
+        let mut msg = Vec::new();
+        let rotation = self.rng.random();
+        self.engine.encode_message(
+            MessageKind::Syn,
+            &ClusterDigest::default(),
+            rotation,
+            &mut msg,
+        );
         self.send_raw(to, EnvelopeKind::Gossip, &msg);
     }
 
@@ -922,11 +946,11 @@ impl ClusterNode {
         }
         let mut d = self.digest();
         d.nodes.retain(|n| fresh.binary_search(&n.id).is_err());
-        let mut msg = vec![MessageKind::Push as u8];
+        let mut msg = Vec::new();
         let rotation = self.rng.random::<u64>();
         if self
-            .state()
-            .write_delta(&d, self.budget - 1, rotation, &mut msg)
+            .engine
+            .encode_message(MessageKind::Push, &d, rotation, &mut msg)
             == 0
         {
             return;
@@ -953,17 +977,20 @@ impl ClusterNode {
         let n = self.state().len() as u64;
         let mut rotation = self.rng.random::<u64>() % n.max(1);
         let mut covered = 0;
+        let mut msg = Vec::new();
         for _ in 0..16 {
-            let mut msg = vec![MessageKind::PullReply as u8];
-            let written = self
-                .state()
-                .write_delta(peer, self.budget - 1, rotation, &mut msg);
+            let written =
+                self.engine
+                    .encode_message(MessageKind::PullReply, peer, rotation, &mut msg);
             if written == 0 {
                 break;
             }
             self.send_raw(addr, EnvelopeKind::Gossip, &msg);
             // Blocks come in node order from `rotation`: the next datagram starts after them.
-            let blocks = ClusterState::delta_blocks(&msg[1..]).max(1) as u64;
+            let blocks = match Message::decode(&msg) {
+                Ok(Message::PullReply { delta }) => ClusterState::delta_blocks(delta).max(1),
+                _ => 1,
+            } as u64;
             covered += blocks;
             rotation = rotation.wrapping_add(blocks);
             if covered >= n {

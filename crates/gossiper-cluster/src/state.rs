@@ -194,7 +194,21 @@ pub struct ClusterState {
     forgotten: BTreeMap<NodeId, (u64, Time)>,
     /// See [`ClusterDigest::budget_hint`].
     digest_budget: usize,
+    /// [`ClusterState::fingerprint`], computed on demand and cleared by every change.
+    fingerprint: FingerprintCache,
 }
+
+/// A cached fingerprint. Two states are equal whatever their caches hold.
+#[derive(Debug, Clone, Default)]
+struct FingerprintCache(std::cell::Cell<Option<u64>>);
+
+impl PartialEq for FingerprintCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FingerprintCache {}
 
 /// Why a local write was refused. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,6 +401,7 @@ impl ClusterState {
 
     /// Starts (or restarts) the local record of `id` at `generation`, dropping any older one.
     pub fn start_node(&mut self, id: NodeId, generation: u64) {
+        self.changed();
         self.forgotten.remove(&id);
         match self.nodes.get_mut(&id) {
             Some(r) if r.generation >= generation => {}
@@ -400,6 +415,7 @@ impl ClusterState {
     /// cluster forgot a node that is in fact alive: the new generation makes peers take it
     /// back).
     pub fn bump_generation(&mut self, id: NodeId, generation: u64) {
+        self.changed();
         self.forgotten.remove(&id);
         let r = self.nodes.entry(id).or_default();
         if generation > r.generation {
@@ -428,6 +444,7 @@ impl ClusterState {
     }
 
     fn write(&mut self, owner: NodeId, key: &str, value: Vec<u8>, deleted: bool) -> u64 {
+        self.changed();
         let r = self.nodes.entry(owner).or_default();
         let version = r.max_version + 1;
         r.offer(
@@ -444,6 +461,7 @@ impl ClusterState {
     /// Drops tombstones first seen more than `grace_us` microseconds before `now`, advancing
     /// each node's `last_gc_version`. Returns how many were dropped.
     pub fn gc_tombstones(&mut self, now: Time, grace_us: u64) -> usize {
+        self.changed();
         let mut dropped = 0;
         for r in self.nodes.values_mut() {
             let mut doomed = Vec::new();
@@ -470,6 +488,7 @@ impl ClusterState {
     /// Removes `id` (a dead or departed node past its grace period) and ignores gossip about
     /// its generation or older from now on, until [`expire_forgotten`](Self::expire_forgotten).
     pub fn forget(&mut self, id: NodeId, now: Time) {
+        self.changed();
         if let Some(r) = self.nodes.remove(&id) {
             self.forgotten.insert(id, (r.generation, now));
         }
@@ -524,6 +543,26 @@ impl ClusterState {
         self.nodes
             .iter()
             .fold(0, |h, (id, r)| h ^ mix(id.0 ^ mix(r.generation)))
+    }
+
+    /// A fingerprint of the whole version vector: every `(node, generation, max_version,
+    /// last_gc_version)` held, mixed and xor-ed together (heartbeats left out). Two replicas
+    /// with equal fingerprints hold (barring a 2^-64 collision) the same entries, so an
+    /// anti-entropy exchange between them can stop after comparing these 8 bytes. Cached:
+    /// recomputed (O(nodes)) only after the state changed.
+    pub fn fingerprint(&self) -> u64 {
+        if let Some(fp) = self.fingerprint.0.get() {
+            return fp;
+        }
+        let fp = self.nodes.iter().fold(0, |h, (id, r)| {
+            h ^ mix(id.0 ^ mix(r.generation ^ mix(r.max_version ^ mix(r.last_gc_version))))
+        });
+        self.fingerprint.0.set(Some(fp));
+        fp
+    }
+
+    fn changed(&mut self) {
+        self.fingerprint.0.set(None);
     }
 
     fn write_block(
@@ -598,6 +637,7 @@ impl ClusterState {
     }
 
     fn apply_block(&mut self, b: &Block<'_>) -> bool {
+        self.changed();
         if let Some(&(g, _)) = self.forgotten.get(&b.id) {
             if b.generation <= g {
                 return false;
@@ -660,6 +700,7 @@ impl State for ClusterState {
     type Digest = ClusterDigest;
 
     fn merge(&mut self, other: &Self) -> bool {
+        self.changed();
         let mut changed = false;
         for (&id, theirs) in &other.nodes {
             match self.nodes.get_mut(&id) {
@@ -893,6 +934,7 @@ impl State for ClusterState {
     }
 
     fn apply_delta(&mut self, delta: &[u8]) -> Result<bool, DecodeError> {
+        self.changed();
         let blocks = parse_delta(delta)?;
         let mut changed = false;
         for b in &blocks {
@@ -962,6 +1004,35 @@ mod tests {
                 }
                 s
             })
+    }
+
+    #[test]
+    fn fingerprints_match_exactly_when_the_version_vectors_do() {
+        let mut a = ClusterState::new();
+        a.start_node(NodeId(1), 7);
+        a.set(NodeId(1), "k", b"v".to_vec());
+        let mut b = ClusterState::new();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        sync(&a, &mut b, 1_000);
+        assert_eq!(a.fingerprint(), b.fingerprint(), "in sync after a sync");
+        a.beat(NodeId(1));
+        assert_eq!(a.fingerprint(), b.fingerprint(), "heartbeats are left out");
+        a.set(NodeId(1), "k", b"w".to_vec());
+        assert_ne!(
+            a.fingerprint(),
+            b.fingerprint(),
+            "a write shows (cache cleared)"
+        );
+        sync(&a, &mut b, 1_000);
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        a.delete(NodeId(1), "k");
+        assert_ne!(a.fingerprint(), b.fingerprint(), "a delete shows");
+        a.forget(NodeId(1), Time::ZERO);
+        assert_eq!(
+            a.fingerprint(),
+            ClusterState::new().fingerprint(),
+            "forgetting shows"
+        );
     }
 
     #[test]
@@ -1167,6 +1238,19 @@ mod tests {
             prop_assert_eq!(user_view(&l), user_view(&r));
             let snapshot = l.clone();
             prop_assert!(!l.merge(&snapshot));
+        }
+
+        #[test]
+        fn merged_replicas_have_equal_fingerprints(a in replica(), b in replica()) {
+            let (mut x, mut y) = (a.clone(), b.clone());
+            let before = (x.fingerprint(), y.fingerprint());
+            x.merge(&b);
+            y.merge(&a);
+            prop_assert_eq!(user_view(&x), user_view(&y));
+            prop_assert_eq!(x.fingerprint(), y.fingerprint());
+            if user_view(&a) != user_view(&b) {
+                prop_assert_ne!(before.0, before.1);
+            }
         }
 
         #[test]

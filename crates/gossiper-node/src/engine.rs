@@ -80,6 +80,8 @@ pub struct Node<S: State, Sel, Int> {
     events: Option<Box<VecDeque<Event>>>,
     /// Reused to decode a peer's digest: no allocation per message once warmed up.
     peer_digest: S::Digest,
+    /// Whether `peer_digest` came with the last message handled (see [`Node::peer_digest`]).
+    peer_digest_fresh: bool,
     /// Reused to encode our own digest.
     own_digest: S::Digest,
     /// Rumor-mongering bookkeeping (unused under anti-entropy).
@@ -137,6 +139,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             stats: Stats::default(),
             events: None,
             peer_digest: S::Digest::default(),
+            peer_digest_fresh: false,
             own_digest: S::Digest::default(),
             rumor: RumorState::default(),
         }
@@ -257,7 +260,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         let picks = self.pick_peers(out);
         for &to in &picks {
             match self.config.mode {
-                Mode::Push => self.send_push(to, None, out),
+                Mode::Push => {
+                    self.send_push(to, None, out);
+                }
                 Mode::Pull => self.send_digest(to, MessageKind::PullRequest, out),
                 Mode::PushPull => self.send_digest(to, MessageKind::Syn, out),
             }
@@ -320,6 +325,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     ) -> Result<(), DropReason> {
         self.stats.messages_received += 1;
         self.stats.bytes_received += bytes.len() as u64;
+        self.peer_digest_fresh = false;
         let result = self.dispatch(from, bytes, out);
         if let Err(reason) = result {
             let d = &mut self.stats.dropped;
@@ -394,7 +400,72 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     }
 
     fn decode_peer_digest(&mut self, digest: &[u8]) -> Result<(), DropReason> {
-        S::decode_digest_into(digest, &mut self.peer_digest).map_err(DropReason::Malformed)
+        S::decode_digest_into(digest, &mut self.peer_digest).map_err(DropReason::Malformed)?;
+        self.peer_digest_fresh = true;
+        Ok(())
+    }
+
+    /// The digest the last message handled carried (a Syn, SynAck or PullRequest), as the
+    /// engine decoded it, or `None` if that message had none. Layers above read a peer's
+    /// digest here instead of decoding the message a second time.
+    pub fn peer_digest(&self) -> Option<&S::Digest> {
+        self.peer_digest_fresh.then_some(&self.peer_digest)
+    }
+
+    /// Opens an anti-entropy exchange with `to` now (in the configured mode), whatever the
+    /// schedule: a layer above that knows the peer differs (a fingerprint mismatch) calls this
+    /// instead of waiting for a round.
+    pub fn exchange_with(&mut self, to: NodeId, out: &mut Outbox) {
+        match self.config.mode {
+            Mode::Push => {
+                self.send_push(to, None, out);
+            }
+            Mode::Pull => self.send_digest(to, MessageKind::PullRequest, out),
+            Mode::PushPull => self.send_digest(to, MessageKind::Syn, out),
+        }
+    }
+
+    /// Pushes to each of `to` what a holder of `since` lacks (everything when `None`), one
+    /// Push message each, cut to the message budget. Returns the entries in each push (0:
+    /// nothing to tell, nothing sent).
+    pub fn push_to(&mut self, to: &[NodeId], since: Option<&S::Digest>, out: &mut Outbox) -> usize {
+        let mut entries = 0;
+        for &peer in to {
+            entries = self.send_push(peer, since, out);
+        }
+        entries
+    }
+
+    /// Writes into `buf` (cleared first) a message of `kind` for a destination the engine has
+    /// no id for (a seed address): a `Syn`/`PullRequest` carries our digest, a `Push`/`PullReply`
+    /// what a holder of `since` lacks, starting `rotation` entries in. Returns the entries
+    /// written for a delta (0 means `buf` is left empty), 1 for a digest.
+    pub fn encode_message(
+        &mut self,
+        kind: MessageKind,
+        since: &S::Digest,
+        rotation: u64,
+        buf: &mut Vec<u8>,
+    ) -> usize {
+        buf.clear();
+        buf.push(kind as u8);
+        let budget = self.budget();
+        match kind {
+            MessageKind::Syn | MessageKind::PullRequest => {
+                let mut digest = std::mem::take(&mut self.own_digest);
+                self.state.digest_into(&mut digest);
+                S::encode_digest(&digest, budget, rotation, buf);
+                self.own_digest = digest;
+                1
+            }
+            _ => {
+                let written = self.state.write_delta(since, budget, rotation, buf);
+                if written == 0 {
+                    buf.clear();
+                }
+                written
+            }
+        }
     }
 
     /// Applies a delta; returns whether it was news. Under rumor mongering news makes the node
@@ -480,11 +551,17 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     }
 
     fn budget(&self) -> usize {
+        self.message_budget()
+    }
+
+    /// Bytes one message has for its digest or delta (the message size less its header): the
+    /// largest delta [`encode_message`](Node::encode_message) and pushes carry.
+    pub fn message_budget(&self) -> usize {
         self.config.max_message_bytes as usize - HEADER_BYTES
     }
 
     /// Sends our entries the holder of `since` lacks (everything, when `since` is `None`).
-    fn send_push(&mut self, to: NodeId, since: Option<&S::Digest>, out: &mut Outbox) {
+    fn send_push(&mut self, to: NodeId, since: Option<&S::Digest>, out: &mut Outbox) -> usize {
         let empty;
         let since = match since {
             Some(d) => d,
@@ -497,11 +574,13 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         let start = out.begin();
         out.buf().push(MessageKind::Push as u8);
         let budget = self.budget();
-        if self.state.write_delta(since, budget, rotation, out.buf()) == 0 {
+        let written = self.state.write_delta(since, budget, rotation, out.buf());
+        if written == 0 {
             out.abort(start);
-            return;
+            return 0;
         }
         self.sent(to, start, MessageKind::Push, out);
+        written
     }
 
     fn send_digest(&mut self, to: NodeId, kind: MessageKind, out: &mut Outbox) {
