@@ -6,11 +6,29 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use gossiper_agent::{Agent, AgentConfig, AgentError};
 use gossiper_cluster::Keyring;
 
 use crate::CliError;
+
+/// The failure detector, as spelled on every subcommand's `--detector`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectorArg {
+    /// SWIM with Lifeguard: probes, indirect probes, suspicion, incarnations.
+    Swim,
+    /// A heartbeat per round in every digest, judged by a φ-accrual detector.
+    Phi,
+}
+
+impl From<DetectorArg> for gossiper_cluster::Detector {
+    fn from(d: DetectorArg) -> Self {
+        match d {
+            DetectorArg::Swim => gossiper_cluster::Detector::Swim,
+            DetectorArg::Phi => gossiper_cluster::Detector::Phi,
+        }
+    }
+}
 
 /// Options of `gossiper agent`.
 #[derive(Debug, Clone, Args)]
@@ -46,7 +64,11 @@ pub struct AgentArgs {
     /// Largest datagram in bytes, headers included (256..=65507).
     #[arg(long, default_value_t = 1_400)]
     pub mtu: usize,
-    /// φ at which a silent peer is declared dead (suspect from half of it).
+    /// Failure detector: `swim` (probes, suspicion, incarnations; traffic flat in cluster
+    /// size) or `phi` (a heartbeat in every digest, φ-accrual; traffic grows with it).
+    #[arg(long, value_enum, default_value_t = DetectorArg::Swim)]
+    pub detector: DetectorArg,
+    /// φ at which a silent peer is declared dead (suspect from half of it); `--detector phi`.
     #[arg(long, default_value_t = 8.0)]
     pub phi_threshold: f64,
     /// Milliseconds after which dead and departed members are forgotten.
@@ -95,6 +117,7 @@ pub fn config(args: &AgentArgs) -> Result<AgentConfig, CliError> {
     c.fanout = args.fanout;
     c.mtu = args.mtu;
     c.phi_threshold = args.phi_threshold;
+    c.detector = args.detector.into();
     c.dead_grace_ms = args.dead_grace_ms;
     c.tombstone_grace_ms = args.tombstone_grace_ms;
     c.seed = args.seed;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, Keyring};
+use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, Detector, Keyring};
 use gossiper_types::{NodeId, Time};
 use parking_lot::{Condvar, Mutex};
 
@@ -37,7 +37,9 @@ pub struct AgentConfig {
     pub fanout: u32,
     /// Largest datagram in bytes.
     pub mtu: usize,
-    /// φ threshold for dead.
+    /// Failure detector: SWIM (default) or φ-accrual.
+    pub detector: Detector,
+    /// φ threshold for dead (φ detector only).
     pub phi_threshold: f64,
     /// Dead/left nodes are forgotten after this many ms.
     pub dead_grace_ms: u64,
@@ -61,6 +63,7 @@ impl AgentConfig {
             interval_ms: 200,
             fanout: 3,
             mtu: 1_400,
+            detector: Detector::Swim,
             phi_threshold: 8.0,
             dead_grace_ms: 600_000,
             tombstone_grace_ms: 600_000,
@@ -190,6 +193,7 @@ impl Agent {
         cc.fanout = config.fanout;
         cc.mtu = config.mtu;
         cc.phi_threshold = config.phi_threshold;
+        cc.detector = config.detector;
         cc.dead_grace_ms = config.dead_grace_ms;
         cc.tombstone_grace_ms = config.tombstone_grace_ms;
         let epoch = Instant::now();
@@ -316,9 +320,7 @@ fn gossip_loop(shared: &Shared, mut transport: UdpTransport) -> Result<(), Agent
             };
             shared.member_events[slot].fetch_add(1, Ordering::Relaxed);
             let name = |id: NodeId| {
-                node.state()
-                    .node(id)
-                    .and_then(|r| r.name())
+                node.member_name(id)
                     .map_or_else(|| id.to_string(), str::to_owned)
             };
             match e {

@@ -164,6 +164,7 @@ fn members(shared: &Shared) -> Reply {
                 "addr": m.addr.map(|a| a.to_string()),
                 "status": m.status.name(),
                 "generation": m.generation,
+                "incarnation": m.incarnation,
                 "heartbeat": m.heartbeat,
                 "phi": (m.phi * 1000.0).round() / 1000.0,
             })
@@ -186,7 +187,9 @@ fn state(shared: &Shared) -> Reply {
                 json!({ "value": String::from_utf8_lossy(&e.value), "version": e.version }),
             );
         }
-        let name = rec.name().map_or_else(|| id.to_string(), str::to_owned);
+        let name = node
+            .member_name(id)
+            .map_or_else(|| id.to_string(), str::to_owned);
         all.insert(name, Value::Object(keys));
     }
     json_reply(200, &Value::Object(all))

@@ -42,14 +42,17 @@
 mod node;
 pub mod phi;
 pub mod state;
+pub mod swim;
 pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use node::{
-    ClusterConfig, ClusterEvent, Detector, ClusterNode, ClusterStats, MemberInfo, MemberStatus, Transmit,
+    ClusterConfig, ClusterEvent, ClusterNode, ClusterStats, Detector, DropCounts, MemberInfo,
+    MemberStatus, Transmit,
 };
 pub use phi::PhiDetector;
 pub use state::{ClusterDigest, ClusterEntry, ClusterState, NodeRecord, WriteError};
+pub use swim::{LocalMember, Swim, SwimConfig, SwimMember, SwimStats};
 pub use wire::{Codec, DropReason, Keyring};

@@ -21,11 +21,14 @@ use gossiper_types::{Message, MessageKind, NodeId, State, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+mod swim_mode;
+
 use crate::phi::PhiDetector;
 use crate::state::{
     ClusterDigest, ClusterState, KEY_ADDR, KEY_LEFT, KEY_NAME, WriteError, check_user_key,
     max_value_len,
 };
+use crate::swim::Swim;
 use crate::wire::{Codec, DropReason, EnvelopeKind, Keyring};
 use gossiper_node::{ConfigError, DropReason as EngineDrop, Mode, Node, NodeConfig, Outbox, Peers};
 
@@ -120,7 +123,7 @@ impl ClusterConfig {
             digest_budget: 0,
             join_backoff_max_ms: 5_000,
             heartbeat_rounds: 1,
-            detector: Detector::Phi,
+            detector: Detector::Swim,
         }
     }
 
@@ -204,7 +207,9 @@ pub struct MemberInfo {
     pub status: MemberStatus,
     /// Its generation.
     pub generation: u64,
-    /// Its heartbeat as last heard.
+    /// Its SWIM incarnation (0 under φ).
+    pub incarnation: u64,
+    /// Its heartbeat as last heard (0 under SWIM, which has none).
     pub heartbeat: u64,
     /// Current suspicion level (0 for this node itself).
     pub phi: f64,
@@ -234,6 +239,52 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
 }
 
+/// Datagrams dropped, one named counter per [`DropReason`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounts {
+    /// [`DropReason::Garbage`].
+    pub garbage: u64,
+    /// [`DropReason::Truncated`].
+    pub truncated: u64,
+    /// [`DropReason::Oversized`].
+    pub oversized: u64,
+    /// [`DropReason::UnknownVersion`].
+    pub unknown_version: u64,
+    /// [`DropReason::ForeignCluster`].
+    pub foreign_cluster: u64,
+    /// [`DropReason::AuthFailure`].
+    pub auth_failure: u64,
+    /// [`DropReason::FromSelf`].
+    pub from_self: u64,
+    /// [`DropReason::Forgotten`].
+    pub forgotten: u64,
+}
+
+impl DropCounts {
+    fn slot(&mut self, reason: DropReason) -> &mut u64 {
+        match reason {
+            DropReason::Garbage => &mut self.garbage,
+            DropReason::Truncated => &mut self.truncated,
+            DropReason::Oversized => &mut self.oversized,
+            DropReason::UnknownVersion => &mut self.unknown_version,
+            DropReason::ForeignCluster => &mut self.foreign_cluster,
+            DropReason::AuthFailure => &mut self.auth_failure,
+            DropReason::FromSelf => &mut self.from_self,
+            DropReason::Forgotten => &mut self.forgotten,
+        }
+    }
+
+    /// Counts one drop.
+    pub fn count(&mut self, reason: DropReason) {
+        *self.slot(reason) += 1;
+    }
+
+    /// Drops for one reason.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        *self.clone().slot(reason)
+    }
+}
+
 /// Counters, monotonically increasing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterStats {
@@ -245,23 +296,24 @@ pub struct ClusterStats {
     pub packets_out: u64,
     /// Bytes produced.
     pub bytes_out: u64,
-    /// Datagrams dropped, by reason (indexed like [`DropReason::ALL`]).
-    pub drops: [u64; 8],
+    /// Datagrams dropped, by reason.
+    pub drops: DropCounts,
     /// Engine datagrams with no known address for their destination.
     pub no_route: u64,
     /// Gossip rounds started.
     pub rounds: u64,
     /// Fresh pushes forwarded to further peers.
     pub forwarded: u64,
+    /// Fingerprints received (SWIM's anti-entropy openers).
+    pub syncs_received: u64,
+    /// Fingerprints received that differed from ours (each opened an exchange).
+    pub syncs_mismatched: u64,
 }
 
 impl ClusterStats {
     /// Drops for one reason.
     pub fn dropped(&self, reason: DropReason) -> u64 {
-        DropReason::ALL
-            .iter()
-            .position(|&r| r == reason)
-            .map_or(0, |i| self.drops[i])
+        self.drops.get(reason)
     }
 }
 
@@ -307,6 +359,13 @@ pub struct ClusterNode {
     live: Vec<NodeId>,
     left: bool,
     scratch_digest: ClusterDigest,
+    /// The SWIM membership engine, under [`Detector::Swim`] (then `members` and `addrs` stay
+    /// empty: SWIM's table is the membership).
+    swim: Option<Swim>,
+    /// Reused for SWIM payloads.
+    swim_buf: Vec<u8>,
+    /// Next fingerprint exchange (SWIM only).
+    next_sync: Time,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -341,11 +400,20 @@ impl ClusterNode {
         let every = FixedInterval::new(interval).map_err(|e| ConfigError(e.to_string()))?;
         let mut state = ClusterState::new();
         state.set_digest_budget(config.digest_budget);
-        state.start_node(id, config.generation);
-        state.set(id, KEY_NAME, config.name.clone().into_bytes());
-        state.set(id, KEY_ADDR, config.addr.to_string().into_bytes());
+        let swim = match config.detector {
+            Detector::Swim => Some(Self::swim_for(&config, id, budget, now, seed)),
+            Detector::Phi => {
+                state.start_node(id, config.generation);
+                state.set(id, KEY_NAME, config.name.clone().into_bytes());
+                state.set(id, KEY_ADDR, config.addr.to_string().into_bytes());
+                None
+            }
+        };
         let mut engine = Node::new(id, engine_config, state, UniformRandom, every, seed);
-        engine.start(now);
+        if swim.is_none() {
+            // Under SWIM the engine runs no rounds of its own: fingerprints open exchanges.
+            engine.start(now);
+        }
         let generation = config.generation;
         Ok(ClusterNode {
             id,
@@ -366,6 +434,9 @@ impl ClusterNode {
             live: Vec::new(),
             left: false,
             scratch_digest: ClusterDigest::default(),
+            swim,
+            swim_buf: Vec::new(),
+            next_sync: now,
             config,
         })
     }
@@ -414,6 +485,12 @@ impl ClusterNode {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Time {
         let mut t = self.engine.poll_timeout().min(self.next_tick);
+        if let Some(swim) = &self.swim {
+            t = t.min(swim.poll_timeout());
+            if !self.left {
+                t = t.min(self.next_sync);
+            }
+        }
         if self.joining() {
             t = t.min(self.next_join);
         }
@@ -437,6 +514,10 @@ impl ClusterNode {
     /// Runs whatever is due at `now`: the gossip round (after a heartbeat), membership upkeep,
     /// join attempts.
     pub fn handle_timeout(&mut self, now: Time) {
+        if self.swim.is_some() {
+            self.swim_timeout(now);
+            return;
+        }
         if now >= self.engine.poll_timeout() && !self.left {
             let id = self.id;
             if self
@@ -485,9 +566,7 @@ impl ClusterNode {
         self.stats.bytes_in += buf.len() as u64;
         let result = self.dispatch(now, from, buf);
         if let Err(reason) = result {
-            if let Some(i) = DropReason::ALL.iter().position(|&r| r == reason) {
-                self.stats.drops[i] += 1;
-            }
+            self.stats.drops.count(reason);
             log::debug!(
                 "{}: dropped datagram from {from}: {reason}",
                 self.config.name
@@ -501,6 +580,27 @@ impl ClusterNode {
         if env.sender == self.id {
             return Err(DropReason::FromSelf);
         }
+        if self.swim.is_some() {
+            match env.kind {
+                EnvelopeKind::Swim => {
+                    let (sender, generation, payload) = (env.sender, env.generation, env.payload);
+                    return self.handle_swim(now, from, sender, generation, payload);
+                }
+                EnvelopeKind::Sync => return self.handle_sync(env.sender, env.payload),
+                EnvelopeKind::Rebirth => return Err(DropReason::Garbage),
+                EnvelopeKind::Gossip => {
+                    if self
+                        .state()
+                        .is_forgotten(env.sender)
+                        .is_some_and(|g| env.generation <= g)
+                    {
+                        return Err(DropReason::Forgotten);
+                    }
+                }
+            }
+        } else if matches!(env.kind, EnvelopeKind::Swim | EnvelopeKind::Sync) {
+            return Err(DropReason::Garbage);
+        }
         if env.kind == EnvelopeKind::Gossip
             && let Some(g) = self.state().is_forgotten(env.sender)
             && env.generation <= g
@@ -511,6 +611,7 @@ impl ClusterNode {
             return Err(DropReason::Forgotten);
         }
         match env.kind {
+            EnvelopeKind::Swim | EnvelopeKind::Sync => Err(DropReason::Garbage),
             EnvelopeKind::Rebirth => {
                 let mut r = Reader::new(env.payload);
                 let g = r.varint().map_err(DropReason::from_decode)?;
@@ -550,7 +651,7 @@ impl ClusterNode {
                 // Only a well-formed message teaches us where its sender is (a newer
                 // generation may have moved).
                 let known = self.addrs.get(&env.sender).map(|&(_, g)| g);
-                if known.is_none_or(|g| env.generation > g) {
+                if self.swim.is_none() && known.is_none_or(|g| env.generation > g) {
                     self.addrs.insert(env.sender, (from, env.generation));
                 }
                 // Heartbeats ride in digests too (Syn and SynAck), which the engine decoded.
@@ -573,7 +674,7 @@ impl ClusterNode {
                     self.forward(&payload, sender);
                 }
                 self.flush();
-                if changed {
+                if changed && self.swim.is_none() {
                     let fresh = self.sync_members(now);
                     if !is_push {
                         self.announce(&fresh);
@@ -601,6 +702,7 @@ impl ClusterNode {
                 max,
             });
         }
+        self.ensure_own_record(now);
         let id = self.id;
         let before = self.digest();
         let version = self
@@ -623,6 +725,7 @@ impl ClusterNode {
     pub fn delete(&mut self, now: Time, key: &str) -> Result<Option<u64>, WriteError> {
         check_user_key(key)?;
         self.ttls.remove(key);
+        self.ensure_own_record(now);
         let id = self.id;
         let before = self.digest();
         let version = self
@@ -638,6 +741,12 @@ impl ClusterNode {
     /// flush [`poll_transmit`](Self::poll_transmit) before exiting.
     pub fn leave(&mut self, now: Time) {
         if self.left {
+            return;
+        }
+        if let Some(swim) = &mut self.swim {
+            swim.leave(now);
+            self.left = true;
+            self.drain_swim(now);
             return;
         }
         let id = self.id;
@@ -666,9 +775,14 @@ impl ClusterNode {
                 MemberStatus::Alive
             },
             generation: self.generation,
+            incarnation: self.swim.as_ref().map_or(0, Swim::incarnation),
             heartbeat: self.state().node(self.id).map_or(0, |r| r.heartbeat),
             phi: 0.0,
         }];
+        if let Some(swim) = &self.swim {
+            out.extend(self.swim_members(swim));
+            return out;
+        }
         let mut others: Vec<MemberInfo> = self
             .members
             .iter()
@@ -682,6 +796,7 @@ impl ClusterNode {
                 addr: self.addrs.get(&id).map(|&(a, _)| a),
                 status: m.status,
                 generation: m.generation,
+                incarnation: 0,
                 heartbeat: m.heartbeat,
                 phi: match m.status {
                     MemberStatus::Left => 0.0,
@@ -696,6 +811,9 @@ impl ClusterNode {
 
     /// How many members (this node included) have each status, in [`MemberStatus::ALL`] order.
     pub fn status_counts(&self) -> [usize; 4] {
+        if let Some(swim) = &self.swim {
+            return self.swim_status_counts(swim);
+        }
         let mut counts = [0; 4];
         counts[if self.left { 3 } else { 0 }] += 1;
         for m in self.members.values() {
@@ -704,10 +822,25 @@ impl ClusterNode {
         counts
     }
 
+    /// The name of member `id` (this node's own included), if known yet.
+    pub fn member_name(&self, id: NodeId) -> Option<&str> {
+        if id == self.id {
+            return Some(&self.config.name);
+        }
+        match &self.swim {
+            Some(swim) => swim.member(id).map(|m| &*m.name),
+            None => self.state().node(id).and_then(|r| r.name()),
+        }
+    }
+
     /// The id of the member named `name`, if known (or this node).
     pub fn id_of(&self, name: &str) -> Option<NodeId> {
         let id = NodeId::from_name(name);
-        (id == self.id || self.state().node(id).is_some()).then_some(id)
+        let known = match &self.swim {
+            Some(swim) => swim.member(id).is_some(),
+            None => self.state().node(id).is_some(),
+        };
+        (id == self.id || known).then_some(id)
     }
 
     fn digest(&self) -> ClusterDigest {
@@ -729,7 +862,7 @@ impl ClusterNode {
         }
         let peers = self.pick_live(count, None);
         for to in peers {
-            if let Some(&(addr, _)) = self.addrs.get(&to) {
+            if let Some(addr) = self.addr_of(to) {
                 self.send_raw(addr, EnvelopeKind::Gossip, &msg);
             }
         }
@@ -760,7 +893,7 @@ impl ClusterNode {
     fn forward(&mut self, payload: &[u8], except: NodeId) {
         let peers = self.pick_live(self.rumor_fanout(), Some(except));
         for to in peers {
-            if let Some(&(addr, _)) = self.addrs.get(&to) {
+            if let Some(addr) = self.addr_of(to) {
                 self.stats.forwarded += 1;
                 self.send_raw(addr, EnvelopeKind::Gossip, payload);
             }
@@ -828,6 +961,14 @@ impl ClusterNode {
         }
     }
 
+    /// Where `id` is reached: SWIM's table, or the address book under φ.
+    fn addr_of(&self, id: NodeId) -> Option<SocketAddr> {
+        match &self.swim {
+            Some(swim) => swim.member(id).map(|m| m.addr),
+            None => self.addrs.get(&id).map(|&(a, _)| a),
+        }
+    }
+
     fn send_raw(&mut self, to: SocketAddr, kind: EnvelopeKind, payload: &[u8]) {
         let mut bytes = Vec::with_capacity(payload.len() + self.codec.overhead());
         self.codec
@@ -841,8 +982,8 @@ impl ClusterNode {
     fn flush(&mut self) {
         let outbox = std::mem::take(&mut self.outbox);
         for (to, payload) in outbox.iter() {
-            match self.addrs.get(&to) {
-                Some(&(addr, _)) => self.send_raw(addr, EnvelopeKind::Gossip, payload),
+            match self.addr_of(to) {
+                Some(addr) => self.send_raw(addr, EnvelopeKind::Gossip, payload),
                 None => self.stats.no_route += 1,
             }
         }
@@ -870,15 +1011,7 @@ impl ClusterNode {
             .state()
             .nodes()
             .filter(|&(id, _)| id != me)
-            .map(|(id, r)| {
-                (
-                    id,
-                    r.generation,
-                    r.heartbeat,
-                    r.has_left(),
-                    r.addr().and_then(|a| a.parse().ok()),
-                )
-            })
+            .map(|(id, r)| (id, r.generation, r.heartbeat, r.has_left(), r.addr()))
             .collect();
         for (id, generation, heartbeat, left, addr) in nodes {
             seen.push(id);
@@ -960,7 +1093,7 @@ impl ClusterNode {
             if fresh.binary_search(&to).is_ok() {
                 continue;
             }
-            if let Some(&(addr, _)) = self.addrs.get(&to) {
+            if let Some(addr) = self.addr_of(to) {
                 self.stats.forwarded += 1;
                 self.send_raw(addr, EnvelopeKind::Gossip, &msg);
             }
@@ -971,7 +1104,7 @@ impl ClusterNode {
     /// datagrams of our state, so it learns the cluster in one exchange instead of many rounds.
     /// Sent as pull replies: applied, never forwarded.
     fn send_snapshot(&mut self, to: NodeId, peer: &ClusterDigest) {
-        let Some(&(addr, _)) = self.addrs.get(&to) else {
+        let Some(addr) = self.addr_of(to) else {
             return;
         };
         let n = self.state().len() as u64;
@@ -1074,6 +1207,12 @@ impl ClusterNode {
             s.gc_tombstones(now, tomb_us);
             s.expire_forgotten(now, memory_us);
         });
+        self.expire_ttls(now);
+        self.outbox.clear();
+    }
+
+    /// Deletes the keys whose TTL ran out.
+    fn expire_ttls(&mut self, now: Time) {
         let expired: Vec<String> = self
             .ttls
             .iter()

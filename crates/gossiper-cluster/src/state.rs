@@ -23,6 +23,7 @@
 //! full entries); when the hashes match, nodes left out of the window are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 use gossiper_types::codec::{Reader, bytes_len, put_bytes, put_varint, varint_len};
 use gossiper_types::{DecodeError, NodeId, State, Time};
@@ -74,6 +75,8 @@ pub struct NodeRecord {
     by_version: BTreeSet<(u64, String)>,
     /// When this replica first saw each tombstone, for garbage collection (local, not gossiped).
     tombstone_seen: BTreeMap<String, Time>,
+    /// The `__addr` key, parsed once when it arrives (not on every membership sync).
+    addr: Option<SocketAddr>,
 }
 
 impl NodeRecord {
@@ -90,6 +93,11 @@ impl NodeRecord {
         if entry.version > self.max_version {
             self.max_version = entry.version;
             changed = true;
+        }
+        if key == KEY_ADDR && self.entries.get(key).is_none_or(|old| *old < entry) {
+            self.addr = (!entry.deleted)
+                .then(|| std::str::from_utf8(&entry.value).ok()?.parse().ok())
+                .flatten();
         }
         match self.entries.get_mut(key) {
             Some(old) if *old >= entry => {}
@@ -132,10 +140,9 @@ impl NodeRecord {
             .and_then(|e| std::str::from_utf8(&e.value).ok())
     }
 
-    /// The node's gossip address (its `__addr` key), if known yet.
-    pub fn addr(&self) -> Option<&str> {
-        self.get(KEY_ADDR)
-            .and_then(|e| std::str::from_utf8(&e.value).ok())
+    /// The node's gossip address (its `__addr` key, parsed when it arrived), if known yet.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
     }
 
     /// True once the node announced a graceful leave.

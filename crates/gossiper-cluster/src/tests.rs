@@ -8,6 +8,7 @@ use std::time::Duration;
 use gossiper_types::{NodeId, Time};
 use proptest::prelude::*;
 
+use crate::wire::EnvelopeKind;
 use crate::*;
 
 /// A virtual LAN: nodes by address, a clock, a set of cut links, a wiretap.
@@ -24,8 +25,33 @@ fn addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7_000 + i as u16))
 }
 
+thread_local! {
+    /// The detector this test thread's configurations use (see `both_detectors!`).
+    static DETECTOR: std::cell::Cell<Detector> = const { std::cell::Cell::new(Detector::Swim) };
+}
+
+/// Runs a scenario `fn(Detector)` once per detector, as two tests named `swim` and `phi`.
+macro_rules! both_detectors {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[test]
+            fn swim() {
+                DETECTOR.set(Detector::Swim);
+                super::$name();
+            }
+            #[test]
+            fn phi() {
+                DETECTOR.set(Detector::Phi);
+                super::$name();
+            }
+        }
+    )*};
+}
+
 fn config(i: usize, generation: u64) -> ClusterConfig {
     let mut c = ClusterConfig::new(format!("n{i}"), addr(i), generation);
+    c.detector = DETECTOR.get();
     c.interval_ms = 100;
     c.dead_grace_ms = 30_000;
     c.tombstone_grace_ms = 30_000;
@@ -135,7 +161,6 @@ impl Net {
     }
 }
 
-#[test]
 fn nodes_join_through_a_seed_and_converge_on_keys() {
     let mut net = Net::new(8, |_| {});
     net.run(2_000);
@@ -162,7 +187,6 @@ fn nodes_join_through_a_seed_and_converge_on_keys() {
     assert!(net.max_datagram <= 1_400);
 }
 
-#[test]
 fn a_stopped_node_is_declared_dead_and_a_restart_supersedes_it() {
     let mut net = Net::new(5, |_| {});
     net.run(2_000);
@@ -200,7 +224,6 @@ fn a_stopped_node_is_declared_dead_and_a_restart_supersedes_it() {
     }
 }
 
-#[test]
 fn a_joiner_is_known_everywhere_and_knows_everyone_within_a_few_rounds() {
     let mut net = Net::new(60, |_| {});
     net.run(3_000);
@@ -224,7 +247,6 @@ fn a_joiner_is_known_everywhere_and_knows_everyone_within_a_few_rounds() {
     );
 }
 
-#[test]
 fn a_graceful_leave_is_recorded_as_left_then_forgotten() {
     let mut net = Net::new(4, |c| c.dead_grace_ms = 3_000);
     net.run(2_000);
@@ -241,7 +263,6 @@ fn a_graceful_leave_is_recorded_as_left_then_forgotten() {
     }
 }
 
-#[test]
 fn a_partition_heals_through_gossip_to_dead_nodes() {
     let mut net = Net::new(6, |_| {});
     net.run(2_000);
@@ -273,6 +294,7 @@ fn a_partition_heals_through_gossip_to_dead_nodes() {
 
 #[test]
 fn a_node_forgotten_during_a_long_partition_comes_back_with_a_new_generation() {
+    DETECTOR.set(Detector::Phi);
     let mut net = Net::new(3, |c| c.dead_grace_ms = 2_000);
     net.run(2_000);
     net.cut.insert((0, 2));
@@ -290,7 +312,6 @@ fn a_node_forgotten_during_a_long_partition_comes_back_with_a_new_generation() {
     assert!(net.node(0).stats().dropped(DropReason::Forgotten) > 0);
 }
 
-#[test]
 fn other_clusters_and_wrong_keys_are_never_admitted() {
     let key = |b: u8| Some(Keyring::new(&[[b; 32]]).unwrap());
     let ring = Keyring::new(&[[1; 32], [9; 32]]).unwrap();
@@ -331,7 +352,6 @@ fn other_clusters_and_wrong_keys_are_never_admitted() {
     assert_eq!(net.status(0, 1), Some(MemberStatus::Alive));
 }
 
-#[test]
 fn replayed_datagrams_do_not_roll_state_back() {
     let mut net = Net::new(2, |c| c.keyring = Some(Keyring::new(&[[5; 32]]).unwrap()));
     net.run(1_000);
@@ -352,7 +372,6 @@ fn replayed_datagrams_do_not_roll_state_back() {
     assert_eq!(net.value(0, 1, "k").as_deref(), Some(&b"v2"[..]));
 }
 
-#[test]
 fn datagrams_fit_the_mtu_at_a_hundred_nodes_with_big_values() {
     let mut net = Net::new(100, |c| c.mtu = 512);
     net.run(3_000);
@@ -380,7 +399,6 @@ fn datagrams_fit_the_mtu_at_a_hundred_nodes_with_big_values() {
     }
 }
 
-#[test]
 fn ttl_keys_expire_and_tombstones_are_collected() {
     let mut net = Net::new(3, |c| c.tombstone_grace_ms = 1_000);
     net.run(1_000);
@@ -401,7 +419,6 @@ fn ttl_keys_expire_and_tombstones_are_collected() {
     }
 }
 
-#[test]
 fn reserved_and_oversized_keys_are_refused() {
     let mut net = Net::new(1, |_| {});
     let now = net.now;
@@ -411,6 +428,19 @@ fn reserved_and_oversized_keys_are_refused() {
     assert!(n.set(now, &"k".repeat(300), b"1", None).is_err());
     assert_eq!(n.delete(now, "absent").unwrap(), None);
 }
+
+both_detectors!(
+    nodes_join_through_a_seed_and_converge_on_keys,
+    a_stopped_node_is_declared_dead_and_a_restart_supersedes_it,
+    a_joiner_is_known_everywhere_and_knows_everyone_within_a_few_rounds,
+    a_graceful_leave_is_recorded_as_left_then_forgotten,
+    a_partition_heals_through_gossip_to_dead_nodes,
+    other_clusters_and_wrong_keys_are_never_admitted,
+    replayed_datagrams_do_not_roll_state_back,
+    datagrams_fit_the_mtu_at_a_hundred_nodes_with_big_values,
+    ttl_keys_expire_and_tombstones_are_collected,
+    reserved_and_oversized_keys_are_refused
+);
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
@@ -453,6 +483,7 @@ proptest! {
 /// with `cargo test --release -p gossiper-node idle_hundred -- --nocapture`.
 #[test]
 fn an_idle_hundred_stays_quiet_and_detects_a_crash_within_two_seconds() {
+    DETECTOR.set(Detector::Phi);
     let mut net = Net::new(100, |_| {});
     net.run(3_000);
     let mut verdicts = 0;
@@ -501,6 +532,7 @@ fn an_idle_hundred_stays_quiet_and_detects_a_crash_within_two_seconds() {
 /// `cargo test --release -p gossiper-node staggered -- --nocapture`.
 #[test]
 fn a_staggered_start_of_a_hundred_settles_within_250_ms() {
+    DETECTOR.set(Detector::Phi);
     let mut net = Net::new(1, |_| {});
     for i in 1..100 {
         net.run(10);
@@ -532,4 +564,107 @@ fn a_staggered_start_of_a_hundred_settles_within_250_ms() {
         );
     }
     println!("settled {:?} after the last start", net.now - start);
+}
+
+/// SWIM's promise at N = 100: idle, a node sends one ping, a few acks and a fingerprint per
+/// period (under 2 KB/s, whatever N), no live node is ever suspected, replicas in sync stop at
+/// the 8-byte fingerprint, and a crash is known to every live node within 1.5 s.
+#[test]
+fn an_idle_hundred_under_swim_costs_under_2_kb_per_node_and_detects_a_crash_in_1_5_s() {
+    DETECTOR.set(Detector::Swim);
+    let mut net = Net::new(100, |_| {});
+    net.run(3_000);
+    for i in 0..10 {
+        let now = net.now;
+        net.node_mut(i * 7).set(now, "k", b"v", None).unwrap();
+    }
+    net.run(2_000);
+    let mut verdicts = 0;
+    let mut drain = |net: &mut Net| {
+        for i in 0..net.nodes.len() {
+            if let Some(node) = net.nodes[i].as_mut() {
+                while let Some(e) = node.poll_event() {
+                    if matches!(
+                        e,
+                        ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
+                    ) {
+                        verdicts += 1;
+                    }
+                }
+            }
+        }
+    };
+    drain(&mut net);
+    let mismatched =
+        |net: &Net| -> u64 { (0..100).map(|i| net.node(i).stats().syncs_mismatched).sum() };
+    let (mismatched_before, syncs_before): (u64, u64) = (
+        mismatched(&net),
+        (0..100).map(|i| net.node(i).stats().syncs_received).sum(),
+    );
+    net.tap.clear();
+    net.run(5_000);
+    drain(&mut net);
+    let total: u64 = net.tap.iter().map(|t| t.2.len() as u64).sum();
+    let bytes_per_node_s = total as f64 / 100.0 / 5.0;
+    let syncs: u64 = (0..100).map(|i| net.node(i).stats().syncs_received).sum();
+    assert!(syncs - syncs_before > 1_000, "fingerprints kept flowing");
+    assert_eq!(
+        mismatched(&net),
+        mismatched_before,
+        "replicas in sync never went past the fingerprint"
+    );
+    for i in 0..100 {
+        assert_eq!(net.value(i, 7, "k").as_deref(), Some(&b"v"[..]), "n{i}");
+    }
+    net.nodes[99] = None;
+    let killed = net.now;
+    while !net.all_see(99, MemberStatus::Dead) && net.now - killed < Duration::from_secs(10) {
+        net.run(10);
+    }
+    let detection = net.now - killed;
+    println!(
+        "swim idle {bytes_per_node_s:.0} B/s per node, {verdicts} false verdicts, all detected in {detection:?}"
+    );
+    assert!(
+        bytes_per_node_s < 2_000.0,
+        "idle traffic {bytes_per_node_s:.0} B/s per node"
+    );
+    assert_eq!(verdicts, 0, "live nodes were suspected or declared dead");
+    assert!(
+        detection < Duration::from_millis(1_500),
+        "detection took {detection:?}"
+    );
+}
+
+/// A Sync datagram is the fingerprint and nothing else: 8 bytes of payload at any N (checked
+/// here against a 1,000-node state, which an exchange in sync never sends a digest of).
+#[test]
+fn an_in_sync_exchange_stays_under_the_byte_bound_at_a_thousand_nodes() {
+    let mut a = ClusterState::new();
+    for i in 0..1_000u64 {
+        a.start_node(NodeId(i), 1);
+        a.set(NodeId(i), "k", vec![1; 16]);
+    }
+    let b = a.clone();
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    let payload = a.fingerprint().to_le_bytes();
+    assert!(payload.len() <= 64);
+    // The whole datagram, envelope included, of a node that holds that state.
+    DETECTOR.set(Detector::Swim);
+    let mut net = Net::new(2, |_| {});
+    net.run(1_000);
+    net.tap.clear();
+    net.run(1_000);
+    let codec = crate::Codec::new("default", None);
+    let sync_sizes: Vec<usize> = net
+        .tap
+        .iter()
+        .filter_map(|(_, _, bytes)| {
+            let mut bytes = bytes.clone();
+            let env = codec.open(&mut bytes, 1_400).ok()?;
+            (env.kind == EnvelopeKind::Sync).then_some(env.payload.len())
+        })
+        .collect();
+    assert!(!sync_sizes.is_empty());
+    assert!(sync_sizes.iter().all(|&n| n == 8), "{sync_sizes:?}");
 }

@@ -36,6 +36,12 @@ pub enum EnvelopeKind {
     Gossip = 1,
     /// "The cluster forgot your generation `payload`: come back with a newer one."
     Rebirth = 2,
+    /// A SWIM membership message (probe, ack, indirect probe, join, piggybacked updates).
+    Swim = 3,
+    /// An anti-entropy opener: the 8-byte fingerprint of the sender's version vector. A
+    /// receiver whose own differs opens an engine exchange with the sender; one that agrees
+    /// says nothing, so replicas in sync pay 8 bytes of payload per exchange.
+    Sync = 4,
 }
 
 /// A datagram opened by [`Codec::open`], borrowing its payload from the buffer it was opened in.
@@ -338,6 +344,8 @@ impl Codec {
         let kind = match r.u8().map_err(DropReason::from_decode)? {
             1 => EnvelopeKind::Gossip,
             2 => EnvelopeKind::Rebirth,
+            3 => EnvelopeKind::Swim,
+            4 => EnvelopeKind::Sync,
             _ => return Err(DropReason::Garbage),
         };
         let id = r.take(8).map_err(DropReason::from_decode)?;

@@ -1,0 +1,225 @@
+//! `ClusterNode` under [`Detector::Swim`](crate::Detector::Swim): membership and liveness come
+//! from the [`Swim`] state machine, and key-value anti-entropy opens with an 8-byte
+//! fingerprint, so an idle node's traffic does not grow with the cluster.
+//!
+//! Per probe period a node sends one ping and answers the pings it gets (SWIM); every
+//! `SYNC_ROUNDS` periods it sends its [`ClusterState::fingerprint`] to one random live member,
+//! which opens an ordinary engine exchange (Syn → SynAck → Ack) only if its own fingerprint
+//! differs. Fresh writes are still pushed at once and forwarded rumor-style.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gossiper_types::{NodeId, Time};
+
+use super::{ClusterEvent, ClusterNode, MemberInfo};
+use crate::state::ClusterState;
+use crate::swim::{LocalMember, Swim, SwimConfig};
+use crate::wire::{DropReason, EnvelopeKind};
+
+/// A fingerprint exchange every this many probe periods: with the default 100 ms period, each
+/// node opens one every 200 ms and receives about as many, so a missed rumor is repaired
+/// within about a second while idle sync costs some 100 bytes per node per second.
+pub(super) const SYNC_ROUNDS: u32 = 2;
+
+impl ClusterNode {
+    /// The SWIM engine configured from a cluster configuration.
+    pub(super) fn swim_for(
+        config: &crate::ClusterConfig,
+        id: NodeId,
+        payload_budget: usize,
+        now: Time,
+        seed: u64,
+    ) -> Swim {
+        let swim_config = SwimConfig {
+            probe_interval_ms: config.interval_ms,
+            probe_timeout_ms: (config.interval_ms / 2).max(1),
+            gossip_interval_ms: config.interval_ms,
+            gossip_nodes: config.fanout as usize,
+            dead_grace_ms: config.dead_grace_ms,
+            max_payload: payload_budget,
+            ..SwimConfig::default()
+        };
+        let local = LocalMember {
+            id,
+            name: config.name.clone(),
+            addr: config.addr,
+            generation: config.generation,
+        };
+        Swim::new(local, swim_config, now, seed ^ 0x5717_0000_0000_0001)
+    }
+
+    /// [`handle_timeout`](ClusterNode::handle_timeout) under SWIM.
+    pub(super) fn swim_timeout(&mut self, now: Time) {
+        if let Some(swim) = &mut self.swim {
+            swim.handle_timeout(now);
+        }
+        if !self.left && now >= self.next_sync {
+            self.next_sync =
+                now + Duration::from_millis(self.config.interval_ms * u64::from(SYNC_ROUNDS));
+            self.stats.rounds += 1;
+            self.send_fingerprint();
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + Duration::from_millis(self.config.interval_ms);
+            self.upkeep_state(now);
+        }
+        if self.joining() && now >= self.next_join {
+            let seeds: Vec<SocketAddr> = self
+                .config
+                .seeds
+                .iter()
+                .copied()
+                .filter(|&s| s != self.config.addr)
+                .collect();
+            if let Some(swim) = &mut self.swim {
+                swim.join(now, &seeds);
+            }
+            self.next_join = now + self.join_backoff;
+            let max = Duration::from_millis(self.config.join_backoff_max_ms.max(1));
+            self.join_backoff = (self.join_backoff * 2).min(max);
+        }
+        self.drain_swim(now);
+    }
+
+    /// Sends this node's fingerprint to one random live member.
+    fn send_fingerprint(&mut self) {
+        let Some(&to) = self.pick_live(1, None).first() else {
+            return;
+        };
+        let Some(addr) = self.addr_of(to) else {
+            return;
+        };
+        let fp = self.state().fingerprint().to_le_bytes();
+        self.send_raw(addr, EnvelopeKind::Sync, &fp);
+    }
+
+    /// A peer's fingerprint: open an exchange if it differs from ours.
+    pub(super) fn handle_sync(&mut self, sender: NodeId, payload: &[u8]) -> Result<(), DropReason> {
+        let bytes: [u8; 8] = payload.try_into().map_err(|_| DropReason::Garbage)?;
+        self.stats.syncs_received += 1;
+        if u64::from_le_bytes(bytes) != self.state().fingerprint() {
+            self.stats.syncs_mismatched += 1;
+            self.engine.exchange_with(sender, &mut self.outbox);
+            self.flush();
+        }
+        Ok(())
+    }
+
+    /// A SWIM message.
+    pub(super) fn handle_swim(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: NodeId,
+        generation: u64,
+        payload: &[u8],
+    ) -> Result<(), DropReason> {
+        if let Some(swim) = &mut self.swim {
+            swim.handle_message(now, from, sender, generation, payload)
+                .map_err(DropReason::from_decode)?;
+        }
+        self.drain_swim(now);
+        Ok(())
+    }
+
+    /// Seals what SWIM wants sent, takes its events, and follows membership in the engine's
+    /// peer list and the replicated state.
+    pub(super) fn drain_swim(&mut self, now: Time) {
+        let Some(mut swim) = self.swim.take() else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut self.swim_buf);
+        while let Some(to) = swim.poll_transmit(&mut buf) {
+            self.send_raw(to, EnvelopeKind::Swim, &buf);
+        }
+        self.swim_buf = buf;
+        while let Some(event) = swim.poll_event() {
+            match event {
+                ClusterEvent::MemberRemoved(id) => {
+                    self.engine
+                        .write(now, &mut self.outbox, |s| s.forget(id, now));
+                }
+                ClusterEvent::MemberUp(id) => {
+                    // A restart: what the old generation wrote is superseded.
+                    let generation = swim.member(id).map_or(0, |m| m.generation);
+                    if self
+                        .state()
+                        .node(id)
+                        .is_some_and(|r| r.generation < generation)
+                    {
+                        self.engine
+                            .write(now, &mut self.outbox, |s| s.forget(id, now));
+                    }
+                }
+                _ => {}
+            }
+            self.events.push_back(event);
+        }
+        if swim.live() != self.live.as_slice() {
+            if self.live.is_empty() && !swim.live().is_empty() {
+                self.join_backoff = Duration::from_millis(self.config.interval_ms);
+            }
+            self.live.clear();
+            self.live.extend_from_slice(swim.live());
+            self.engine
+                .set_peers(gossiper_node::Peers::List(self.live.clone()));
+        }
+        self.swim = Some(swim);
+        self.outbox.clear();
+    }
+
+    /// Members as SWIM sees them (this node excluded).
+    pub(super) fn swim_members(&self, swim: &Swim) -> Vec<MemberInfo> {
+        let mut others: Vec<MemberInfo> = swim
+            .members()
+            .map(|m| MemberInfo {
+                id: m.id,
+                name: m.name.to_string(),
+                addr: Some(m.addr),
+                status: m.status,
+                generation: m.generation,
+                incarnation: m.incarnation,
+                heartbeat: 0,
+                phi: 0.0,
+            })
+            .collect();
+        others.sort_by(|a, b| a.name.cmp(&b.name));
+        others
+    }
+
+    /// Tombstone and forgotten-node GC, TTL expiry (no φ statuses under SWIM).
+    pub(super) fn upkeep_state(&mut self, now: Time) {
+        let tomb_us = self.config.tombstone_grace_ms * 1_000;
+        let memory_us = 3 * self.config.dead_grace_ms * 1_000;
+        self.engine.write(now, &mut self.outbox, |s| {
+            s.gc_tombstones(now, tomb_us);
+            s.expire_forgotten(now, memory_us);
+        });
+        self.expire_ttls(now);
+        self.outbox.clear();
+    }
+
+    /// Makes sure this node's own record exists before its first write (under SWIM a node
+    /// that never writes holds no record anywhere, so 10,000 silent members cost nothing).
+    pub(super) fn ensure_own_record(&mut self, now: Time) {
+        if self.swim.is_some() && self.state().node(self.id).is_none() {
+            let (id, generation) = (self.id, self.generation);
+            self.engine
+                .write(now, &mut self.outbox, |s: &mut ClusterState| {
+                    s.start_node(id, generation)
+                });
+            self.outbox.clear();
+        }
+    }
+
+    /// Status counts under SWIM, this node included.
+    pub(super) fn swim_status_counts(&self, swim: &Swim) -> [usize; 4] {
+        let mut counts = [0; 4];
+        counts[if self.left { 3 } else { 0 }] += 1;
+        for m in swim.members() {
+            counts[m.status as usize] += 1;
+        }
+        counts
+    }
+}

@@ -1,0 +1,1295 @@
+//! SWIM membership with Lifeguard's refinements, sans-IO: [`Swim`].
+//!
+//! Why this exists: the φ-accrual membership of [`ClusterNode`](crate::ClusterNode) needs every
+//! node's heartbeat to reach everyone, which costs O(N) state per round. SWIM costs one ping and
+//! one ack per node per probe period whatever N is, detects a crash within a few periods, and
+//! spreads membership changes by piggybacking on those probes (hashicorp/memberlist's
+//! semantics, foca's sans-IO shape). On top of SWIM it keeps Lifeguard's three refinements:
+//! nacks from indirect-probe helpers, a local-health score that stretches this node's own
+//! timeouts when it is the slow one, and suspicion timers that shrink as independent members
+//! confirm a suspicion. Identities are versioned `(generation, incarnation)`: a restart (higher
+//! generation) overrides everything the old process said.
+//!
+//! The state machine owns no socket, thread, clock or entropy: it is given `now`, payloads
+//! (already authenticated: the caller passes the sender's id and generation from the envelope)
+//! and commands, and hands back payloads to send ([`Swim::poll_transmit`]), a deadline
+//! ([`Swim::poll_timeout`]) and [`ClusterEvent`]s ([`Swim::poll_event`]). All randomness comes
+//! from a PCG seeded by the caller.
+//!
+//! # Wire format
+//!
+//! Every payload is `type byte, fixed fields, count varint, count items`. Ids are 8 bytes
+//! little-endian; `seq`, generations, incarnations and lengths are LEB128 varints; an address
+//! is a family byte (4 or 6), the IP bytes and a 2-byte little-endian port.
+//!
+//! | type | name     | fixed fields                    | items   | meaning |
+//! |------|----------|---------------------------------|---------|---------|
+//! | 1    | Ping     | seq, target id                  | updates | are you alive? (`target` is who the prober thinks it pings) |
+//! | 2    | Ack      | seq, target id                  | updates | `target` answered ping `seq` (directly, or relayed by a helper) |
+//! | 3    | PingReq  | seq, target id, target addr     | updates | please ping `target` for me and relay its ack (or a nack) |
+//! | 4    | Nack     | seq, target id                  | updates | a helper's ping of `target` went unanswered |
+//! | 5    | PushPull | flags (1 = reply wanted, 0 = reply) | records | membership table (join, reply, partition healing) |
+//! | 6    | Gossip   | —                               | updates | pending broadcasts only |
+//!
+//! An **update** is `kind byte (1 Alive, 2 Suspect, 3 Dead), member id, generation,
+//! incarnation`, then for Alive `name (length-prefixed, ≤ 128 bytes), addr`, else the `from`
+//! id of the accuser. A Dead whose `from` is the member itself is a graceful leave. A
+//! **record** is `status byte (0 Alive, 1 Suspect, 2 Dead, 3 Left), id, generation,
+//! incarnation, name, addr`. Counts are bounded by the bytes left (every item is at least 12
+//! bytes) and by 8,192; a message is validated completely before any of it is applied.
+//!
+//! # Beyond memberlist
+//!
+//! * A message from a sender this node does not know (or knows with an older generation)
+//!   means gossip missed it (its announcement was retired before reaching us): the node asks
+//!   that sender for its table
+//!   (a push-pull), at most once per 10 probe periods. Idle clusters never trigger it.
+//! * A Suspect or Dead about this node at an incarnation it has already refuted means the
+//!   accuser missed the refutation: the node re-announces its current incarnation.
+//! * Every probe pass, if any member is Dead, the whole table (at most 64 payloads) is pushed
+//!   to one random Dead member, so the two sides of a healed partition re-merge.
+
+mod broadcast;
+mod config;
+mod suspicion;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gossiper_types::{DecodeError, NodeId, Time};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use crate::{ClusterEvent, MemberStatus};
+use broadcast::BroadcastQueue;
+pub use config::SwimConfig;
+use suspicion::Suspicion;
+use wire::{Header, Kind, Record, Update};
+
+/// How long a dead member still receives gossip (memberlist's `GossipToTheDeadTime`).
+const GOSSIP_TO_THE_DEAD: Duration = Duration::from_secs(30);
+/// Most push-pull reply payloads per request.
+const MAX_PUSH_PULL_PAYLOADS: usize = 64;
+/// Most pending broadcasts.
+const QUEUE_BOUND: usize = 4_096;
+/// Most pending outgoing payloads; beyond it new ones are dropped (the caller is not polling).
+const OUTBOX_BOUND: usize = 4_096;
+/// Most pending events; beyond it the oldest are dropped (the caller is not polling).
+const EVENT_BOUND: usize = 16_384;
+/// Most indirect probes run for others at once.
+const RELAY_BOUND: usize = 64;
+/// At most one table sync with an unknown sender per this many probe periods.
+const SYNC_PERIODS: u32 = 10;
+/// How many removed members are remembered, to ignore stale news about them.
+const REMOVED_MEMORY: usize = 1_024;
+
+/// This node, as it announces itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMember {
+    /// Its id (usually [`NodeId::from_name`] of `name`).
+    pub id: NodeId,
+    /// Its name, at most 128 bytes on the wire (longer names are cut).
+    pub name: String,
+    /// The address peers reach it at.
+    pub addr: SocketAddr,
+    /// This start's generation: must grow from one start to the next.
+    pub generation: u64,
+}
+
+/// What this node knows of another member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwimMember {
+    /// Its id.
+    pub id: NodeId,
+    /// Its name.
+    pub name: Box<str>,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its generation (process start).
+    pub generation: u64,
+    /// Its incarnation within that generation.
+    pub incarnation: u64,
+    /// Alive, Suspect, Dead or Left.
+    pub status: MemberStatus,
+    /// When `status` last changed.
+    pub since: Time,
+}
+
+/// Counters, monotonically increasing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwimStats {
+    /// Pings sent by this node's own probes and on behalf of others.
+    pub pings_sent: u64,
+    /// Acks that completed one of this node's probes.
+    pub acks_received: u64,
+    /// Indirect-probe requests sent.
+    pub ping_reqs_sent: u64,
+    /// Nacks received from helpers.
+    pub nacks_received: u64,
+    /// Probes answered neither directly nor indirectly.
+    pub probes_failed: u64,
+    /// Suspicion timers started.
+    pub suspicions_started: u64,
+    /// Independent confirmations counted against running suspicions.
+    pub confirmations: u64,
+    /// Times this node refuted a claim about itself.
+    pub refutations: u64,
+    /// Members this node declared dead itself (its suspicion timer ran out).
+    pub deaths_declared: u64,
+    /// Updates piggybacked onto outgoing payloads.
+    pub broadcasts_sent: u64,
+    /// Updates dropped from the full queue, and payloads dropped from a full outbox.
+    pub broadcasts_dropped: u64,
+    /// Updates ignored as stale or redundant.
+    pub updates_ignored: u64,
+    /// Unknown members refused because the table is full.
+    pub members_refused: u64,
+    /// Push-pull requests answered.
+    pub join_requests_answered: u64,
+}
+
+/// Hashes a [`NodeId`] (already a hash of a name) with the splitmix64 finalizer: fast and
+/// deterministic, no per-process random state.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+}
+
+type Index = HashMap<NodeId, u32, BuildHasherDefault<IdHasher>>;
+
+/// This node's probe in flight.
+#[derive(Debug, Clone)]
+struct Probe {
+    target: NodeId,
+    addr: SocketAddr,
+    seq: u64,
+    indirect_at: Time,
+    deadline: Time,
+    acked: bool,
+    indirect_sent: bool,
+    helpers: Vec<NodeId>,
+    /// Bit i set when helper i nacked.
+    nacked: u64,
+}
+
+/// An indirect probe run for another member.
+#[derive(Debug, Clone, Copy)]
+struct Relay {
+    seq: u64,
+    target: NodeId,
+    requester: SocketAddr,
+    requester_seq: u64,
+    deadline: Time,
+}
+
+/// A payload to produce at the next [`Swim::poll_transmit`].
+#[derive(Debug, Clone)]
+enum Out {
+    Ping {
+        to: SocketAddr,
+        seq: u64,
+        target: NodeId,
+    },
+    Ack {
+        to: SocketAddr,
+        seq: u64,
+        target: NodeId,
+    },
+    PingReq {
+        to: SocketAddr,
+        seq: u64,
+        target: NodeId,
+        addr: SocketAddr,
+    },
+    Nack {
+        to: SocketAddr,
+        seq: u64,
+        target: NodeId,
+    },
+    Gossip {
+        to: SocketAddr,
+    },
+    Join {
+        to: SocketAddr,
+    },
+    Raw {
+        to: SocketAddr,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The SWIM + Lifeguard membership state machine (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct Swim {
+    local: LocalMember,
+    config: SwimConfig,
+    rng: Pcg64Mcg,
+    incarnation: u64,
+    members: Vec<SwimMember>,
+    index: Index,
+    live: Vec<NodeId>,
+    probe_order: Vec<NodeId>,
+    probe_pos: usize,
+    probe: Option<Probe>,
+    relays: Vec<Relay>,
+    suspicions: Vec<Suspicion>,
+    queue: BroadcastQueue,
+    outbox: VecDeque<Out>,
+    events: VecDeque<ClusterEvent>,
+    stats: SwimStats,
+    health: u32,
+    seq: u64,
+    next_probe: Time,
+    next_gossip: Time,
+    next_reap: Time,
+    next_sync: Time,
+    leaving: bool,
+    recent_dead: Vec<(NodeId, Time)>,
+    removed: VecDeque<(NodeId, u64, u64)>,
+    scratch: Vec<u8>,
+    picks: Vec<usize>,
+}
+
+impl Swim {
+    /// A node alone in its cluster; [`join`](Swim::join) to meet others. An invalid `config`
+    /// is used as is: call [`SwimConfig::validate`] first.
+    pub fn new(local: LocalMember, config: SwimConfig, now: Time, seed: u64) -> Swim {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0x5717_5eed_0000_0001);
+        let stagger = rng.random_range(0..config.probe_interval_ms.max(1));
+        Swim {
+            local,
+            rng,
+            incarnation: 0,
+            members: Vec::new(),
+            index: Index::default(),
+            live: Vec::new(),
+            probe_order: Vec::new(),
+            probe_pos: 0,
+            probe: None,
+            relays: Vec::new(),
+            suspicions: Vec::new(),
+            queue: BroadcastQueue::new(QUEUE_BOUND),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: SwimStats::default(),
+            health: 0,
+            seq: 0,
+            next_probe: now + Duration::from_millis(stagger),
+            next_gossip: now,
+            next_reap: Time::NEVER,
+            next_sync: now,
+            leaving: false,
+            recent_dead: Vec::new(),
+            removed: VecDeque::new(),
+            scratch: Vec::new(),
+            picks: Vec::new(),
+            config,
+        }
+    }
+
+    /// Sends a join request (a push-pull of membership) to each address; call again to retry.
+    pub fn join(&mut self, _now: Time, seeds: &[SocketAddr]) {
+        for &to in seeds {
+            if to != self.local.addr {
+                self.send(Out::Join { to });
+            }
+        }
+    }
+
+    /// Runs whatever timers are due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.expire_relays(now);
+        if let Some(p) = &self.probe
+            && !p.acked
+            && !p.indirect_sent
+            && now >= p.indirect_at
+        {
+            self.send_indirect();
+        }
+        if self.probe.as_ref().is_some_and(|p| now >= p.deadline) {
+            self.finish_probe(now);
+        }
+        if !self.leaving && now >= self.next_probe {
+            self.start_probe(now);
+        }
+        while let Some(i) = self.suspicions.iter().position(|s| s.deadline <= now) {
+            let s = self.suspicions.swap_remove(i);
+            let still = self.member(s.id).is_some_and(|m| {
+                m.status == MemberStatus::Suspect
+                    && (m.generation, m.incarnation) == (s.generation, s.incarnation)
+            });
+            if still {
+                self.stats.deaths_declared += 1;
+                let from = self.local.id;
+                self.apply(now, &dead(s.id, s.generation, s.incarnation, from), true);
+            }
+        }
+        if now >= self.next_gossip && !self.queue.is_empty() {
+            self.next_gossip = now + self.config.gossip_interval();
+            self.gossip(now);
+        }
+        if now >= self.next_reap {
+            self.reap(now);
+        }
+    }
+
+    /// Applies one received payload. `sender`/`sender_generation` come from the authenticated
+    /// envelope the caller opened. On a decoding error nothing changed.
+    pub fn handle_message(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: NodeId,
+        sender_generation: u64,
+        payload: &[u8],
+    ) -> Result<(), DecodeError> {
+        let header = wire::validate(payload)?;
+        if sender == self.local.id {
+            return Ok(());
+        }
+        if self
+            .member(sender)
+            .is_some_and(|m| m.generation > sender_generation)
+        {
+            // A process older than the one we know: its news is stale.
+            self.stats.updates_ignored += 1;
+            return Ok(());
+        }
+        let gap = self
+            .member(sender)
+            .is_none_or(|m| m.generation < sender_generation);
+        if gap && now >= self.next_sync && !self.leaving {
+            // Someone who knows us is unknown to us, or newer than we know: our table has a
+            // gap that gossip missed (the announcement was retired before reaching us). Ask
+            // it for its table.
+            self.next_sync = now + self.config.probe_interval() * SYNC_PERIODS;
+            self.send(Out::Join { to: from });
+        }
+        let (_, n, mut r) = wire::read_header(payload)?;
+        if let Header::PushPull { reply_wanted } = header {
+            for _ in 0..n {
+                let rec = wire::read_record(&mut r)?;
+                self.merge_record(now, &rec, sender);
+            }
+            if reply_wanted {
+                self.stats.join_requests_answered += 1;
+                self.push_table(from, false);
+            }
+            return Ok(());
+        }
+        for _ in 0..n {
+            let u = wire::read_update(&mut r)?;
+            self.apply(now, &u, true);
+        }
+        match header {
+            Header::Ping { seq, target } => {
+                if target == self.local.id {
+                    self.send(Out::Ack {
+                        to: from,
+                        seq,
+                        target,
+                    });
+                }
+            }
+            Header::Ack { seq, target } => self.on_ack(seq, target, sender),
+            Header::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
+            Header::Nack { seq, target } => {
+                if let Some(p) = self
+                    .probe
+                    .as_mut()
+                    .filter(|p| p.seq == seq && p.target == target)
+                    && let Some(i) = p.helpers.iter().position(|&h| h == sender)
+                    && p.nacked & (1 << i) == 0
+                {
+                    p.nacked |= 1 << i;
+                    self.stats.nacks_received += 1;
+                }
+            }
+            Header::PushPull { .. } | Header::Gossip => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the next payload into `out` (cleared first) and returns its destination.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<SocketAddr> {
+        loop {
+            let o = self.outbox.pop_front()?;
+            out.clear();
+            let (to, header, suspect_first) = match o {
+                Out::Raw { to, bytes } => {
+                    out.extend_from_slice(&bytes);
+                    return Some(to);
+                }
+                Out::Join { to } => {
+                    wire::put_header(out, &Header::PushPull { reply_wanted: true });
+                    wire::put_count(out, 1);
+                    wire::put_record(out, &self.own_record());
+                    return Some(to);
+                }
+                Out::Ping { to, seq, target } => {
+                    let suspect = self
+                        .member(target)
+                        .filter(|m| m.status == MemberStatus::Suspect)
+                        .map(|m| suspect(m.id, m.generation, m.incarnation, self.local.id));
+                    (to, Header::Ping { seq, target }, suspect)
+                }
+                Out::Ack { to, seq, target } => (to, Header::Ack { seq, target }, None),
+                Out::Nack { to, seq, target } => (to, Header::Nack { seq, target }, None),
+                Out::PingReq {
+                    to,
+                    seq,
+                    target,
+                    addr,
+                } => (to, Header::PingReq { seq, target, addr }, None),
+                Out::Gossip { to } => {
+                    if self.queue.is_empty() {
+                        continue;
+                    }
+                    (to, Header::Gossip, None)
+                }
+            };
+            wire::put_header(out, &header);
+            let mut items = std::mem::take(&mut self.scratch);
+            items.clear();
+            let mut n = 0;
+            if let Some(s) = suspect_first {
+                wire::put_update(&mut items, &s);
+                n += 1;
+            }
+            let budget = self
+                .config
+                .max_payload
+                .saturating_sub(out.len() + wire::COUNT_RESERVE + items.len());
+            let sent = self.queue.fill(&mut items, budget, self.retransmit_limit());
+            self.stats.broadcasts_sent += sent as u64;
+            n += sent;
+            if n == 0 && matches!(header, Header::Gossip) {
+                self.scratch = items;
+                continue;
+            }
+            wire::put_count(out, n);
+            out.extend_from_slice(&items);
+            self.scratch = items;
+            return Some(to);
+        }
+    }
+
+    /// The next time [`handle_timeout`](Swim::handle_timeout) has work to do.
+    pub fn poll_timeout(&self) -> Time {
+        let mut t = if self.leaving {
+            Time::NEVER
+        } else {
+            self.next_probe
+        };
+        if let Some(p) = &self.probe {
+            if !p.acked && !p.indirect_sent {
+                t = t.min(p.indirect_at);
+            }
+            t = t.min(p.deadline);
+        }
+        for r in &self.relays {
+            t = t.min(r.deadline);
+        }
+        for s in &self.suspicions {
+            t = t.min(s.deadline);
+        }
+        if !self.queue.is_empty() {
+            t = t.min(self.next_gossip);
+        }
+        t.min(self.next_reap)
+    }
+
+    /// The next membership change, oldest first.
+    pub fn poll_event(&mut self) -> Option<ClusterEvent> {
+        self.events.pop_front()
+    }
+
+    /// Graceful leave: broadcasts Left about itself at once to several members and stops
+    /// probing. Pending broadcasts keep being gossiped.
+    pub fn leave(&mut self, now: Time) {
+        self.leaving = true;
+        self.probe = None;
+        self.relays.clear();
+        let (id, g, inc) = (self.local.id, self.local.generation, self.incarnation);
+        let d = dead(id, g, inc, id);
+        self.stats.broadcasts_dropped += self.queue.push(id, |b| wire::put_update(b, &d));
+        let k = self.config.gossip_nodes.max(3);
+        self.pick_live(k, None);
+        for i in 0..self.picks.len() {
+            let id = self.live[self.picks[i]];
+            if let Some(m) = self.member(id) {
+                let to = m.addr;
+                self.send(Out::Gossip { to });
+            }
+        }
+        self.next_gossip = now + self.config.gossip_interval();
+    }
+
+    /// Every other member known, in a deterministic order (not self).
+    pub fn members(&self) -> impl Iterator<Item = &SwimMember> {
+        self.members.iter()
+    }
+
+    /// One member (not self).
+    pub fn member(&self, id: NodeId) -> Option<&SwimMember> {
+        self.index
+            .get(&id)
+            .and_then(|&i| self.members.get(i as usize))
+    }
+
+    /// Sorted ids of the Alive and Suspect members: the peers to gossip with.
+    pub fn live(&self) -> &[NodeId] {
+        &self.live
+    }
+
+    /// This node's incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// This node.
+    pub fn local(&self) -> &LocalMember {
+        &self.local
+    }
+
+    /// The caller bumped its generation (restart or rebirth): incarnation back to 0, Alive
+    /// broadcast.
+    pub fn set_generation(&mut self, g: u64) {
+        self.local.generation = g;
+        self.incarnation = 0;
+        self.leaving = false;
+        self.broadcast_self();
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &SwimStats {
+        &self.stats
+    }
+
+    /// Lifeguard's local-health score, 0..awareness_max: timeouts are multiplied by
+    /// `health + 1`.
+    pub fn health(&self) -> u32 {
+        self.health
+    }
+
+    /// The suspicion timeout after `confirmations` independent confirmations, for the current
+    /// cluster size.
+    pub fn suspicion_timeout(&self, confirmations: u32) -> Duration {
+        let (min, max, k) = self.suspicion_bounds();
+        suspicion::timeout(min, max, k, confirmations)
+    }
+
+    // ---- internals ----
+
+    fn suspicion_bounds(&self) -> (Duration, Duration, u32) {
+        suspicion::bounds(
+            self.live.len() + 1,
+            self.config.suspicion_mult,
+            self.config.suspicion_max_timeout_mult,
+            self.config.probe_interval(),
+        )
+    }
+
+    fn retransmit_limit(&self) -> u32 {
+        let n = (self.live.len() + 2) as f64; // N + 1, N counting self
+        self.config.retransmit_mult * (n.log10().ceil() as u32).max(1)
+    }
+
+    fn send(&mut self, o: Out) {
+        if self.outbox.len() >= OUTBOX_BOUND {
+            self.stats.broadcasts_dropped += 1;
+            return;
+        }
+        self.outbox.push_back(o);
+    }
+
+    fn event(&mut self, e: ClusterEvent) {
+        if self.events.len() >= EVENT_BOUND {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
+    fn multiplier(&self) -> u32 {
+        self.health + 1
+    }
+
+    fn raise_health(&mut self, by: u32) {
+        let cap = self.config.awareness_max.saturating_sub(1);
+        self.health = self.health.saturating_add(by).min(cap);
+    }
+
+    fn own_record(&self) -> Record<'_> {
+        Record {
+            status: MemberStatus::Alive,
+            id: self.local.id,
+            generation: self.local.generation,
+            incarnation: self.incarnation,
+            name: &self.local.name,
+            addr: self.local.addr,
+        }
+    }
+
+    fn broadcast_self(&mut self) {
+        let u = Update {
+            kind: Kind::Alive,
+            id: self.local.id,
+            generation: self.local.generation,
+            incarnation: self.incarnation,
+            from: self.local.id,
+            name: &self.local.name,
+            addr: Some(self.local.addr),
+        };
+        self.stats.broadcasts_dropped += self.queue.push(u.id, |b| wire::put_update(b, &u));
+    }
+
+    /// Picks up to `k` distinct random indices into `live` (skipping `except`) into `picks`.
+    fn pick_live(&mut self, k: usize, except: Option<NodeId>) {
+        self.picks.clear();
+        let n = self.live.len();
+        let avail = n - usize::from(except.is_some_and(|e| self.live.binary_search(&e).is_ok()));
+        let k = k.min(avail);
+        let mut attempts = 0;
+        while self.picks.len() < k && attempts < 8 * k + 16 {
+            attempts += 1;
+            let i = self.rng.random_range(0..n);
+            if Some(self.live[i]) != except && !self.picks.contains(&i) {
+                self.picks.push(i);
+            }
+        }
+    }
+
+    fn start_probe(&mut self, now: Time) {
+        if self.probe.is_some() {
+            self.finish_probe(now);
+        }
+        let mult = self.multiplier();
+        self.next_probe = now + self.config.probe_interval() * mult;
+        let mut reshuffled = false;
+        let target = loop {
+            if self.probe_pos >= self.probe_order.len() {
+                if reshuffled || self.live.is_empty() {
+                    break None;
+                }
+                reshuffled = true;
+                self.end_of_pass();
+            }
+            let Some(&id) = self.probe_order.get(self.probe_pos) else {
+                break None;
+            };
+            self.probe_pos += 1;
+            if let Some(m) = self.member(id)
+                && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+            {
+                break Some((id, m.addr));
+            }
+        };
+        let Some((target, addr)) = target else {
+            return;
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        self.probe = Some(Probe {
+            target,
+            addr,
+            seq,
+            indirect_at: now + self.config.probe_timeout() * mult,
+            deadline: self.next_probe,
+            acked: false,
+            indirect_sent: false,
+            helpers: Vec::new(),
+            nacked: 0,
+        });
+        self.stats.pings_sent += 1;
+        self.send(Out::Ping {
+            to: addr,
+            seq,
+            target,
+        });
+    }
+
+    /// Reshuffles the probe order and, if any member is dead, pushes our table to one of them
+    /// so that two sides of a healed partition re-merge.
+    fn end_of_pass(&mut self) {
+        self.probe_order.clear();
+        self.probe_order.extend_from_slice(&self.live);
+        for i in (1..self.probe_order.len()).rev() {
+            let j = self.rng.random_range(0..=i);
+            self.probe_order.swap(i, j);
+        }
+        self.probe_pos = 0;
+        let dead = self
+            .members
+            .iter()
+            .filter(|m| m.status == MemberStatus::Dead)
+            .count();
+        if dead > 0 {
+            let pick = self.rng.random_range(0..dead);
+            if let Some(to) = self
+                .members
+                .iter()
+                .filter(|m| m.status == MemberStatus::Dead)
+                .nth(pick)
+                .map(|m| m.addr)
+            {
+                self.push_table(to, true);
+            }
+        }
+    }
+
+    fn send_indirect(&mut self) {
+        let Some(p) = self.probe.as_ref() else { return };
+        let (target, addr, seq) = (p.target, p.addr, p.seq);
+        let k = self.config.indirect_checks.min(64);
+        self.pick_live(k, Some(target));
+        let mut helpers = self
+            .probe
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.helpers))
+            .unwrap_or_default();
+        helpers.clear();
+        for i in 0..self.picks.len() {
+            let id = self.live[self.picks[i]];
+            if let Some(m) = self.member(id) {
+                let to = m.addr;
+                helpers.push(id);
+                self.stats.ping_reqs_sent += 1;
+                self.send(Out::PingReq {
+                    to,
+                    seq,
+                    target,
+                    addr,
+                });
+            }
+        }
+        if let Some(p) = self.probe.as_mut() {
+            p.helpers = helpers;
+            p.indirect_sent = true;
+        }
+    }
+
+    fn finish_probe(&mut self, now: Time) {
+        let Some(p) = self.probe.take() else { return };
+        let (acked, target, nacks, helpers) = (
+            p.acked,
+            p.target,
+            p.nacked.count_ones(),
+            p.helpers.len() as u32,
+        );
+        if acked {
+            return;
+        }
+        self.stats.probes_failed += 1;
+        self.raise_health(1 + helpers.saturating_sub(nacks));
+        // Alive: suspect it. Already suspect (others accused it): our failed probe confirms
+        // the suspicion, here and, rebroadcast, everywhere, so the timeout shrinks to its
+        // minimum as independent probers fail.
+        if let Some(m) = self.member(target)
+            && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+        {
+            let s = suspect(m.id, m.generation, m.incarnation, self.local.id);
+            self.apply(now, &s, true);
+        }
+    }
+
+    fn on_ack(&mut self, seq: u64, target: NodeId, sender: NodeId) {
+        if let Some(p) = self.probe.as_mut()
+            && p.seq == seq
+            && p.target == target
+            && !p.acked
+            && (sender == target || p.helpers.contains(&sender))
+        {
+            p.acked = true;
+            self.stats.acks_received += 1;
+            self.health = self.health.saturating_sub(1);
+            return;
+        }
+        if let Some(i) = self
+            .relays
+            .iter()
+            .position(|r| r.seq == seq && r.target == target && sender == target)
+        {
+            let r = self.relays.swap_remove(i);
+            self.send(Out::Ack {
+                to: r.requester,
+                seq: r.requester_seq,
+                target,
+            });
+        }
+    }
+
+    fn on_ping_req(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        seq: u64,
+        target: NodeId,
+        addr: SocketAddr,
+    ) {
+        if target == self.local.id {
+            self.send(Out::Ack {
+                to: from,
+                seq,
+                target,
+            });
+            return;
+        }
+        if self.relays.len() >= RELAY_BOUND {
+            return;
+        }
+        self.seq += 1;
+        let my_seq = self.seq;
+        // Answer before the requester's probe period ends: 80% of our probe timeout.
+        let wait = self.config.probe_timeout() * 4 / 5;
+        self.relays.push(Relay {
+            seq: my_seq,
+            target,
+            requester: from,
+            requester_seq: seq,
+            deadline: now + wait,
+        });
+        self.stats.pings_sent += 1;
+        self.send(Out::Ping {
+            to: addr,
+            seq: my_seq,
+            target,
+        });
+    }
+
+    fn expire_relays(&mut self, now: Time) {
+        let mut i = 0;
+        while i < self.relays.len() {
+            if self.relays[i].deadline <= now {
+                let r = self.relays.swap_remove(i);
+                self.send(Out::Nack {
+                    to: r.requester,
+                    seq: r.requester_seq,
+                    target: r.target,
+                });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn gossip(&mut self, now: Time) {
+        self.recent_dead
+            .retain(|&(_, t)| now.saturating_since(t) < GOSSIP_TO_THE_DEAD);
+        let n_live = self.live.len();
+        let n = n_live + self.recent_dead.len();
+        let k = self.config.gossip_nodes.min(n);
+        self.picks.clear();
+        let mut attempts = 0;
+        while self.picks.len() < k && attempts < 8 * k + 16 {
+            attempts += 1;
+            let i = self.rng.random_range(0..n);
+            if !self.picks.contains(&i) {
+                self.picks.push(i);
+            }
+        }
+        for j in 0..self.picks.len() {
+            let i = self.picks[j];
+            let id = if i < n_live {
+                self.live[i]
+            } else {
+                self.recent_dead[i - n_live].0
+            };
+            if let Some(m) = self.member(id) {
+                let to = m.addr;
+                self.send(Out::Gossip { to });
+            }
+        }
+    }
+
+    /// Queues our table (self first, then from a random offset) as push-pull payloads to `to`.
+    fn push_table(&mut self, to: SocketAddr, reply_wanted: bool) {
+        let header = Header::PushPull { reply_wanted };
+        let max = self.config.max_payload;
+        let mut payloads = 0;
+        let mut items = Vec::new();
+        let mut n = 0;
+        wire::put_record(&mut items, &self.own_record());
+        n += 1;
+        let len = self.members.len();
+        let start = if len == 0 {
+            0
+        } else {
+            self.rng.random_range(0..len)
+        };
+        let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        let flush = |items: &mut Vec<u8>, n: &mut usize, out: &mut Vec<(SocketAddr, Vec<u8>)>| {
+            let mut p = Vec::with_capacity(items.len() + 4);
+            wire::put_header(&mut p, &header);
+            wire::put_count(&mut p, *n);
+            p.extend_from_slice(items);
+            out.push((to, p));
+            items.clear();
+            *n = 0;
+        };
+        let room = max - 2 - wire::COUNT_RESERVE;
+        let mut rec_buf = Vec::new();
+        for k in 0..len {
+            let m = &self.members[(start + k) % len];
+            rec_buf.clear();
+            wire::put_record(
+                &mut rec_buf,
+                &Record {
+                    status: m.status,
+                    id: m.id,
+                    generation: m.generation,
+                    incarnation: m.incarnation,
+                    name: &m.name,
+                    addr: m.addr,
+                },
+            );
+            if items.len() + rec_buf.len() > room {
+                flush(&mut items, &mut n, &mut out);
+                payloads += 1;
+                if payloads >= MAX_PUSH_PULL_PAYLOADS {
+                    break;
+                }
+            }
+            items.extend_from_slice(&rec_buf);
+            n += 1;
+        }
+        if n > 0 && payloads < MAX_PUSH_PULL_PAYLOADS {
+            flush(&mut items, &mut n, &mut out);
+        }
+        for (to, bytes) in out {
+            self.send(Out::Raw { to, bytes });
+        }
+    }
+
+    fn merge_record(&mut self, now: Time, r: &Record<'_>, sender: NodeId) {
+        let alive = Update {
+            kind: Kind::Alive,
+            id: r.id,
+            generation: r.generation,
+            incarnation: r.incarnation,
+            from: r.id,
+            name: r.name,
+            addr: Some(r.addr),
+        };
+        // Records about the sender itself are news worth spreading; the rest of a table is
+        // what the cluster already knows.
+        let spread = r.id == sender;
+        match r.status {
+            MemberStatus::Alive => self.apply(now, &alive, spread),
+            MemberStatus::Suspect => {
+                self.apply(now, &alive, spread);
+                self.apply(
+                    now,
+                    &suspect(r.id, r.generation, r.incarnation, sender),
+                    true,
+                );
+            }
+            // memberlist: "prefer suspect to dead", so that a live member can refute.
+            MemberStatus::Dead => self.apply(
+                now,
+                &suspect(r.id, r.generation, r.incarnation, sender),
+                true,
+            ),
+            MemberStatus::Left => {
+                self.apply(now, &dead(r.id, r.generation, r.incarnation, r.id), true)
+            }
+        }
+    }
+
+    fn rebroadcast(&mut self, u: &Update<'_>) {
+        self.stats.broadcasts_dropped += self.queue.push(u.id, |b| wire::put_update(b, u));
+    }
+
+    /// Applies one update with memberlist's precedence, generations first.
+    fn apply(&mut self, now: Time, u: &Update<'_>, spread: bool) {
+        if u.id == self.local.id {
+            self.about_self(u);
+            return;
+        }
+        let Some(&idx) = self.index.get(&u.id) else {
+            self.learn(now, u, spread);
+            return;
+        };
+        let idx = idx as usize;
+        let Some(m) = self.members.get(idx) else {
+            return;
+        };
+        if u.generation < m.generation {
+            self.stats.updates_ignored += 1;
+            return;
+        }
+        let newer_gen = u.generation > m.generation;
+        let was = m.status;
+        let was_live = matches!(was, MemberStatus::Alive | MemberStatus::Suspect);
+        match u.kind {
+            Kind::Alive => {
+                if !newer_gen && u.incarnation <= m.incarnation {
+                    self.stats.updates_ignored += 1;
+                    return;
+                }
+                self.cancel_suspicion(u.id);
+                let m = &mut self.members[idx];
+                m.generation = u.generation;
+                m.incarnation = u.incarnation;
+                if let Some(a) = u.addr {
+                    m.addr = a;
+                }
+                if *m.name != *u.name {
+                    m.name = u.name.into();
+                }
+                if was != MemberStatus::Alive {
+                    m.status = MemberStatus::Alive;
+                    m.since = now;
+                }
+                if !was_live || newer_gen {
+                    self.event(ClusterEvent::MemberUp(u.id));
+                }
+                if !was_live {
+                    self.add_live(u.id);
+                }
+            }
+            Kind::Suspect => {
+                if !newer_gen && u.incarnation < m.incarnation {
+                    self.stats.updates_ignored += 1;
+                    return;
+                }
+                if !newer_gen && was == MemberStatus::Suspect {
+                    if u.incarnation == m.incarnation {
+                        let counted = self
+                            .suspicions
+                            .iter_mut()
+                            .find(|s| s.id == u.id)
+                            .is_some_and(|s| s.confirm(u.from));
+                        if counted {
+                            self.stats.confirmations += 1;
+                            if spread {
+                                self.rebroadcast(u);
+                            }
+                        } else {
+                            self.stats.updates_ignored += 1;
+                        }
+                        return;
+                    }
+                } else if !newer_gen && !was_live {
+                    self.stats.updates_ignored += 1;
+                    return;
+                }
+                let m = &mut self.members[idx];
+                m.generation = u.generation;
+                m.incarnation = u.incarnation;
+                m.status = MemberStatus::Suspect;
+                m.since = now;
+                self.cancel_suspicion(u.id);
+                let s = Suspicion::new(
+                    u.id,
+                    u.generation,
+                    u.incarnation,
+                    u.from,
+                    self.local.id,
+                    now,
+                    self.suspicion_bounds(),
+                );
+                self.suspicions.push(s);
+                if was != MemberStatus::Suspect {
+                    self.stats.suspicions_started += 1;
+                    self.event(ClusterEvent::MemberSuspect(u.id));
+                }
+                if !was_live {
+                    self.add_live(u.id);
+                }
+            }
+            Kind::Dead => {
+                if !newer_gen && (u.incarnation < m.incarnation || !was_live) {
+                    self.stats.updates_ignored += 1;
+                    return;
+                }
+                self.cancel_suspicion(u.id);
+                let left = u.from == u.id;
+                let m = &mut self.members[idx];
+                m.generation = u.generation;
+                m.incarnation = u.incarnation;
+                m.status = if left {
+                    MemberStatus::Left
+                } else {
+                    MemberStatus::Dead
+                };
+                m.since = now;
+                if was_live {
+                    self.remove_live(u.id);
+                }
+                if left {
+                    self.event(ClusterEvent::MemberLeft(u.id));
+                } else {
+                    self.event(ClusterEvent::MemberDown(u.id));
+                    self.recent_dead.push((u.id, now));
+                }
+                self.next_reap = self.next_reap.min(now + self.config.dead_grace());
+            }
+        }
+        if spread {
+            self.rebroadcast(u);
+        }
+    }
+
+    /// A first Alive about an unknown member creates it; anything else about one is ignored.
+    fn learn(&mut self, now: Time, u: &Update<'_>, spread: bool) {
+        let (Kind::Alive, Some(addr)) = (u.kind, u.addr) else {
+            self.stats.updates_ignored += 1;
+            return;
+        };
+        if let Some(i) = self.removed.iter().position(|&(id, _, _)| id == u.id) {
+            let (_, g, inc) = self.removed[i];
+            if (u.generation, u.incarnation) <= (g, inc) {
+                self.stats.updates_ignored += 1;
+                return;
+            }
+            self.removed.remove(i);
+        }
+        if self.members.len() >= self.config.max_members {
+            self.stats.members_refused += 1;
+            return;
+        }
+        let i = self.members.len() as u32;
+        self.members.push(SwimMember {
+            id: u.id,
+            name: wire::truncate(u.name).into(),
+            addr,
+            generation: u.generation,
+            incarnation: u.incarnation,
+            status: MemberStatus::Alive,
+            since: now,
+        });
+        self.index.insert(u.id, i);
+        self.add_live(u.id);
+        self.event(ClusterEvent::MemberUp(u.id));
+        if spread {
+            self.rebroadcast(u);
+        }
+    }
+
+    fn about_self(&mut self, u: &Update<'_>) {
+        if u.generation != self.local.generation || self.leaving {
+            self.stats.updates_ignored += 1;
+            return;
+        }
+        let stale = match u.kind {
+            Kind::Alive => {
+                u.incarnation < self.incarnation
+                    || (u.incarnation == self.incarnation
+                        && u.addr == Some(self.local.addr)
+                        && u.name == wire::truncate(&self.local.name))
+            }
+            Kind::Suspect | Kind::Dead => u.incarnation < self.incarnation,
+        };
+        if stale {
+            self.stats.updates_ignored += 1;
+            if u.kind != Kind::Alive {
+                // The accuser has not heard our refutation (it may have been lost): announce
+                // our current incarnation again, without raising it.
+                self.broadcast_self();
+            }
+            return;
+        }
+        self.incarnation = self.incarnation.max(u.incarnation).saturating_add(1);
+        self.stats.refutations += 1;
+        self.raise_health(1);
+        self.broadcast_self();
+    }
+
+    fn cancel_suspicion(&mut self, id: NodeId) {
+        if let Some(i) = self.suspicions.iter().position(|s| s.id == id) {
+            self.suspicions.swap_remove(i);
+        }
+    }
+
+    fn add_live(&mut self, id: NodeId) {
+        if let Err(i) = self.live.binary_search(&id) {
+            self.live.insert(i, id);
+        }
+        let pos = self.rng.random_range(0..=self.probe_order.len());
+        self.probe_order.insert(pos, id);
+        if pos < self.probe_pos {
+            self.probe_pos += 1;
+        }
+    }
+
+    fn remove_live(&mut self, id: NodeId) {
+        if let Ok(i) = self.live.binary_search(&id) {
+            self.live.remove(i);
+        }
+    }
+
+    /// Forgets the dead and departed members whose grace period is over.
+    fn reap(&mut self, now: Time) {
+        let grace = self.config.dead_grace();
+        let mut next = Time::NEVER;
+        let mut i = 0;
+        while i < self.members.len() {
+            let m = &self.members[i];
+            if matches!(m.status, MemberStatus::Dead | MemberStatus::Left) {
+                let due = m.since + grace;
+                if due <= now {
+                    let m = self.members.swap_remove(i);
+                    self.index.remove(&m.id);
+                    if let Some(moved) = self.members.get(i) {
+                        self.index.insert(moved.id, i as u32);
+                    }
+                    if self.removed.len() >= REMOVED_MEMORY {
+                        self.removed.pop_front();
+                    }
+                    self.removed.push_back((m.id, m.generation, m.incarnation));
+                    self.recent_dead.retain(|&(id, _)| id != m.id);
+                    self.event(ClusterEvent::MemberRemoved(m.id));
+                    continue;
+                }
+                next = next.min(due);
+            }
+            i += 1;
+        }
+        self.next_reap = next;
+    }
+}
+
+fn suspect(id: NodeId, generation: u64, incarnation: u64, from: NodeId) -> Update<'static> {
+    Update {
+        kind: Kind::Suspect,
+        id,
+        generation,
+        incarnation,
+        from,
+        name: "",
+        addr: None,
+    }
+}
+
+fn dead(id: NodeId, generation: u64, incarnation: u64, from: NodeId) -> Update<'static> {
+    Update {
+        kind: Kind::Dead,
+        id,
+        generation,
+        incarnation,
+        from,
+        name: "",
+        addr: None,
+    }
+}
