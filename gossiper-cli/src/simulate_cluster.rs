@@ -1,28 +1,36 @@
 //! `gossiper simulate-cluster`: the cluster protocol (the agent's `ClusterNode`: membership,
-//! φ-accrual failure detection, generations, scuttlebutt key-value state) on simulated nodes,
-//! over the simulator's faulty network, on virtual time.
+//! failure detection by SWIM or φ-accrual, generations, scuttlebutt key-value state) on
+//! simulated nodes, over the simulator's faulty network, on virtual time.
 //!
 //! ```text
 //! gossiper simulate-cluster --nodes 100 --runs 8
 //! gossiper simulate-cluster --nodes 50 --loss 0.1 --crash 40..80:3-4 --format json
 //! gossiper simulate-cluster --nodes 30 --partition 30..80:0-14 --duration 20s
+//! gossiper simulate-cluster --nodes 1000 --detector phi --write-at 8s --join-at 8s --duration 15s
 //! ```
 //!
-//! Every fault time is counted in rounds of `--interval-ms`; `--write-at` and `--duration` are
-//! durations. Run `i` uses seed `--seed + i`; a failed run prints its seed and the command that
-//! replays it.
+//! Every fault time is counted in rounds of `--interval-ms`; `--write-at`, `--join-at`,
+//! `--idle-window` and `--duration` are durations. Run `i` uses seed `--seed + i`; a failed run
+//! prints its seed and the command that replays it. On a terminal, one line on stderr shows
+//! the runs done and the virtual time reached; it never changes the results.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use gossiper_sim::cluster::{ClusterSimConfig, ClusterSummary, run_cluster_many};
+use gossiper_cluster::Detector;
+use gossiper_sim::Stat;
+use gossiper_sim::cluster::{ClusterSimConfig, ClusterSummary, ClusterTick, run_cluster_many};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::CliError;
 use crate::simulate::{
     failure_with, parse_churn, parse_crash, parse_duration_us, parse_latency, parse_partition,
-    push_fault_flags, push_stat_table, stat_json, with_progress,
+    push_fault_flags, push_stat_table, stat_json,
 };
 
 /// Output format.
@@ -33,6 +41,26 @@ pub enum ClusterFormat {
     Text,
     /// One JSON object.
     Json,
+}
+
+/// Failure detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetectorArg {
+    /// SWIM with Lifeguard: one probe per period, indirect probes, suspicion.
+    Swim,
+    /// φ-accrual on heartbeats carried in every digest.
+    Phi,
+}
+
+impl DetectorArg {
+    /// The cluster crate's detector.
+    pub fn detector(self) -> Detector {
+        match self {
+            DetectorArg::Swim => Detector::Swim,
+            DetectorArg::Phi => Detector::Phi,
+        }
+    }
 }
 
 /// Options of `gossiper simulate-cluster`.
@@ -50,7 +78,10 @@ pub struct SimulateClusterArgs {
     /// Peers per gossip round.
     #[arg(long, default_value_t = 3)]
     pub fanout: u32,
-    /// φ at which a peer is declared dead (suspect from half of it).
+    /// Failure detector every node runs.
+    #[arg(long, value_enum, default_value_t = DetectorArg::Swim)]
+    pub detector: DetectorArg,
+    /// φ at which a peer is declared dead (suspect from half of it); the φ detector.
     #[arg(long, default_value_t = 8.0)]
     pub phi_threshold: f64,
     /// One-way datagram latency: 0, fixed:10ms, uniform:5ms..20ms or exp:10ms.
@@ -83,6 +114,17 @@ pub struct SimulateClusterArgs {
     /// When the measured key is written at a random live node (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s")]
     pub write_at: String,
+    /// When the late joiner, the last node n{N-1}, starts (the others start in the first
+    /// interval); join_ms is from then until every other live node lists it alive. "off": it
+    /// starts with the others.
+    #[arg(long, default_value = "2s")]
+    pub join_at: String,
+    /// Idle window length: the window ends at the first scheduled disturbance (the write, the
+    /// late join, the first crash, partition or churn round) and idle_bytes_per_node_s and
+    /// idle_messages_per_node_s are what was sent in it per live node per second; reported
+    /// only if the membership settled before the window opened. 0 disables them.
+    #[arg(long, default_value = "500ms")]
+    pub idle_window: String,
     /// Virtual time each run lasts (e.g. 20s); the end-of-run invariants are checked then.
     #[arg(long, default_value = "20s")]
     pub duration: String,
@@ -103,6 +145,16 @@ pub struct SimulateClusterArgs {
     pub format: ClusterFormat,
 }
 
+/// What the process measured of itself (not of the simulated cluster): these vary from one
+/// invocation to the next, every other figure is fixed by the seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// Wall-clock ms each run took per second of virtual time.
+    pub wall_ms_per_virtual_s: Stat,
+    /// The process's peak resident set (VmHWM), bytes; `None` where unavailable.
+    pub peak_rss_bytes: Option<u64>,
+}
+
 /// Runs `gossiper simulate-cluster`.
 pub fn run(args: &SimulateClusterArgs) -> Result<(), CliError> {
     let config = to_config(args).map_err(CliError::usage)?;
@@ -115,20 +167,139 @@ pub fn run(args: &SimulateClusterArgs) -> Result<(), CliError> {
     if args.threads == Some(0) {
         return Err(CliError::usage("--threads must be at least 1"));
     }
-    let reports = with_progress(args.runs, args.threads, |threads, tick| {
-        run_cluster_many(&config, args.seed, args.runs, threads, tick)
+    let threads = args
+        .threads
+        .unwrap_or_else(gossiper_sim::default_threads)
+        .min(args.runs);
+    let watch = RunWatch::new(args.runs, config.duration_ms);
+    let (stop, ticks) = mpsc::channel::<()>();
+    let reports = std::thread::scope(|s| {
+        if std::io::stderr().is_terminal() {
+            let watch = &watch;
+            s.spawn(move || watch.show(&ticks));
+        }
+        let r = run_cluster_many(&config, args.seed, args.runs, threads, &|t| watch.tick(t));
+        drop(stop);
+        r
     })
     .map_err(|e| failure_with(&e, |seed| rerun_command(args, seed)))?;
+    let cost = Cost {
+        wall_ms_per_virtual_s: watch.wall_ms_per_virtual_s(),
+        peak_rss_bytes: peak_rss_bytes(),
+    };
     let summary = ClusterSummary::of(&reports);
     let converged = reports.iter().filter(|r| r.members_converged).count();
     let text = match args.format {
-        ClusterFormat::Text => text_report(args, &summary, converged),
-        ClusterFormat::Json => json_report(args, &summary, converged),
+        ClusterFormat::Text => text_report(args, &summary, converged, &cost),
+        ClusterFormat::Json => json_report(args, &summary, converged, &cost),
     };
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())
         .map_err(|e| CliError::from_output(&e))
+}
+
+/// Each run's progress and wall time, fed by the runs' ticks (from their worker threads).
+struct RunWatch {
+    runs: usize,
+    duration_ms: u64,
+    done: AtomicUsize,
+    /// Virtual ms each run reached; `u64::MAX` before it starts.
+    at_ms: Vec<AtomicU64>,
+    /// When each run started, then its wall ms.
+    wall: Mutex<Vec<(Option<Instant>, f64)>>,
+}
+
+impl RunWatch {
+    fn new(runs: usize, duration_ms: u64) -> RunWatch {
+        RunWatch {
+            runs,
+            duration_ms,
+            done: AtomicUsize::new(0),
+            at_ms: (0..runs).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            wall: Mutex::new(vec![(None, f64::NAN); runs]),
+        }
+    }
+
+    fn tick(&self, t: ClusterTick) {
+        match t {
+            ClusterTick::At(i, ms) => self.at_ms[i].store(ms, Ordering::Relaxed),
+            ClusterTick::Started(i) => {
+                self.at_ms[i].store(0, Ordering::Relaxed);
+                self.wall.lock().unwrap_or_else(|e| e.into_inner())[i].0 = Some(Instant::now());
+            }
+            ClusterTick::Done(i) => {
+                self.at_ms[i].store(u64::MAX, Ordering::Relaxed);
+                let mut wall = self.wall.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(t0) = wall[i].0 {
+                    wall[i].1 = t0.elapsed().as_secs_f64() * 1e3;
+                }
+                drop(wall);
+                self.done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The progress line: runs done, and the virtual time the runs in progress reached.
+    fn line(&self) -> String {
+        let running: Vec<u64> = self
+            .at_ms
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .filter(|&a| a != u64::MAX)
+            .collect();
+        let mut line = format!(
+            "simulate-cluster: {}/{} runs done",
+            self.done.load(Ordering::Relaxed),
+            self.runs
+        );
+        if let (Some(lo), Some(hi)) = (running.iter().min(), running.iter().max()) {
+            let s = |ms: u64| format!("{:.1}", ms as f64 / 1e3);
+            let (lo, hi) = (s(*lo), s(*hi));
+            let reached = if lo == hi { lo } else { format!("{lo}-{hi}") };
+            line.push_str(&format!(
+                ", virtual time {reached} s of {} s",
+                s(self.duration_ms)
+            ));
+        }
+        line
+    }
+
+    /// Redraws the progress line on stderr five times a second until `stop` hangs up, then
+    /// clears it.
+    fn show(&self, stop: &mpsc::Receiver<()>) {
+        let mut err = std::io::stderr();
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stop.recv_timeout(Duration::from_millis(200))
+        {
+            let _ = write!(err, "\r\x1b[2K{}", self.line());
+            let _ = err.flush();
+        }
+        let _ = write!(err, "\r\x1b[2K");
+        let _ = err.flush();
+    }
+
+    /// Each run's wall ms per virtual second, summarised.
+    fn wall_ms_per_virtual_s(&self) -> Stat {
+        let seconds = self.duration_ms as f64 / 1e3;
+        let wall = self.wall.lock().unwrap_or_else(|e| e.into_inner());
+        Stat::of(wall.iter().map(|&(_, ms)| ms / seconds))
+    }
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), bytes; `None` where
+/// the system does not say.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// Turns the arguments into a cluster simulation; errors are one-line reasons.
@@ -145,8 +316,14 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
         interval_ms: args.interval_ms,
         fanout: args.fanout,
         phi_threshold: args.phi_threshold,
+        detector: args.detector.detector(),
         latency,
         write_at_ms: ms(&args.write_at, "write-at")?,
+        join_at_ms: match args.join_at.as_str() {
+            "off" => None,
+            j => Some(ms(j, "join-at")?),
+        },
+        idle_window_ms: ms(&args.idle_window, "idle-window")?,
         duration_ms: ms(&args.duration, "duration")?,
         sample_ms: ms(&args.sample, "sample")?,
         ..ClusterSimConfig::default()
@@ -181,14 +358,18 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
 pub fn rerun_command(args: &SimulateClusterArgs, seed: u64) -> String {
     let mut c = format!(
         "gossiper simulate-cluster --nodes {} --seeds {} --interval-ms {} --fanout {} \
-         --phi-threshold {} --latency {} --write-at {} --duration {} --sample {}",
+         --detector {} --phi-threshold {} --latency {} --write-at {} --join-at {} \
+         --idle-window {} --duration {} --sample {}",
         args.nodes,
         args.seeds,
         args.interval_ms,
         args.fanout,
+        args.detector.detector().name(),
         args.phi_threshold,
         args.latency,
         args.write_at,
+        args.join_at,
+        args.idle_window,
         args.duration,
         args.sample
     );
@@ -208,9 +389,10 @@ pub fn rerun_command(args: &SimulateClusterArgs, seed: u64) -> String {
 
 fn describe(args: &SimulateClusterArgs) -> String {
     format!(
-        "{} nodes ({} seed(s)), interval {} ms, fanout {}, phi {}, latency {}, loss {}, {} run(s), seed {}",
+        "{} nodes ({} seed(s)), detector {}, interval {} ms, fanout {}, phi {}, latency {}, loss {}, {} run(s), seed {}",
         args.nodes,
         args.seeds,
+        args.detector.detector().name(),
         args.interval_ms,
         args.fanout,
         args.phi_threshold,
@@ -221,18 +403,45 @@ fn describe(args: &SimulateClusterArgs) -> String {
     )
 }
 
-fn text_report(args: &SimulateClusterArgs, s: &ClusterSummary, converged: usize) -> String {
+fn text_report(
+    args: &SimulateClusterArgs,
+    s: &ClusterSummary,
+    converged: usize,
+    cost: &Cost,
+) -> String {
     let mut out = format!("gossiper simulate-cluster: {}\n", describe(args));
     out.push_str(&format!(
         "membership converged at the end: {converged}/{} runs; user state converged: all runs\n\n",
         s.runs
     ));
-    push_stat_table(&mut out, s.measures.iter().copied());
-    out.push_str("\n(times in ms of virtual time; a blank mean: the event did not happen)\n");
+    push_stat_table(
+        &mut out,
+        s.measures
+            .iter()
+            .copied()
+            .chain([("wall_ms_per_virtual_s", cost.wall_ms_per_virtual_s)]),
+    );
+    out.push_str(&format!(
+        "\npeak RSS: {}\n",
+        cost.peak_rss_bytes
+            .map_or("unavailable".into(), |b| format!(
+                "{b} bytes ({:.1} MiB)",
+                b as f64 / 1_048_576.0
+            ))
+    ));
+    out.push_str(
+        "\n(times in ms of virtual time; a blank mean: the event did not happen; idle_*: sent \
+         per live node per second in the idle window, blank if not settled by then)\n",
+    );
     out
 }
 
-fn json_report(args: &SimulateClusterArgs, s: &ClusterSummary, converged: usize) -> String {
+fn json_report(
+    args: &SimulateClusterArgs,
+    s: &ClusterSummary,
+    converged: usize,
+    cost: &Cost,
+) -> String {
     let mut obj = serde_json::Map::new();
     obj.insert(
         "args".into(),
@@ -240,10 +449,16 @@ fn json_report(args: &SimulateClusterArgs, s: &ClusterSummary, converged: usize)
     );
     obj.insert("seed".into(), json!(args.seed));
     obj.insert("runs".into(), json!(s.runs));
+    obj.insert("detector".into(), json!(args.detector.detector().name()));
     obj.insert("members_converged_runs".into(), json!(converged));
     for (name, st) in &s.measures {
         obj.insert((*name).into(), stat_json(*st));
     }
+    obj.insert(
+        "wall_ms_per_virtual_s".into(),
+        stat_json(cost.wall_ms_per_virtual_s),
+    );
+    obj.insert("peak_rss_bytes".into(), json!(cost.peak_rss_bytes));
     let mut text = Value::Object(obj).to_string();
     text.push('\n');
     text

@@ -34,6 +34,42 @@ fn bad_arguments_are_one_line_and_exit_2() {
     );
     assert_usage_error(&["--runs", "0"], "--runs must be at least 1");
     assert_usage_error(&["--format", "csv"], "csv");
+    assert_usage_error(&["--detector", "foo"], "foo");
+    assert_usage_error(&["--join-at", "9s", "--duration", "5s"], "late join");
+    assert_usage_error(&["--idle-window", "5"], "needs a unit");
+}
+
+/// The JSON object without the two figures that are the process's, not the seed's.
+fn without_cost(mut v: serde_json::Value) -> serde_json::Value {
+    let obj = v.as_object_mut().expect("an object");
+    obj.remove("wall_ms_per_virtual_s");
+    obj.remove("peak_rss_bytes");
+    v
+}
+
+#[test]
+fn both_detectors_are_accepted_and_named_in_the_header_and_the_json() {
+    for detector in ["phi", "swim"] {
+        let common = ["--nodes", "12", "--duration", "3s", "--detector", detector];
+        let o = simulate_cluster(&common);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        let header = text.lines().next().unwrap_or_default();
+        assert!(header.contains(&format!("detector {detector}")), "{header}");
+        for row in [
+            "detect_first_ms",
+            "join_ms",
+            "idle_bytes_per_node_s",
+            "wall_ms_per_virtual_s",
+        ] {
+            assert!(text.contains(row), "{row} in {text}");
+        }
+        assert!(text.contains("peak RSS: "), "{text}");
+        let o = simulate_cluster(&[&common[..], &["--format", "json"]].concat());
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+        assert_eq!(v["detector"], detector, "{v}");
+        assert_eq!(v["args"]["detector"], detector, "{v}");
+    }
 }
 
 #[test]
@@ -45,6 +81,11 @@ fn json_output_parses_and_names_every_measure() {
         "5s",
         "--crash",
         "20..35:4",
+        // The detection bound below is φ's; the late joiner comes before the crash.
+        "--detector",
+        "phi",
+        "--join-at",
+        "1s",
         "--loss",
         "0.05",
         "--runs",
@@ -66,14 +107,35 @@ fn json_output_parses_and_names_every_measure() {
         "false_deaths",
         "messages_per_node_s",
         "bytes_per_node_s",
+        "detect_first_ms",
+        "join_ms",
+        "idle_messages_per_node_s",
+        "idle_bytes_per_node_s",
+        "wall_ms_per_virtual_s",
     ] {
         for stat in ["mean", "std", "min", "max"] {
             assert!(v[key][stat].is_number(), "{key}.{stat} in {v}");
         }
     }
     assert!(v["detect_ms"]["mean"].as_f64().is_some_and(|d| d > 0.0));
-    // The same seed gives the same bytes.
-    assert_eq!(simulate_cluster(&args).stdout, o.stdout);
+    let first = v["detect_first_ms"]["max"].as_f64().unwrap_or(f64::NAN);
+    assert!(first <= v["detect_ms"]["min"].as_f64().unwrap_or(0.0) || first.is_nan());
+    assert!(
+        v["idle_bytes_per_node_s"]["min"]
+            .as_f64()
+            .is_some_and(|b| b > 0.0)
+    );
+    assert!(v["join_ms"]["min"].as_f64().is_some_and(|j| j > 0.0));
+    // Linux reports the peak resident set; elsewhere it is null.
+    let rss = &v["peak_rss_bytes"];
+    assert!(
+        rss.as_u64().is_some_and(|b| b > 0) || rss.is_null(),
+        "{rss}"
+    );
+    // The same seed gives the same figures, the process's own cost aside.
+    let again: serde_json::Value =
+        serde_json::from_slice(&simulate_cluster(&args).stdout).expect("one JSON object");
+    assert_eq!(without_cost(again), without_cost(v));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The cluster protocol under simulation: a population of real
-//! [`ClusterNode`]s (membership, φ-accrual failure detection, generations, scuttlebutt state) on
-//! virtual time, over the simulator's faulty network.
+//! [`ClusterNode`]s (membership, failure detection by SWIM or φ-accrual, generations,
+//! scuttlebutt state) on virtual time, over the simulator's faulty network.
 //!
 //! Node `i` is named `n{i}` and reached at a synthetic address, `10.a.b.c:7946` with `abc` the
 //! 24-bit index (never bound: it is only a key). Node 0 and the next `seeds - 1` nodes are the
@@ -10,7 +10,14 @@
 //! [`Latency`]; every fault time is counted in rounds of `interval_ms`, as in the asynchronous
 //! model of [`crate::sim`]. A crash drops the node (its state is lost); a restart is a new
 //! `ClusterNode` with the same name and address and the next generation, as a real restart.
-//! One key is written at a random live node at `write_at_ms`.
+//! One key is written at a random live node at `write_at_ms`. The last node, `n{N-1}`, is the
+//! late joiner: with `join_at_ms` set it starts only then, after the others settled.
+//!
+//! The measures are kept from the nodes' membership events ([`ClusterEvent`]), not by scanning
+//! every member list of every node: the simulator's own cost per event is O(1), and it keeps
+//! no table of N × N entries (only one byte per observer for each node a crash spec names and
+//! for the late joiner). A full scan of every node's state is done once, at the end, for the
+//! end-of-run invariants.
 //!
 //! One master seed derives every node's seed, the start phases, the writer and every network
 //! fault, so the same configuration and seed give the same [`ClusterReport`], bit for bit.
@@ -29,7 +36,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, MemberStatus};
+use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, Detector, MemberStatus};
 use gossiper_types::{NodeId, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -38,6 +45,10 @@ use crate::config::{ConfigError, Faults, Latency, SimConfig, SimInterval, Timing
 use crate::metrics::Stat;
 use crate::runner::{run_indexed, run_seed};
 use crate::sim::{SimError, Violation, mix, node_seed};
+
+mod watch;
+
+use watch::{Seen, Watch};
 
 /// The key written once during a run; its propagation time is measured.
 pub const WRITE_KEY: &str = "sim-write";
@@ -57,8 +68,10 @@ pub struct ClusterSimConfig {
     pub interval_ms: u64,
     /// Peers per round.
     pub fanout: u32,
-    /// φ at which a peer is declared dead.
+    /// φ at which a peer is declared dead (the φ detector).
     pub phi_threshold: f64,
+    /// The failure detector every node runs ([`ClusterConfig::detector`]).
+    pub detector: Detector,
     /// One-way delay of every datagram.
     pub latency: Latency,
     /// Loss, duplication, reordering, partitions, crashes (restart = new generation, state
@@ -66,6 +79,11 @@ pub struct ClusterSimConfig {
     pub faults: Faults,
     /// When the measured key is written, ms.
     pub write_at_ms: u64,
+    /// When the late joiner, the last node `n{nodes-1}`, starts, ms; `None`: it starts with the
+    /// others in the first interval and `join_ms` is not measured.
+    pub join_at_ms: Option<u64>,
+    /// Length of the idle window, ms (see [`ClusterSimConfig::idle_window`]); 0: not measured.
+    pub idle_window_ms: u64,
     /// When the run ends, ms; the end-of-run invariants are checked then.
     pub duration_ms: u64,
     /// How often the measures are sampled, ms (their resolution).
@@ -80,9 +98,12 @@ impl Default for ClusterSimConfig {
             interval_ms: 100,
             fanout: 3,
             phi_threshold: 8.0,
+            detector: Detector::Swim,
             latency: Latency::Zero,
             faults: Faults::default(),
             write_at_ms: 2_000,
+            join_at_ms: Some(2_000),
+            idle_window_ms: 500,
             duration_ms: 20_000,
             sample_ms: 10,
         }
@@ -96,11 +117,40 @@ impl ClusterSimConfig {
         c.interval_ms = self.interval_ms;
         c.fanout = self.fanout;
         c.phi_threshold = self.phi_threshold;
+        c.detector = self.detector;
         c.seeds = (0..self.seeds.min(self.nodes))
             .filter(|&s| s != i)
             .map(addr)
             .collect();
         c
+    }
+
+    /// The idle window `[start, end)` in ms: it ends at the first scheduled disturbance (the
+    /// write, the late join, the first crash, partition or churn round) and lasts
+    /// `idle_window_ms` (less when the disturbance comes sooner). `None` when `idle_window_ms`
+    /// is 0. The idle measures count what every node sent in it, and are reported only when
+    /// the membership had settled by its start.
+    pub fn idle_window(&self) -> Option<(u64, u64)> {
+        if self.idle_window_ms == 0 {
+            return None;
+        }
+        let f = &self.faults;
+        let rounds = f
+            .crashes
+            .iter()
+            .map(|c| c.at)
+            .chain(f.partitions.iter().map(|p| p.from))
+            .chain(f.churn.map(|c| c.from));
+        let end = rounds
+            .map(|r| u64::from(r) * self.interval_ms)
+            .chain(self.join_at_ms)
+            .fold(self.write_at_ms, u64::min);
+        Some((end.saturating_sub(self.idle_window_ms), end))
+    }
+
+    /// The late joiner's index, if there is one.
+    pub fn late_joiner(&self) -> Option<usize> {
+        self.join_at_ms.map(|_| self.nodes - 1)
     }
 
     /// When the last scheduled fault (partition, crash, restart, churn) ends, ms.
@@ -155,6 +205,21 @@ impl ClusterSimConfig {
                 self.write_at_ms, self.duration_ms
             )));
         }
+        if let Some(j) = self.join_at_ms {
+            if j >= self.duration_ms {
+                return Err(ConfigError(format!(
+                    "the late join at {j} ms must come before the end at {} ms",
+                    self.duration_ms
+                )));
+            }
+            if self.seeds >= self.nodes {
+                return Err(ConfigError(format!(
+                    "the late joiner n{} may not be a seed: use fewer than {} seeds",
+                    self.nodes - 1,
+                    self.nodes
+                )));
+            }
+        }
         if self.faults_end_ms() >= self.duration_ms {
             return Err(ConfigError(format!(
                 "the faults end at {} ms, after the run's end at {} ms",
@@ -200,9 +265,14 @@ pub struct ClusterReport {
     pub write_ms: Option<f64>,
     /// From a crash until every live node marks each crashed node dead (the slowest crash).
     pub detect_ms: Option<f64>,
+    /// From a crash until the first live node marks each crashed node dead (the slowest
+    /// crashed node of the slowest crash), at event resolution, not sampled.
+    pub detect_first_ms: Option<f64>,
     /// From a restart until every live node knows the new generation as alive and none holds
     /// the old generation's records (the slowest restart).
     pub rejoin_ms: Option<f64>,
+    /// From the late joiner's start until every other live node lists it alive.
+    pub join_ms: Option<f64>,
     /// Times a node marked a live node (in its current generation, not cut off from it by an
     /// active partition) suspect.
     pub false_suspicions: u64,
@@ -213,6 +283,12 @@ pub struct ClusterReport {
     pub messages_per_node_s: f64,
     /// Bytes sent per node per second of the run.
     pub bytes_per_node_s: f64,
+    /// Datagrams sent per live node per second over the idle window
+    /// ([`ClusterSimConfig::idle_window`]); `None` when the membership had not settled by its
+    /// start or there is no window.
+    pub idle_messages_per_node_s: Option<f64>,
+    /// Bytes sent per live node per second over the idle window, as above.
+    pub idle_bytes_per_node_s: Option<f64>,
     /// Datagrams the network lost or a partition blocked.
     pub dropped: u64,
     /// Whether, at the end, every live node lists every live node as alive.
@@ -226,10 +302,31 @@ pub struct ClusterReport {
 /// other live node, or the live nodes disagree on the user-visible state (every live node's
 /// generation and user keys).
 pub fn run_cluster(config: &ClusterSimConfig, seed: u64) -> Result<ClusterReport, SimError> {
+    run_cluster_observed(config, seed, &mut |_| {})
+}
+
+/// [`run_cluster`], calling `at(ms)` with the virtual time reached at every sample (for a
+/// progress display; it cannot change the run).
+pub fn run_cluster_observed(
+    config: &ClusterSimConfig,
+    seed: u64,
+    at: &mut dyn FnMut(u64),
+) -> Result<ClusterReport, SimError> {
     config.validate()?;
     let mut world = World::new(config, seed);
-    world.run();
+    world.run(at);
     world.finish()
+}
+
+/// What [`run_cluster_many`] reports while it works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterTick {
+    /// Run `run` (its index) started.
+    Started(usize),
+    /// Run `run` reached virtual time `ms`.
+    At(usize, u64),
+    /// Run `run` finished.
+    Done(usize),
 }
 
 /// Runs `runs` cluster simulations (run `i` with seed `master + i`) on up to `threads` threads.
@@ -238,11 +335,16 @@ pub fn run_cluster_many(
     master: u64,
     runs: usize,
     threads: usize,
-    progress: &(dyn Fn() + Sync),
+    progress: &(dyn Fn(ClusterTick) + Sync),
 ) -> Result<Vec<ClusterReport>, SimError> {
     config.validate()?;
-    run_indexed(runs, threads, progress, &|i| {
-        run_cluster(config, run_seed(master, i))
+    run_indexed(runs, threads, &|| {}, &|i| {
+        progress(ClusterTick::Started(i));
+        let r = run_cluster_observed(config, run_seed(master, i), &mut |ms| {
+            progress(ClusterTick::At(i, ms));
+        });
+        progress(ClusterTick::Done(i));
+        r
     })
 }
 
@@ -262,15 +364,21 @@ impl ClusterSummary {
         fn opt(o: Option<f64>) -> f64 {
             o.unwrap_or(f64::NAN)
         }
-        let getters: [(&'static str, Get); 8] = [
+        let getters: [(&'static str, Get); 12] = [
             ("settle_ms", |r| opt(r.settle_ms)),
             ("write_ms", |r| opt(r.write_ms)),
+            ("detect_first_ms", |r| opt(r.detect_first_ms)),
             ("detect_ms", |r| opt(r.detect_ms)),
             ("rejoin_ms", |r| opt(r.rejoin_ms)),
+            ("join_ms", |r| opt(r.join_ms)),
             ("false_suspicions", |r| r.false_suspicions as f64),
             ("false_deaths", |r| r.false_deaths as f64),
             ("messages_per_node_s", |r| r.messages_per_node_s),
             ("bytes_per_node_s", |r| r.bytes_per_node_s),
+            ("idle_messages_per_node_s", |r| {
+                opt(r.idle_messages_per_node_s)
+            }),
+            ("idle_bytes_per_node_s", |r| opt(r.idle_bytes_per_node_s)),
         ];
         ClusterSummary {
             runs: reports.len(),
@@ -284,6 +392,10 @@ impl ClusterSummary {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
+    /// The idle window opens (counters snapshot).
+    IdleStart,
+    /// The idle window closes.
+    IdleEnd,
     /// Fault schedule: the start of round k.
     Round(u32),
     /// Node i starts for the first time.
@@ -298,9 +410,6 @@ enum Ev {
     Sample,
 }
 
-/// One observer's members and their status.
-type View = Vec<(NodeId, MemberStatus)>;
-
 struct InFlight {
     from: u32,
     to: u32,
@@ -311,7 +420,15 @@ struct InFlight {
 #[derive(Default, Clone, Copy)]
 struct CrashTrack {
     detected: Option<f64>,
+    detected_first: Option<f64>,
     rejoined: Option<f64>,
+}
+
+struct Idle {
+    messages: u64,
+    bytes: u64,
+    live: usize,
+    settled: bool,
 }
 
 struct World<'c> {
@@ -322,6 +439,8 @@ struct World<'c> {
     index: BTreeMap<NodeId, usize>,
     generation: Vec<u64>,
     started: Vec<bool>,
+    started_count: usize,
+    live_count: usize,
     timer: Vec<u64>,
     incarnations: u64,
     heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
@@ -330,8 +449,14 @@ struct World<'c> {
     free: Vec<u32>,
     net_rng: Pcg64Mcg,
     active_partitions: Vec<usize>,
-    live_ids: Vec<NodeId>,
+    /// Watched nodes (crash-spec nodes and the late joiner) and their tallies.
+    watches: Vec<Watch>,
+    /// Each node's slot in `watches`, `u32::MAX` when not watched.
+    watch_of: Vec<u32>,
+    /// The settle check's next observer to examine (see `check_settled`).
+    settle_cursor: usize,
     writer: Option<NodeId>,
+    write_left: bool,
     now: u64,
     messages: u64,
     bytes: u64,
@@ -340,6 +465,9 @@ struct World<'c> {
     false_deaths: u64,
     settle: Option<f64>,
     write: Option<f64>,
+    join: Option<f64>,
+    idle_start: Option<Idle>,
+    idle: Option<(f64, f64)>,
     crashes: Vec<CrashTrack>,
 }
 
@@ -348,6 +476,21 @@ impl<'c> World<'c> {
         let n = cfg.nodes;
         let ids: Vec<NodeId> = (0..n).map(|i| NodeId::from_name(&name(i))).collect();
         let index = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let mut watch_of = vec![u32::MAX; n];
+        let mut watches = Vec::new();
+        let watched = cfg
+            .faults
+            .crashes
+            .iter()
+            .flat_map(|c| c.nodes.iter())
+            .map(|i| i as usize)
+            .chain(cfg.late_joiner());
+        for i in watched {
+            if i < n && watch_of[i] == u32::MAX {
+                watch_of[i] = watches.len() as u32;
+                watches.push(Watch::new(n));
+            }
+        }
         let mut w = World {
             cfg,
             seed,
@@ -356,6 +499,8 @@ impl<'c> World<'c> {
             index,
             generation: vec![1; n],
             started: vec![false; n],
+            started_count: 0,
+            live_count: 0,
             timer: vec![u64::MAX; n],
             incarnations: 0,
             heap: BinaryHeap::new(),
@@ -364,8 +509,11 @@ impl<'c> World<'c> {
             free: Vec::new(),
             net_rng: Pcg64Mcg::seed_from_u64(mix(seed ^ 0x6e65_7477)),
             active_partitions: Vec::new(),
-            live_ids: Vec::new(),
+            watches,
+            watch_of,
+            settle_cursor: 0,
             writer: None,
+            write_left: false,
             now: 0,
             messages: 0,
             bytes: 0,
@@ -374,12 +522,24 @@ impl<'c> World<'c> {
             false_deaths: 0,
             settle: None,
             write: None,
+            join: None,
+            idle_start: None,
+            idle: None,
             crashes: vec![CrashTrack::default(); cfg.faults.crashes.len()],
         };
+        if let Some((from, until)) = cfg.idle_window() {
+            w.push(from * 1_000, Ev::IdleStart);
+            w.push(until * 1_000, Ev::IdleEnd);
+        }
         let interval_us = cfg.interval_ms * 1_000;
         let mut phase_rng = Pcg64Mcg::seed_from_u64(mix(seed ^ 0x7068_6173));
+        let late = cfg.late_joiner();
         for i in 0..n {
             let at = phase_rng.random_range(0..interval_us);
+            let at = match (late, cfg.join_at_ms) {
+                (Some(l), Some(j)) if l == i => j * 1_000,
+                _ => at,
+            };
             w.push(at, Ev::Start(i as u32));
         }
         let last_round = cfg.faults_end_ms() / cfg.interval_ms;
@@ -404,13 +564,18 @@ impl<'c> World<'c> {
         self.nodes[i].is_some()
     }
 
-    fn refresh_live_ids(&mut self) {
+    fn watch(&self, i: usize) -> Option<&Watch> {
+        self.watches.get(self.watch_of[i] as usize)
+    }
+
+    /// The live nodes' ids, ascending.
+    fn live_ids(&self) -> Vec<NodeId> {
         let mut ids: Vec<NodeId> = (0..self.nodes.len())
             .filter(|&i| self.live(i))
             .map(|i| self.ids[i])
             .collect();
         ids.sort_unstable();
-        self.live_ids = ids;
+        ids
     }
 
     /// Starts node `i` (first start or restart) with its current generation.
@@ -426,16 +591,29 @@ impl<'c> World<'c> {
         };
         let _ = node.set(now, BOOT_KEY, generation.to_string().as_bytes(), None);
         self.nodes[i] = Some(node);
-        self.started[i] = true;
+        if !self.started[i] {
+            self.started[i] = true;
+            self.started_count += 1;
+        }
+        self.live_count += 1;
+        if let Some(w) = self.watches.get_mut(self.watch_of[i] as usize) {
+            w.armed = false;
+        }
         self.timer[i] = u64::MAX;
-        self.refresh_live_ids();
         self.after_touch(i);
     }
 
     fn crash(&mut self, i: usize) {
         if self.nodes[i].take().is_some() {
             self.timer[i] = u64::MAX;
-            self.refresh_live_ids();
+            self.live_count -= 1;
+            for w in &mut self.watches {
+                w.forget(i);
+            }
+            if let Some(w) = self.watches.get_mut(self.watch_of[i] as usize) {
+                w.armed = true;
+                w.first_down = None;
+            }
         }
     }
 
@@ -446,7 +624,7 @@ impl<'c> World<'c> {
         }
     }
 
-    /// Sends what node `i` handed back, counts its events, and reschedules its timer.
+    /// Sends what node `i` handed back, tallies its events, and reschedules its timer.
     fn after_touch(&mut self, i: usize) {
         let Some(mut node) = self.nodes[i].take() else {
             return;
@@ -455,15 +633,26 @@ impl<'c> World<'c> {
             self.send(i as u32, t.to, t.bytes);
         }
         while let Some(ev) = node.poll_event() {
-            let (ClusterEvent::MemberSuspect(id) | ClusterEvent::MemberDown(id)) = ev else {
-                continue;
-            };
+            let (ClusterEvent::MemberUp(id)
+            | ClusterEvent::MemberSuspect(id)
+            | ClusterEvent::MemberDown(id)
+            | ClusterEvent::MemberLeft(id)
+            | ClusterEvent::MemberRemoved(id)) = ev;
             let Some(&t) = self.index.get(&id) else {
                 continue;
             };
+            if let Some(w) = self.watches.get_mut(self.watch_of[t] as usize) {
+                w.set(i, Seen::of(ev), self.now);
+            }
+            if !matches!(
+                ev,
+                ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
+            ) {
+                continue;
+            }
             let current = node.state().node(id).map(|r| r.generation) == Some(self.generation[t]);
             // A verdict across an active partition is the partition's doing, not a false one.
-            if self.live(t) && current && !self.blocked(i, t) {
+            if self.nodes[t].is_some() && current && !self.blocked(i, t) {
                 match ev {
                     ClusterEvent::MemberSuspect(_) => self.false_suspicions += 1,
                     _ => self.false_deaths += 1,
@@ -500,35 +689,33 @@ impl<'c> World<'c> {
             self.dropped += 1;
             return;
         }
-        let copies = if f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate) {
-            2
-        } else {
-            1
-        };
-        let round_us = self.cfg.interval_ms * 1_000;
-        for _ in 0..copies {
-            let mut delay = self.cfg.latency.sample(&mut self.net_rng);
-            let reorder = self.cfg.faults.reorder;
-            if reorder > 0.0 && self.net_rng.random_bool(reorder) {
-                delay += self.net_rng.random_range(0..round_us);
-            }
-            let msg = InFlight {
-                from,
-                to: to as u32,
-                bytes: bytes.clone(),
-            };
-            let slot = match self.free.pop() {
-                Some(s) => {
-                    self.slots[s as usize] = msg;
-                    s
-                }
-                None => {
-                    self.slots.push(msg);
-                    (self.slots.len() - 1) as u32
-                }
-            };
-            self.push(self.now + delay, Ev::Deliver(slot));
+        let duplicate = f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate);
+        if duplicate {
+            self.deliver_later(from, to as u32, bytes.clone());
         }
+        self.deliver_later(from, to as u32, bytes);
+    }
+
+    /// Puts one copy in flight, with the latency and reordering delay.
+    fn deliver_later(&mut self, from: u32, to: u32, bytes: Vec<u8>) {
+        let round_us = self.cfg.interval_ms * 1_000;
+        let mut delay = self.cfg.latency.sample(&mut self.net_rng);
+        let reorder = self.cfg.faults.reorder;
+        if reorder > 0.0 && self.net_rng.random_bool(reorder) {
+            delay += self.net_rng.random_range(0..round_us);
+        }
+        let msg = InFlight { from, to, bytes };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = msg;
+                s
+            }
+            None => {
+                self.slots.push(msg);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.push(self.now + delay, Ev::Deliver(slot));
     }
 
     fn apply_faults(&mut self, r: u32) {
@@ -558,7 +745,7 @@ impl<'c> World<'c> {
         self.active_partitions = faults.active_partitions(r);
     }
 
-    fn run(&mut self) {
+    fn run(&mut self, at: &mut dyn FnMut(u64)) {
         let end = self.cfg.duration_ms * 1_000;
         while let Some(Reverse((t, _, ev))) = self.heap.pop() {
             if t > end {
@@ -567,6 +754,15 @@ impl<'c> World<'c> {
             self.now = t;
             let now = Time(t);
             match ev {
+                Ev::IdleStart => {
+                    self.idle_start = Some(Idle {
+                        messages: self.messages,
+                        bytes: self.bytes,
+                        live: self.live_count,
+                        settled: self.settle.is_some(),
+                    });
+                }
+                Ev::IdleEnd => self.close_idle(),
                 Ev::Round(k) => self.apply_faults(k),
                 Ev::Start(i) => {
                     if !self.started[i as usize] {
@@ -606,27 +802,43 @@ impl<'c> World<'c> {
                         self.dropped += 1;
                     }
                 }
-                Ev::Write => {
-                    let live: Vec<usize> =
-                        (0..self.nodes.len()).filter(|&i| self.live(i)).collect();
-                    if !live.is_empty() {
-                        let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ 0x7772_6974));
-                        let w = live[rng.random_range(0..live.len())];
-                        if let Some(node) = self.nodes[w].as_mut()
-                            && node.set(now, WRITE_KEY, b"written", None).is_ok()
-                        {
-                            self.writer = Some(self.ids[w]);
-                        }
-                        self.after_touch(w);
-                    }
-                }
+                Ev::Write => self.write_key(now),
                 Ev::Sample => {
                     self.sample();
+                    at(t / 1_000);
                     self.push(t + self.cfg.sample_ms * 1_000, Ev::Sample);
                 }
             }
         }
         self.now = end;
+    }
+
+    fn write_key(&mut self, now: Time) {
+        let live: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.live(i)).collect();
+        if live.is_empty() {
+            return;
+        }
+        let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ 0x7772_6974));
+        let w = live[rng.random_range(0..live.len())];
+        if let Some(node) = self.nodes[w].as_mut()
+            && node.set(now, WRITE_KEY, b"written", None).is_ok()
+        {
+            self.writer = Some(self.ids[w]);
+            self.write_left = true;
+        }
+        self.after_touch(w);
+    }
+
+    fn close_idle(&mut self) {
+        let (Some(s), Some((from, until))) = (self.idle_start.take(), self.cfg.idle_window())
+        else {
+            return;
+        };
+        if !s.settled || s.live == 0 || until <= from {
+            return;
+        }
+        let per = |x: u64| x as f64 / s.live as f64 / ((until - from) as f64 / 1e3);
+        self.idle = Some((per(self.messages - s.messages), per(self.bytes - s.bytes)));
     }
 
     /// Live observers, ascending.
@@ -637,34 +849,49 @@ impl<'c> World<'c> {
             .filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
     }
 
-    /// Whether every live node lists every live node (itself included) as alive.
-    fn membership_settled(&self) -> bool {
-        let now = Time(self.now);
-        let want = self.live_ids.len();
-        self.observers().all(|(_, n)| {
-            if n.status_counts()[0] < want {
+    /// Whether live observer `o` lists exactly the live nodes as alive: none of the nodes down
+    /// now (`down`; every node down at the end is a watched crash-spec node) is alive to it,
+    /// so its alive count must be the live count.
+    fn lists_live_alive(&self, o: usize, n: &ClusterNode, down: &[usize]) -> bool {
+        n.status_counts()[0] == self.live_count
+            && down
+                .iter()
+                .all(|&x| self.watch(x).is_some_and(|w| w.seen(o) != Seen::Alive))
+    }
+
+    /// Settle: every live node lists every live node alive, all nodes but the late joiner
+    /// started and none down (so an alive count equal to the live count means exactly the live
+    /// nodes). Each sample goes on from where the last one stopped until an observer that has
+    /// not settled; once a pass reaches the last observer, one full pass confirms it at this
+    /// instant. The cost is thus about one pass over the observers per settle, not per sample.
+    fn check_settled(&mut self) -> bool {
+        let want = self.nodes.len() - usize::from(self.cfg.join_at_ms.is_some());
+        if self.started_count < want || self.live_count != self.started_count {
+            return false;
+        }
+        let settled = |n: &Option<ClusterNode>| {
+            n.as_ref()
+                .is_none_or(|n| n.status_counts()[0] == self.live_count)
+        };
+        while self.settle_cursor < self.nodes.len() {
+            if !settled(&self.nodes[self.settle_cursor]) {
                 return false;
             }
-            let mut alive: Vec<NodeId> = n
-                .members(now)
-                .into_iter()
-                .filter(|m| m.status == MemberStatus::Alive)
-                .map(|m| m.id)
-                .collect();
-            alive.sort_unstable();
-            alive == self.live_ids
-        })
+            self.settle_cursor += 1;
+        }
+        if self.nodes.iter().all(settled) {
+            return true;
+        }
+        self.settle_cursor = 0;
+        false
     }
 
     fn sample(&mut self) {
         let ms = self.ms();
-        if self.settle.is_none()
-            && self.live_ids.len() == self.nodes.len()
-            && self.membership_settled()
-        {
+        if self.settle.is_none() && self.check_settled() {
             self.settle = Some(ms);
         }
-        if let (None, Some(w)) = (self.write, self.writer) {
+        if let (true, Some(w)) = (self.write_left, self.writer) {
             let all = self.observers().all(|(_, n)| {
                 n.state()
                     .node(w)
@@ -672,7 +899,16 @@ impl<'c> World<'c> {
             });
             if all {
                 self.write = Some(ms - self.cfg.write_at_ms as f64);
+                self.write_left = false;
             }
+        }
+        if let (None, Some(l), Some(j)) = (self.join, self.cfg.late_joiner(), self.cfg.join_at_ms)
+            && self.live(l)
+            && self
+                .watch(l)
+                .is_some_and(|w| w.count(Seen::Alive) + 1 == self.live_count)
+        {
+            self.join = Some(ms - j as f64);
         }
         let round_ms = self.cfg.interval_ms as f64;
         for k in 0..self.crashes.len() {
@@ -682,6 +918,9 @@ impl<'c> World<'c> {
                 continue;
             }
             let restarted = c.restart.is_some_and(|r| ms >= f64::from(r) * round_ms);
+            if self.crashes[k].detected_first.is_none() {
+                self.crashes[k].detected_first = self.detected_first(k, at_ms);
+            }
             if self.crashes[k].detected.is_none() && !restarted && self.detected(k) {
                 self.crashes[k].detected = Some(ms - at_ms);
             }
@@ -693,55 +932,59 @@ impl<'c> World<'c> {
         }
     }
 
+    /// When, after crash `k` at `at_ms`, the last of its nodes was first marked dead by a
+    /// live node; `None` while one of them has not been.
+    fn detected_first(&self, k: usize, at_ms: f64) -> Option<f64> {
+        let mut slowest = 0.0f64;
+        for i in self.cfg.faults.crashes[k].nodes.iter() {
+            let first = self.watch(i as usize)?.first_down? as f64 / 1e3;
+            if first < at_ms {
+                return None;
+            }
+            slowest = slowest.max(first - at_ms);
+        }
+        Some(slowest)
+    }
+
     /// Whether every live node marks every down node of crash `k` dead (or has forgotten it).
     fn detected(&self, k: usize) -> bool {
-        let now = Time(self.now);
-        let down: Vec<NodeId> = self.cfg.faults.crashes[k]
-            .nodes
-            .iter()
-            .map(|i| i as usize)
-            .filter(|&i| !self.live(i))
-            .map(|i| self.ids[i])
-            .collect();
-        self.observers().all(|(_, n)| {
-            n.members(now)
-                .iter()
-                .all(|m| !down.contains(&m.id) || m.status == MemberStatus::Dead)
+        self.cfg.faults.crashes[k].nodes.iter().all(|i| {
+            let i = i as usize;
+            self.live(i) || self.watch(i).is_some_and(Watch::all_dead_or_unknown)
         })
     }
 
     /// Whether every live node knows each restarted node of crash `k` as alive in its current
     /// generation, with its current `boot` key, and holds nothing of an older generation.
     fn rejoined(&self, k: usize) -> bool {
-        let now = Time(self.now);
-        let back: Vec<usize> = self.cfg.faults.crashes[k]
-            .nodes
-            .iter()
-            .map(|i| i as usize)
-            .filter(|&i| self.live(i))
-            .collect();
-        self.observers().all(|(o, n)| {
-            let members = n.members(now);
-            back.iter().filter(|&&b| b != o).all(|&b| {
-                let id = self.ids[b];
-                let generation = self.generation[b];
-                let boot = generation.to_string();
-                let record_ok = n.state().node(id).is_some_and(|r| {
+        self.cfg.faults.crashes[k].nodes.iter().all(|b| {
+            let b = b as usize;
+            if !self.live(b) {
+                return true;
+            }
+            // Cheap first: every other live node's last word on it is "alive".
+            if self
+                .watch(b)
+                .is_none_or(|w| w.count(Seen::Alive) + 1 < self.live_count)
+            {
+                return false;
+            }
+            let id = self.ids[b];
+            let generation = self.generation[b];
+            let boot = generation.to_string();
+            self.observers().filter(|&(o, _)| o != b).all(|(_, n)| {
+                n.state().node(id).is_some_and(|r| {
                     r.generation == generation
                         && r.get(BOOT_KEY).is_some_and(|e| e.value == boot.as_bytes())
-                });
-                record_ok
-                    && members.iter().any(|m| {
-                        m.id == id && m.generation == generation && m.status == MemberStatus::Alive
-                    })
+                })
             })
         })
     }
 
     /// A hash of what a user reads at observer `n`: every live node's generation and user keys.
-    fn user_view(&self, n: &ClusterNode) -> u64 {
+    fn user_view(n: &ClusterNode, live_ids: &[NodeId]) -> u64 {
         let mut h = DefaultHasher::new();
-        for &id in &self.live_ids {
+        for &id in live_ids {
             match n.state().node(id) {
                 None => 0u8.hash(&mut h),
                 Some(r) => {
@@ -765,20 +1008,45 @@ impl<'c> World<'c> {
         })
     }
 
+    /// The live nodes observer `n` marks dead.
+    fn dead_at(&self, n: &ClusterNode) -> Vec<usize> {
+        n.members(Time(self.now))
+            .into_iter()
+            .filter(|m| m.status == MemberStatus::Dead)
+            .filter_map(|m| self.index.get(&m.id).copied())
+            .filter(|&t| self.live(t))
+            .collect()
+    }
+
+    /// A live node every other live node declares dead, if any. Only the nodes the first two
+    /// live observers declare dead can be one, so the other member lists are read only when
+    /// there is such a candidate.
+    fn dead_to_all(&self) -> Option<usize> {
+        let mut obs = self.observers();
+        let (a, na) = obs.next()?;
+        let (_, nb) = obs.next()?;
+        let mut candidates: Vec<usize> = self.dead_at(na);
+        candidates.retain(|&t| t != a);
+        if self.dead_at(nb).contains(&a) {
+            candidates.push(a);
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        let views: Vec<(usize, Vec<usize>)> = self
+            .observers()
+            .map(|(o, n)| (o, self.dead_at(n)))
+            .collect();
+        candidates.into_iter().find(|&t| {
+            views
+                .iter()
+                .filter(|(o, _)| *o != t)
+                .all(|(_, dead)| dead.contains(&t))
+        })
+    }
+
     /// The end-of-run invariants, then the report.
     fn finish(self) -> Result<ClusterReport, SimError> {
-        let now = Time(self.now);
-        let views: Vec<(usize, View)> = self
-            .observers()
-            .map(|(i, n)| {
-                let v = n
-                    .members(now)
-                    .into_iter()
-                    .map(|m| (m.id, m.status))
-                    .collect();
-                (i, v)
-            })
-            .collect();
         // No zombie: nobody holds an older generation of a live node.
         for (o, n) in self.observers() {
             for (id, r) in n.state().nodes() {
@@ -797,22 +1065,18 @@ impl<'c> World<'c> {
             }
         }
         // No live node declared dead by every other live node after the faults stopped.
-        for (t, _) in self.observers() {
-            let id = self.ids[t];
-            let others: Vec<_> = views.iter().filter(|(o, _)| *o != t).collect();
-            let all_dead = !others.is_empty()
-                && others
-                    .iter()
-                    .all(|(_, v)| v.iter().any(|&(m, s)| m == id && s == MemberStatus::Dead));
-            if all_dead {
-                return Err(self.violation(
-                    t,
-                    format!("live node n{t} is declared dead by every other live node after the faults stopped"),
-                ));
-            }
+        if let Some(t) = self.dead_to_all() {
+            return Err(self.violation(
+                t,
+                format!("live node n{t} is declared dead by every other live node after the faults stopped"),
+            ));
         }
         // Every live node converges on the same user view.
-        let hashes: Vec<u64> = self.observers().map(|(_, n)| self.user_view(n)).collect();
+        let live_ids = self.live_ids();
+        let hashes: Vec<u64> = self
+            .observers()
+            .map(|(_, n)| Self::user_view(n, &live_ids))
+            .collect();
         let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
         for &h in &hashes {
             *counts.entry(h).or_default() += 1;
@@ -831,7 +1095,12 @@ impl<'c> World<'c> {
                 ),
             ));
         }
-        let members_converged = self.membership_settled();
+        let down: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.started[i] && !self.live(i))
+            .collect();
+        let members_converged = self
+            .observers()
+            .all(|(o, n)| self.lists_live_alive(o, n, &down));
         let seconds = self.cfg.duration_ms as f64 / 1e3;
         let per = |x: u64| x as f64 / self.cfg.nodes as f64 / seconds;
         let slowest = |f: fn(&CrashTrack) -> Option<f64>, want: fn(&crate::Crash) -> bool| {
@@ -853,11 +1122,15 @@ impl<'c> World<'c> {
             settle_ms: self.settle,
             write_ms: self.write,
             detect_ms: slowest(|t| t.detected, |_| true),
+            detect_first_ms: slowest(|t| t.detected_first, |_| true),
             rejoin_ms: slowest(|t| t.rejoined, |c| c.restart.is_some()),
+            join_ms: self.join,
             false_suspicions: self.false_suspicions,
             false_deaths: self.false_deaths,
             messages_per_node_s: per(self.messages),
             bytes_per_node_s: per(self.bytes),
+            idle_messages_per_node_s: self.idle.map(|i| i.0),
+            idle_bytes_per_node_s: self.idle.map(|i| i.1),
             dropped: self.dropped,
             members_converged,
         })

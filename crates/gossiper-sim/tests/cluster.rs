@@ -3,13 +3,16 @@
 //! configured bound and a restart rejoins without zombies, a partition heals, and the
 //! end-of-run checker catches a cluster that has not converged. Every time is virtual.
 
+use gossiper_cluster::Detector;
 use gossiper_sim::cluster::{ClusterSimConfig, run_cluster};
 use gossiper_sim::{Crash, Latency, NodeSet, Partition, SimError};
 
+/// The φ detector: the bounds below are φ's.
 fn config(nodes: usize, duration_ms: u64) -> ClusterSimConfig {
     ClusterSimConfig {
         nodes,
         duration_ms,
+        detector: Detector::Phi,
         ..ClusterSimConfig::default()
     }
 }
@@ -163,8 +166,85 @@ fn a_hundred_and_fifty_nodes_with_ten_percent_loss_declare_no_live_node_dead() {
     // that may fill the datagram and a suspicion period of 3 × log10(N) intervals before a
     // dead verdict keep every such verdict a suspicion.
     let mut c = config(150, 2_500);
+    c.join_at_ms = None;
     c.faults.loss = 0.1;
     let r = run_cluster(&c, 3).unwrap();
     assert!(r.dropped > 0, "the loss was applied");
     assert_eq!(r.false_deaths, 0, "10% loss at N = 150 kills nobody: {r:?}");
+}
+
+/// A crash without restart, a late joiner and an idle window: the new measures, with either
+/// detector (bounds any failure detector must meet, none of them SWIM's own).
+fn lab(detector: Detector) -> ClusterSimConfig {
+    let mut c = ClusterSimConfig {
+        detector,
+        write_at_ms: 2_500,
+        join_at_ms: Some(2_000),
+        idle_window_ms: 800,
+        ..config(30, 6_000)
+    };
+    c.faults.crashes.push(crash(30, None, 5, 6));
+    c
+}
+
+#[test]
+fn the_new_measures_are_present_and_plausible_with_either_detector() {
+    for detector in [Detector::Phi, Detector::Swim] {
+        let c = lab(detector);
+        assert_eq!(c.idle_window(), Some((1_200, 2_000)));
+        let r = run_cluster(&c, 7).unwrap();
+        let name = detector.name();
+        let settle = r.settle_ms.expect("settled");
+        assert!(
+            settle < 1_200.0,
+            "{name}: settled at {settle} ms, after the idle window opened"
+        );
+        let first = r
+            .detect_first_ms
+            .expect("someone marked the crashed nodes dead");
+        let all = r.detect_ms.expect("everyone marked the crashed nodes dead");
+        assert!(
+            0.0 < first && first <= all,
+            "{name}: first {first} ms, all {all} ms"
+        );
+        let join = r
+            .join_ms
+            .expect("the late joiner is listed alive everywhere");
+        assert!(0.0 < join && join < 1_000.0, "{name}: joined in {join} ms");
+        let idle_bytes = r.idle_bytes_per_node_s.expect("idle window measured");
+        let idle_msgs = r.idle_messages_per_node_s.expect("idle window measured");
+        assert!(idle_bytes > 0.0 && idle_msgs > 0.0, "{name}: {r:?}");
+        assert!(
+            idle_bytes > idle_msgs,
+            "{name}: a datagram is more than a byte"
+        );
+        assert!(r.members_converged, "{name}: {r:?}");
+        // The same seed, the same measures.
+        assert_eq!(run_cluster(&c, 7).unwrap(), r, "{name}");
+    }
+}
+
+#[test]
+fn measures_that_cannot_happen_are_none() {
+    let mut c = config(12, 3_000);
+    c.join_at_ms = None;
+    c.idle_window_ms = 0;
+    let r = run_cluster(&c, 1).unwrap();
+    assert_eq!(
+        (r.join_ms, r.detect_first_ms, r.idle_bytes_per_node_s),
+        (None, None, None)
+    );
+    // A window that opens before the membership settled is not reported.
+    let c = ClusterSimConfig {
+        idle_window_ms: 2_000,
+        ..config(12, 3_000)
+    };
+    assert_eq!(c.idle_window(), Some((0, 2_000)));
+    let r = run_cluster(&c, 1).unwrap();
+    assert_eq!(r.idle_messages_per_node_s, None, "{r:?}");
+    let c = ClusterSimConfig {
+        join_at_ms: Some(3_000),
+        ..config(12, 3_000)
+    };
+    assert!(c.validate().unwrap_err().0.contains("late join"));
 }
