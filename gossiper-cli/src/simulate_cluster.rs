@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Every fault time is counted in rounds of `--interval-ms`; `--write-at`, `--join-at`,
-//! `--idle-window` and `--duration` are durations. Run `i` uses seed `--seed + i`; a failed run
+//! `--idle-window`, `--start-over` and `--duration` are durations. Run `i` uses seed `--seed + i`; a failed run
 //! prints its seed and the command that replays it. On a terminal, one line on stderr shows
 //! the runs done and the virtual time reached; it never changes the results.
 
@@ -125,6 +125,10 @@ pub struct SimulateClusterArgs {
     /// only if the membership settled before the window opened. 0 disables them.
     #[arg(long, default_value = "500ms")]
     pub idle_window: String,
+    /// The nodes start at random times within this time from 0 (e.g. 10s), as in a rolling
+    /// start; 0: all within the first interval. The late joiner keeps --join-at.
+    #[arg(long, default_value = "0")]
+    pub start_over: String,
     /// Virtual time each run lasts (e.g. 20s); the end-of-run invariants are checked then.
     #[arg(long, default_value = "20s")]
     pub duration: String,
@@ -324,6 +328,7 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
             j => Some(ms(j, "join-at")?),
         },
         idle_window_ms: ms(&args.idle_window, "idle-window")?,
+        start_over_ms: ms(&args.start_over, "start-over")?,
         duration_ms: ms(&args.duration, "duration")?,
         sample_ms: ms(&args.sample, "sample")?,
         ..ClusterSimConfig::default()
@@ -359,7 +364,7 @@ pub fn rerun_command(args: &SimulateClusterArgs, seed: u64) -> String {
     let mut c = format!(
         "gossiper simulate-cluster --nodes {} --seeds {} --interval-ms {} --fanout {} \
          --detector {} --phi-threshold {} --latency {} --write-at {} --join-at {} \
-         --idle-window {} --duration {} --sample {}",
+         --idle-window {} --start-over {} --duration {} --sample {}",
         args.nodes,
         args.seeds,
         args.interval_ms,
@@ -370,6 +375,7 @@ pub fn rerun_command(args: &SimulateClusterArgs, seed: u64) -> String {
         args.write_at,
         args.join_at,
         args.idle_window,
+        args.start_over,
         args.duration,
         args.sample
     );

@@ -366,6 +366,11 @@ pub struct ClusterNode {
     swim_buf: Vec<u8>,
     /// Next fingerprint exchange (SWIM only).
     next_sync: Time,
+    /// Follow-up fingerprints left in this sync period (see `sync_followup`).
+    followups_left: u32,
+    /// [`Swim::live_changes`] when last looked at, and whether the live list was empty then.
+    live_changes: u64,
+    live_was_empty: bool,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -437,6 +442,9 @@ impl ClusterNode {
             swim,
             swim_buf: Vec::new(),
             next_sync: now,
+            followups_left: 0,
+            live_changes: 0,
+            live_was_empty: true,
             config,
         })
     }
@@ -508,7 +516,15 @@ impl ClusterNode {
     }
 
     fn joining(&self) -> bool {
-        !self.left && self.live.is_empty() && !self.config.seeds.is_empty()
+        !self.left && self.live_ids().is_empty() && !self.config.seeds.is_empty()
+    }
+
+    /// The members gossip goes to: SWIM's live list, or the φ view's.
+    fn live_ids(&self) -> &[NodeId] {
+        match &self.swim {
+            Some(swim) => swim.live(),
+            None => &self.live,
+        }
     }
 
     /// Runs whatever is due at `now`: the gossip round (after a heartbeat), membership upkeep,
@@ -586,7 +602,7 @@ impl ClusterNode {
                     let (sender, generation, payload) = (env.sender, env.generation, env.payload);
                     return self.handle_swim(now, from, sender, generation, payload);
                 }
-                EnvelopeKind::Sync => return self.handle_sync(env.sender, env.payload),
+                EnvelopeKind::Sync => return self.handle_sync(now, from, env.sender, env.payload),
                 EnvelopeKind::Rebirth => return Err(DropReason::Garbage),
                 EnvelopeKind::Gossip => {
                     if self
@@ -674,6 +690,14 @@ impl ClusterNode {
                     self.forward(&payload, sender);
                 }
                 self.flush();
+                if changed
+                    && self.swim.is_some()
+                    && matches!(kind, Some(MessageKind::SynAck | MessageKind::Ack))
+                {
+                    // The exchange a fingerprint mismatch opened brought news: there may be
+                    // more than one datagram held, so compare again at once.
+                    self.sync_followup(from);
+                }
                 if changed && self.swim.is_none() {
                     let fresh = self.sync_members(now);
                     if !is_push {
@@ -886,7 +910,7 @@ impl ClusterNode {
     /// missed with probability about e^-k, so k = ln(n) + 2 reaches all n nodes in a few hops
     /// most of the time (anti-entropy catches the rest within a round or two).
     fn rumor_fanout(&self) -> usize {
-        let n = (self.live.len() + 1) as f64;
+        let n = (self.live_ids().len() + 1) as f64;
         (self.config.fanout as usize).max(n.ln().ceil() as usize + 2)
     }
 
@@ -900,20 +924,39 @@ impl ClusterNode {
         }
     }
 
+    /// Up to `count` distinct random live members other than `except`, drawn without copying
+    /// the live list (O(count), whatever N).
     fn pick_live(&mut self, count: usize, except: Option<NodeId>) -> Vec<NodeId> {
-        let mut pool: Vec<NodeId> = self
-            .live
-            .iter()
-            .copied()
-            .filter(|&id| Some(id) != except)
-            .collect();
-        let k = count.min(pool.len());
-        for i in 0..k {
-            let j = self.rng.random_range(i..pool.len());
-            pool.swap(i, j);
+        let n = match &self.swim {
+            Some(swim) => swim.live().len(),
+            None => self.live.len(),
+        };
+        let available = n - usize::from(except.is_some_and(|e| self.live_ids().contains(&e)));
+        let k = count.min(available);
+        let mut picks = Vec::with_capacity(k);
+        if k * 2 >= n {
+            // Most of the list: a partial shuffle of a copy is as cheap.
+            let mut pool: Vec<NodeId> = self
+                .live_ids()
+                .iter()
+                .copied()
+                .filter(|&id| Some(id) != except)
+                .collect();
+            for i in 0..k {
+                let j = self.rng.random_range(i..pool.len());
+                pool.swap(i, j);
+            }
+            pool.truncate(k);
+            return pool;
         }
-        pool.truncate(k);
-        pool
+        while picks.len() < k {
+            let i = self.rng.random_range(0..n);
+            let id = self.live_ids()[i];
+            if Some(id) != except && !picks.contains(&id) {
+                picks.push(id);
+            }
+        }
+        picks
     }
 
     /// A push of this node's own record (as much as fits), for seeds.

@@ -636,7 +636,7 @@ fn an_idle_hundred_under_swim_costs_under_2_kb_per_node_and_detects_a_crash_in_1
     );
 }
 
-/// A Sync datagram is the fingerprint and nothing else: 8 bytes of payload at any N (checked
+/// A Sync datagram is two fingerprints and nothing else: 16 bytes of payload at any N (checked
 /// here against a 1,000-node state, which an exchange in sync never sends a digest of).
 #[test]
 fn an_in_sync_exchange_stays_under_the_byte_bound_at_a_thousand_nodes() {
@@ -666,5 +666,26 @@ fn an_in_sync_exchange_stays_under_the_byte_bound_at_a_thousand_nodes() {
         })
         .collect();
     assert!(!sync_sizes.is_empty());
-    assert!(sync_sizes.iter().all(|&n| n == 8), "{sync_sizes:?}");
+    assert!(sync_sizes.iter().all(|&n| n == 16), "{sync_sizes:?}");
+}
+
+#[test]
+fn zz_debug_settle() {
+    DETECTOR.set(Detector::Swim);
+    let mut net = Net::new(100, |_| {});
+    for step in 0..30 {
+        net.run(200);
+        let counts: Vec<[usize; 4]> = (0..100).map(|i| net.node(i).status_counts()).collect();
+        let min_alive = counts.iter().map(|c| c[0]).min().unwrap();
+        let not = counts.iter().filter(|c| c[0] < 100).count();
+        let sus: usize = counts.iter().map(|c| c[1]).sum();
+        let known_min = (0..100)
+            .map(|i| net.node(i).members(net.now).len())
+            .min()
+            .unwrap();
+        println!(
+            "t={} min_alive={min_alive} unsettled={not} suspects={sus} known_min={known_min}",
+            (step + 1) * 200
+        );
+    }
 }

@@ -38,9 +38,10 @@ pub enum EnvelopeKind {
     Rebirth = 2,
     /// A SWIM membership message (probe, ack, indirect probe, join, piggybacked updates).
     Swim = 3,
-    /// An anti-entropy opener: the 8-byte fingerprint of the sender's version vector. A
-    /// receiver whose own differs opens an engine exchange with the sender; one that agrees
-    /// says nothing, so replicas in sync pay 8 bytes of payload per exchange.
+    /// An anti-entropy opener: the 8-byte fingerprint of the sender's version vector and the
+    /// 8-byte fingerprint of its live membership. A receiver whose own differ opens an engine
+    /// exchange (or a membership table exchange) with the sender; one that agrees says
+    /// nothing, so replicas in sync pay 16 bytes of payload per exchange.
     Sync = 4,
 }
 

@@ -52,7 +52,8 @@ use watch::{Seen, Watch};
 
 /// The key written once during a run; its propagation time is measured.
 pub const WRITE_KEY: &str = "sim-write";
-/// The key each node writes at start, holding its generation (the no-zombie check reads it).
+/// The key a node writes when it restarts, holding its generation (the no-zombie check reads
+/// it).
 pub const BOOT_KEY: &str = "boot";
 /// The port of every synthetic address.
 pub const PORT: u16 = 7946;
@@ -84,6 +85,10 @@ pub struct ClusterSimConfig {
     pub join_at_ms: Option<u64>,
     /// Length of the idle window, ms (see [`ClusterSimConfig::idle_window`]); 0: not measured.
     pub idle_window_ms: u64,
+    /// The nodes (all but the late joiner) start at random times within this many ms from 0;
+    /// 0 means within the first interval. A ramp keeps a large cluster's formation from being
+    /// one join storm, as when an operator rolls nodes out.
+    pub start_over_ms: u64,
     /// When the run ends, ms; the end-of-run invariants are checked then.
     pub duration_ms: u64,
     /// How often the measures are sampled, ms (their resolution).
@@ -104,6 +109,7 @@ impl Default for ClusterSimConfig {
             write_at_ms: 2_000,
             join_at_ms: Some(2_000),
             idle_window_ms: 500,
+            start_over_ms: 0,
             duration_ms: 20_000,
             sample_ms: 10,
         }
@@ -535,7 +541,7 @@ impl<'c> World<'c> {
         let mut phase_rng = Pcg64Mcg::seed_from_u64(mix(seed ^ 0x7068_6173));
         let late = cfg.late_joiner();
         for i in 0..n {
-            let at = phase_rng.random_range(0..interval_us);
+            let at = phase_rng.random_range(0..(cfg.start_over_ms * 1_000).max(interval_us));
             let at = match (late, cfg.join_at_ms) {
                 (Some(l), Some(j)) if l == i => j * 1_000,
                 _ => at,
@@ -589,7 +595,12 @@ impl<'c> World<'c> {
         let Ok(mut node) = node else {
             return;
         };
-        let _ = node.set(now, BOOT_KEY, generation.to_string().as_bytes(), None);
+        if self.started[i] {
+            // A restart: the boot key proves the new generation replaced the old one
+            // everywhere (the no-zombie check). First starts write nothing, so that the key-value
+            // load is the one measured write, as in an idle cluster.
+            let _ = node.set(now, BOOT_KEY, generation.to_string().as_bytes(), None);
+        }
         self.nodes[i] = Some(node);
         if !self.started[i] {
             self.started[i] = true;

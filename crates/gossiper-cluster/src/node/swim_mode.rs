@@ -3,9 +3,11 @@
 //! fingerprint, so an idle node's traffic does not grow with the cluster.
 //!
 //! Per probe period a node sends one ping and answers the pings it gets (SWIM); every
-//! `SYNC_ROUNDS` periods it sends its [`ClusterState::fingerprint`] to one random live member,
-//! which opens an ordinary engine exchange (Syn → SynAck → Ack) only if its own fingerprint
-//! differs. Fresh writes are still pushed at once and forwarded rumor-style.
+//! `SYNC_ROUNDS` periods it sends two fingerprints to one random live member (16 bytes): its
+//! [`ClusterState::fingerprint`] and [`Swim::membership_fingerprint`]. The receiver opens an
+//! ordinary engine exchange (Syn → SynAck → Ack) only if its own state's differs, and a
+//! membership table exchange only if its live set's differs. Fresh writes are still pushed at
+//! once and forwarded rumor-style.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,6 +23,11 @@ use crate::wire::{DropReason, EnvelopeKind};
 /// node opens one every 200 ms and receives about as many, so a missed rumor is repaired
 /// within about a second while idle sync costs some 100 bytes per node per second.
 pub(super) const SYNC_ROUNDS: u32 = 2;
+
+/// Follow-up fingerprints a node may send per sync period: an exchange that brought news is
+/// followed at once by another comparison, so a replica far behind (a joiner) catches up in
+/// a burst of round trips rather than one per period.
+const FOLLOWUPS_PER_PERIOD: u32 = 16;
 
 impl ClusterNode {
     /// The SWIM engine configured from a cluster configuration.
@@ -58,6 +65,7 @@ impl ClusterNode {
             self.next_sync =
                 now + Duration::from_millis(self.config.interval_ms * u64::from(SYNC_ROUNDS));
             self.stats.rounds += 1;
+            self.followups_left = FOLLOWUPS_PER_PERIOD;
             self.send_fingerprint();
         }
         if now >= self.next_tick {
@@ -82,7 +90,7 @@ impl ClusterNode {
         self.drain_swim(now);
     }
 
-    /// Sends this node's fingerprint to one random live member.
+    /// Sends this node's fingerprints to one random live member.
     fn send_fingerprint(&mut self) {
         let Some(&to) = self.pick_live(1, None).first() else {
             return;
@@ -90,15 +98,46 @@ impl ClusterNode {
         let Some(addr) = self.addr_of(to) else {
             return;
         };
-        let fp = self.state().fingerprint().to_le_bytes();
-        self.send_raw(addr, EnvelopeKind::Sync, &fp);
+        self.send_fingerprints_to(addr);
     }
 
-    /// A peer's fingerprint: open an exchange if it differs from ours.
-    pub(super) fn handle_sync(&mut self, sender: NodeId, payload: &[u8]) -> Result<(), DropReason> {
-        let bytes: [u8; 8] = payload.try_into().map_err(|_| DropReason::Garbage)?;
+    /// After an exchange with `to` that brought news: compare fingerprints again at once.
+    pub(super) fn sync_followup(&mut self, to: SocketAddr) {
+        if self.followups_left > 0 && !self.left {
+            self.followups_left -= 1;
+            self.send_fingerprints_to(to);
+        }
+    }
+
+    fn send_fingerprints_to(&mut self, addr: SocketAddr) {
+        let mut payload = [0; 16];
+        payload[..8].copy_from_slice(&self.state().fingerprint().to_le_bytes());
+        let members = self.swim.as_ref().map_or(0, Swim::membership_fingerprint);
+        payload[8..].copy_from_slice(&members.to_le_bytes());
+        self.send_raw(addr, EnvelopeKind::Sync, &payload);
+    }
+
+    /// A peer's fingerprints: open a key-value exchange if its state's differs from ours, and
+    /// a membership table exchange if its live membership's does.
+    pub(super) fn handle_sync(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: NodeId,
+        payload: &[u8],
+    ) -> Result<(), DropReason> {
+        let bytes: [u8; 16] = payload.try_into().map_err(|_| DropReason::Garbage)?;
+        let (kv, members) = bytes.split_at(8);
+        let kv = u64::from_le_bytes(kv.try_into().map_err(|_| DropReason::Garbage)?);
+        let members = u64::from_le_bytes(members.try_into().map_err(|_| DropReason::Garbage)?);
         self.stats.syncs_received += 1;
-        if u64::from_le_bytes(bytes) != self.state().fingerprint() {
+        if let Some(swim) = &mut self.swim
+            && members != swim.membership_fingerprint()
+        {
+            swim.sync_table(now, from);
+            self.drain_swim(now);
+        }
+        if kv != self.state().fingerprint() {
             self.stats.syncs_mismatched += 1;
             self.engine.exchange_with(sender, &mut self.outbox);
             self.flush();
@@ -156,14 +195,14 @@ impl ClusterNode {
             }
             self.events.push_back(event);
         }
-        if swim.live() != self.live.as_slice() {
-            if self.live.is_empty() && !swim.live().is_empty() {
+        if swim.live_changes() != self.live_changes {
+            // Under SWIM the live list is SWIM's own (`live_ids`); the engine runs no rounds,
+            // so it needs no copy. Only the join back-off follows it.
+            if self.live_changes == 0 || self.live_was_empty {
                 self.join_backoff = Duration::from_millis(self.config.interval_ms);
             }
-            self.live.clear();
-            self.live.extend_from_slice(swim.live());
-            self.engine
-                .set_peers(gossiper_node::Peers::List(self.live.clone()));
+            self.live_changes = swim.live_changes();
+            self.live_was_empty = swim.live().is_empty();
         }
         self.swim = Some(swim);
         self.outbox.clear();

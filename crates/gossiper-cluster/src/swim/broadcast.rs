@@ -12,22 +12,26 @@ use super::IdHasher;
 #[derive(Debug, Clone)]
 struct Entry {
     about: NodeId,
-    transmits: u32,
-    /// Insertion order: larger is newer.
-    order: u64,
     bytes: Vec<u8>,
 }
 
 /// A bounded queue of encoded updates, keyed by the member they are about.
+///
+/// Entries sit in one level per transmit count, newest last within a level, so taking the
+/// fewest-sent, newest entries costs O(entries taken), not a sort of the whole queue: a join
+/// storm can queue thousands of updates, and every outgoing payload draws from the queue.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BroadcastQueue {
-    entries: Vec<Entry>,
-    next_order: u64,
+    /// `levels[t]`: the entries sent `t` times, oldest first.
+    levels: Vec<Vec<Entry>>,
+    len: usize,
     bound: usize,
     /// Spare buffers of dropped entries, reused for new ones.
     spare: Vec<Vec<u8>>,
-    /// The members some entry is about: a new member's update skips the linear search.
+    /// The members some entry is about: a new member's update skips the search.
     present: HashSet<NodeId, BuildHasherDefault<IdHasher>>,
+    /// Entries taken by the fill in progress (reused).
+    taken: Vec<Entry>,
 }
 
 impl BroadcastQueue {
@@ -42,87 +46,103 @@ impl BroadcastQueue {
     /// Pending entries.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// Queues an update about `about`, encoded by `encode`, replacing any older one about the
     /// same member. Returns how many entries were dropped to stay within the bound.
     pub fn push(&mut self, about: NodeId, encode: impl FnOnce(&mut Vec<u8>)) -> u64 {
-        let order = self.next_order;
-        self.next_order += 1;
-        if !self.present.insert(about)
-            && let Some(e) = self.entries.iter_mut().find(|e| e.about == about)
-        {
-            e.bytes.clear();
-            encode(&mut e.bytes);
-            e.transmits = 0;
-            e.order = order;
-            return 0;
+        if !self.present.insert(about) {
+            // Replaced: the old entry goes, the new one starts unsent (rare: a member's state
+            // changing again before its last change was spread).
+            for level in &mut self.levels {
+                if let Some(i) = level.iter().position(|e| e.about == about) {
+                    let e = level.remove(i);
+                    self.spare.push(e.bytes);
+                    self.len -= 1;
+                    break;
+                }
+            }
         }
         let mut dropped = 0;
-        if self.entries.len() >= self.bound {
+        if self.len >= self.bound {
             // Drop the most-sent (then oldest) entry: it has done most of its job.
-            if let Some(i) = (0..self.entries.len()).max_by_key(|&i| {
-                (
-                    self.entries[i].transmits,
-                    std::cmp::Reverse(self.entries[i].order),
-                )
-            }) {
-                let e = self.entries.swap_remove(i);
+            if let Some(level) = self.levels.iter_mut().rev().find(|l| !l.is_empty()) {
+                let e = level.remove(0);
                 self.present.remove(&e.about);
                 self.spare.push(e.bytes);
+                self.len -= 1;
                 dropped = 1;
             }
         }
         let mut bytes = self.spare.pop().unwrap_or_default();
         bytes.clear();
         encode(&mut bytes);
-        self.entries.push(Entry {
-            about,
-            transmits: 0,
-            order,
-            bytes,
-        });
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push(Entry { about, bytes });
+        self.len += 1;
         dropped
     }
 
     /// Appends to `out` as many entries as fit within `budget` bytes, fewest transmits first
-    /// (newest first on ties), counting a transmit for each and retiring those that reach
-    /// `limit`. Returns how many were appended.
+    /// (newest first within a count), counting a transmit for each and retiring those that
+    /// reach `limit`. Returns how many were appended.
     pub fn fill(&mut self, out: &mut Vec<u8>, mut budget: usize, limit: u32) -> usize {
-        if self.entries.is_empty() {
+        if self.len == 0 {
             return 0;
         }
-        self.entries
-            .sort_unstable_by_key(|e| (e.transmits, std::cmp::Reverse(e.order)));
         let mut n = 0;
-        for e in &mut self.entries {
-            if e.bytes.len() <= budget {
-                out.extend_from_slice(&e.bytes);
-                budget -= e.bytes.len();
-                e.transmits += 1;
-                n += 1;
-            }
-            if budget < 12 {
-                break;
+        let mut taken = std::mem::take(&mut self.taken);
+        let mut moved_to = Vec::new();
+        'levels: for t in 0..self.levels.len() {
+            let level = &mut self.levels[t];
+            let mut i = level.len();
+            while i > 0 {
+                i -= 1;
+                if level[i].bytes.len() <= budget {
+                    let e = level.remove(i);
+                    out.extend_from_slice(&e.bytes);
+                    budget -= e.bytes.len();
+                    n += 1;
+                    taken.push(e);
+                    moved_to.push(t + 1);
+                }
+                if budget < 12 {
+                    break 'levels;
+                }
             }
         }
-        let (spare, present) = (&mut self.spare, &mut self.present);
-        self.entries.retain_mut(|e| {
-            if e.transmits >= limit {
-                present.remove(&e.about);
-                spare.push(std::mem::take(&mut e.bytes));
-                false
+        // Sent entries move up a level (oldest first there, as they were taken newest first),
+        // or retire at the limit.
+        for (e, t) in taken.drain(..).zip(moved_to).rev() {
+            if t as u32 >= limit {
+                self.present.remove(&e.about);
+                self.spare.push(e.bytes);
+                self.len -= 1;
             } else {
-                true
+                if self.levels.len() <= t {
+                    self.levels.resize_with(t + 1, Vec::new);
+                }
+                self.levels[t].push(e);
             }
-        });
+        }
+        self.taken = taken;
         self.spare.truncate(64);
+        // A storm's queue is gone once spread: give its memory back (10,000 simulated nodes
+        // each keeping a storm's worth of capacity would not fit).
+        if self.len == 0 && self.levels.iter().map(Vec::capacity).sum::<usize>() > 64 {
+            self.levels = Vec::new();
+            self.taken = Vec::new();
+            self.spare = Vec::new();
+            self.present = HashSet::default();
+        }
         n
     }
 }

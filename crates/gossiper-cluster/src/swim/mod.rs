@@ -119,6 +119,22 @@ pub struct SwimMember {
     pub status: MemberStatus,
     /// When `status` last changed.
     pub since: Time,
+    /// Its position in `Swim::live` (`NOT_LIVE` when Dead or Left), so that leaving the live
+    /// list is O(1) at any N.
+    live_slot: u32,
+}
+
+/// [`SwimMember::live_slot`] of a member not in the live list.
+const NOT_LIVE: u32 = u32::MAX;
+
+/// One `(member, generation)`'s share of [`Swim::membership_fingerprint`].
+fn fp_share(id: NodeId, generation: u64) -> u64 {
+    let mix = |mut x: u64| {
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    };
+    mix(id.0 ^ mix(generation))
 }
 
 /// Counters, monotonically increasing.
@@ -152,6 +168,8 @@ pub struct SwimStats {
     pub members_refused: u64,
     /// Push-pull requests answered.
     pub join_requests_answered: u64,
+    /// Whole-table exchanges started because a peer's membership fingerprint differed.
+    pub table_syncs: u64,
 }
 
 /// Hashes a [`NodeId`] (already a hash of a name) with the splitmix64 finalizer: fast and
@@ -269,6 +287,15 @@ pub struct Swim {
     removed: VecDeque<(NodeId, u64, u64)>,
     scratch: Vec<u8>,
     picks: Vec<usize>,
+    /// The live members' shares of [`Swim::membership_fingerprint`], kept up to date as they
+    /// join, leave the live list or change generation.
+    live_fp: u64,
+    /// Bumped whenever the live list changes (see [`Swim::live_changes`]).
+    live_changes: u64,
+    /// When the live list last changed (as of the last input).
+    live_changed_at: Time,
+    /// The time of the input being handled.
+    now: Time,
 }
 
 impl Swim {
@@ -304,6 +331,10 @@ impl Swim {
             removed: VecDeque::new(),
             scratch: Vec::new(),
             picks: Vec::new(),
+            live_fp: 0,
+            live_changes: 0,
+            live_changed_at: now,
+            now,
             config,
         }
     }
@@ -319,6 +350,7 @@ impl Swim {
 
     /// Runs whatever timers are due at `now`.
     pub fn handle_timeout(&mut self, now: Time) {
+        self.now = self.now.max(now);
         self.expire_relays(now);
         if let Some(p) = &self.probe
             && !p.acked
@@ -364,6 +396,7 @@ impl Swim {
         sender_generation: u64,
         payload: &[u8],
     ) -> Result<(), DecodeError> {
+        self.now = self.now.max(now);
         let header = wire::validate(payload)?;
         if sender == self.local.id {
             return Ok(());
@@ -558,7 +591,8 @@ impl Swim {
             .and_then(|&i| self.members.get(i as usize))
     }
 
-    /// Sorted ids of the Alive and Suspect members: the peers to gossip with.
+    /// Ids of the Alive and Suspect members, the peers to gossip with, in no particular (but
+    /// deterministic) order.
     pub fn live(&self) -> &[NodeId] {
         &self.live
     }
@@ -668,7 +702,9 @@ impl Swim {
     fn pick_live(&mut self, k: usize, except: Option<NodeId>) {
         self.picks.clear();
         let n = self.live.len();
-        let avail = n - usize::from(except.is_some_and(|e| self.live.binary_search(&e).is_ok()));
+        let avail = n - usize::from(
+            except.is_some_and(|e| self.member(e).is_some_and(|m| m.live_slot != NOT_LIVE)),
+        );
         let k = k.min(avail);
         let mut attempts = 0;
         while self.picks.len() < k && attempts < 8 * k + 16 {
@@ -1048,8 +1084,8 @@ impl Swim {
                     return;
                 }
                 self.cancel_suspicion(u.id);
+                self.set_member_generation(idx, u.generation);
                 let m = &mut self.members[idx];
-                m.generation = u.generation;
                 m.incarnation = u.incarnation;
                 if let Some(a) = u.addr {
                     m.addr = a;
@@ -1094,8 +1130,8 @@ impl Swim {
                     self.stats.updates_ignored += 1;
                     return;
                 }
+                self.set_member_generation(idx, u.generation);
                 let m = &mut self.members[idx];
-                m.generation = u.generation;
                 m.incarnation = u.incarnation;
                 m.status = MemberStatus::Suspect;
                 m.since = now;
@@ -1125,8 +1161,8 @@ impl Swim {
                 }
                 self.cancel_suspicion(u.id);
                 let left = u.from == u.id;
+                self.set_member_generation(idx, u.generation);
                 let m = &mut self.members[idx];
-                m.generation = u.generation;
                 m.incarnation = u.incarnation;
                 m.status = if left {
                     MemberStatus::Left
@@ -1178,6 +1214,7 @@ impl Swim {
             incarnation: u.incarnation,
             status: MemberStatus::Alive,
             since: now,
+            live_slot: NOT_LIVE,
         });
         self.index.insert(u.id, i);
         self.add_live(u.id);
@@ -1222,20 +1259,89 @@ impl Swim {
         }
     }
 
-    fn add_live(&mut self, id: NodeId) {
-        if let Err(i) = self.live.binary_search(&id) {
-            self.live.insert(i, id);
+    /// A fingerprint of the live membership: every Alive or Suspect `(member, generation)`
+    /// known, this node included, mixed and xor-ed. Two members with equal fingerprints agree
+    /// on who is in the cluster; a mismatch means one missed an announcement gossip retired
+    /// (the repair memberlist does with a push-pull every 30 s, here only when needed).
+    /// Maintained incrementally: O(1) to read at any N.
+    pub fn membership_fingerprint(&self) -> u64 {
+        self.live_fp ^ fp_share(self.local.id, self.local.generation)
+    }
+
+    /// A counter bumped whenever [`live`](Swim::live) changes: a caller that keeps something
+    /// derived from the live list compares this instead of the list.
+    pub fn live_changes(&self) -> u64 {
+        self.live_changes
+    }
+
+    /// A peer's [`membership_fingerprint`](Swim::membership_fingerprint) differed from ours:
+    /// exchange whole tables with it (a push-pull asking for a reply), at most once per
+    /// `SYNC_PERIODS` probe periods.
+    /// Only a node whose own live list has been still for `SYNC_PERIODS` probe periods acts:
+    /// while members come and go (a mass start, a failure being spread), fingerprints differ
+    /// for a while anyway and gossip is already carrying the news.
+    pub fn sync_table(&mut self, now: Time, to: SocketAddr) {
+        let settled = now >= self.live_changed_at + self.config.probe_interval() * SYNC_PERIODS;
+        if now < self.next_sync || self.leaving || !settled {
+            return;
         }
-        let pos = self.rng.random_range(0..=self.probe_order.len());
-        self.probe_order.insert(pos, id);
-        if pos < self.probe_pos {
-            self.probe_pos += 1;
+        self.next_sync = now + self.config.probe_interval() * SYNC_PERIODS;
+        self.stats.table_syncs += 1;
+        self.push_table(to, true);
+    }
+
+    /// Puts a member on the live list and at a random place in this pass's probe order
+    /// (memberlist's swap with a random slot): O(1) at any N.
+    fn add_live(&mut self, id: NodeId) {
+        let Some(&idx) = self.index.get(&id) else {
+            return;
+        };
+        let slot = self.live.len() as u32;
+        let m = &mut self.members[idx as usize];
+        if m.live_slot != NOT_LIVE {
+            return;
+        }
+        m.live_slot = slot;
+        self.live_fp ^= fp_share(id, m.generation);
+        self.live.push(id);
+        self.live_changes += 1;
+        self.live_changed_at = self.now;
+        self.probe_order.push(id);
+        let last = self.probe_order.len() - 1;
+        let j = self.rng.random_range(0..=last);
+        self.probe_order.swap(j, last);
+    }
+
+    /// Takes a member off the live list (swap-remove): O(1) at any N.
+    fn remove_live(&mut self, id: NodeId) {
+        let Some(&idx) = self.index.get(&id) else {
+            return;
+        };
+        let m = &mut self.members[idx as usize];
+        let slot = m.live_slot;
+        if slot == NOT_LIVE {
+            return;
+        }
+        m.live_slot = NOT_LIVE;
+        self.live_fp ^= fp_share(id, m.generation);
+        self.live.swap_remove(slot as usize);
+        self.live_changes += 1;
+        self.live_changed_at = self.now;
+        if let Some(&moved) = self.live.get(slot as usize)
+            && let Some(&j) = self.index.get(&moved)
+        {
+            self.members[j as usize].live_slot = slot;
         }
     }
 
-    fn remove_live(&mut self, id: NodeId) {
-        if let Ok(i) = self.live.binary_search(&id) {
-            self.live.remove(i);
+    /// Sets member `idx`'s generation, keeping the membership fingerprint in step.
+    fn set_member_generation(&mut self, idx: usize, generation: u64) {
+        let m = &mut self.members[idx];
+        if m.generation != generation {
+            if m.live_slot != NOT_LIVE {
+                self.live_fp ^= fp_share(m.id, m.generation) ^ fp_share(m.id, generation);
+            }
+            m.generation = generation;
         }
     }
 
