@@ -846,6 +846,22 @@ impl ClusterNode {
         counts
     }
 
+    /// SWIM's counters, under [`Detector::Swim`].
+    pub fn swim_stats(&self) -> Option<&crate::SwimStats> {
+        self.swim.as_ref().map(Swim::stats)
+    }
+
+    /// The generation this node holds for member `id` (its own included), if it knows `id`.
+    pub fn member_generation(&self, id: NodeId) -> Option<u64> {
+        if id == self.id {
+            return Some(self.generation);
+        }
+        match &self.swim {
+            Some(swim) => swim.member(id).map(|m| m.generation),
+            None => self.members.get(&id).map(|m| m.generation),
+        }
+    }
+
     /// The name of member `id` (this node's own included), if known yet.
     pub fn member_name(&self, id: NodeId) -> Option<&str> {
         if id == self.id {

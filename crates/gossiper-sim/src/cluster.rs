@@ -661,7 +661,7 @@ impl<'c> World<'c> {
             ) {
                 continue;
             }
-            let current = node.state().node(id).map(|r| r.generation) == Some(self.generation[t]);
+            let current = node.member_generation(id) == Some(self.generation[t]);
             // A verdict across an active partition is the partition's doing, not a false one.
             if self.nodes[t].is_some() && current && !self.blocked(i, t) {
                 match ev {

@@ -55,10 +55,12 @@ pub(crate) struct Suspicion {
     /// first accuser); the first `k` count as confirmations.
     pub confirmers: Vec<NodeId>,
     pub deadline: Time,
+    /// Final pings sent to the member of an unconfirmed suspicion (see `Swim::handle_timeout`).
+    pub last_chances: u8,
 }
 
 impl Suspicion {
-    /// Starts a timer; `from` (unless it is `local`) counts as the first confirmation.
+    /// Starts a timer at the longest timeout; later distinct accusers shorten it.
     pub fn new(
         id: NodeId,
         generation: u64,
@@ -80,10 +82,11 @@ impl Suspicion {
             accuser: from,
             confirmers: Vec::new(),
             deadline: now,
+            last_chances: 0,
         };
-        if from != local && from != id {
-            s.confirmers.push(from);
-        }
+        // As in memberlist, the first accuser is not a confirmation, whoever it is: one lossy
+        // path must not shorten the time the accused has to refute.
+        let _ = local;
         s.deadline = now + s.current();
         s
     }
@@ -158,9 +161,12 @@ mod tests {
         assert!(s.confirm(b));
         assert!(!s.confirm(c), "only k confirmations count");
         // Accused by another first, this node's own failed probe confirms.
+        // Accused by another first: that accusation alone leaves the longest timeout, and
+        // this node's own failed probe confirms.
         let mut s = Suspicion::new(t, 1, 0, a, me, Time::ZERO, bounds(9, 4, 6, i));
+        assert_eq!(s.deadline, Time::from_millis(2_400));
         assert!(!s.confirm(a));
         assert!(s.confirm(me));
-        assert_eq!(s.deadline, Time::from_millis(400));
+        assert_eq!(s.deadline, Time::from_millis(1_138));
     }
 }

@@ -385,8 +385,8 @@ fn confirmations_shorten_the_suspicion() {
     }
     assert_eq!(
         confirmed.stats().confirmations,
-        1,
-        "k = 2: the first accuser plus one"
+        2,
+        "k = 2: the first accuser does not count, the next two do"
     );
     let fires = |s: &mut Swim| {
         let mut now = t;
@@ -398,8 +398,10 @@ fn confirmations_shorten_the_suspicion() {
     };
     let slow = fires(&mut lone);
     let quick = fires(&mut confirmed);
+    // One accuser: the longest timeout (2,400 ms), then three final pings 200 ms apart that
+    // the departed member cannot answer.
     assert!(
-        slow >= Duration::from_millis(1_130) && slow <= Duration::from_millis(1_150),
+        slow >= Duration::from_millis(2_990) && slow <= Duration::from_millis(3_010),
         "{slow:?}"
     );
     assert!(quick <= Duration::from_millis(410), "{quick:?}");
@@ -416,14 +418,15 @@ fn an_overloaded_nodes_health_stretches_its_timeouts() {
     assert_eq!(h, fast().awareness_max - 1, "health saturates");
     // Its probe period is now (h + 1) × 100 ms.
     let times: Vec<usize> = net.pings.iter().filter(|p| p.0 == 0).map(|p| p.1).collect();
+    // Each failed probe sends two direct pings (the second beside the indirect ones).
     assert!(
-        times.len() < 20,
-        "{} probes in 5 s instead of 50",
+        times.len() < 40,
+        "{} pings in 5 s instead of 100",
         times.len()
     );
     let before = net.swim(0).stats().pings_sent;
     net.run_for(Duration::from_millis(800 * 3));
-    assert!(net.swim(0).stats().pings_sent - before <= 4);
+    assert!(net.swim(0).stats().pings_sent - before <= 8);
     // Healthy nodes are unaffected.
     assert_eq!(net.swim(1).health(), 0);
 }
