@@ -99,19 +99,37 @@ pub fn members(api: &ApiArgs) -> Result<(), CliError> {
         println!("{v}");
         return Ok(());
     }
+    // SWIM members carry an incarnation, φ members a heartbeat and a φ: one column shows
+    // whichever the agent's detector has.
+    let list: Vec<&Value> = v.as_array().into_iter().flatten().collect();
+    let phi = list
+        .iter()
+        .any(|m| m["heartbeat"].as_u64().unwrap_or(0) > 0);
     println!(
-        "{:<20} {:<22} {:<8} {:>15} {:>10} {:>7}",
-        "NAME", "ADDR", "STATUS", "GENERATION", "HEARTBEAT", "PHI"
+        "{:<20} {:<22} {:<8} {:>15} {:>11}",
+        "NAME",
+        "ADDR",
+        "STATUS",
+        "GENERATION",
+        if phi { "HEARTBEAT" } else { "INCARNATION" }
     );
-    for m in v.as_array().into_iter().flatten() {
+    for m in list {
+        let last = if phi {
+            format!(
+                "{} φ{:.2}",
+                m["heartbeat"].as_u64().unwrap_or(0),
+                m["phi"].as_f64().unwrap_or(0.0)
+            )
+        } else {
+            m["incarnation"].as_u64().unwrap_or(0).to_string()
+        };
         println!(
-            "{:<20} {:<22} {:<8} {:>15} {:>10} {:>7.2}",
+            "{:<20} {:<22} {:<8} {:>15} {:>11}",
             m["name"].as_str().unwrap_or("?"),
             m["addr"].as_str().unwrap_or("-"),
             m["status"].as_str().unwrap_or("?"),
             m["generation"].as_u64().unwrap_or(0),
-            m["heartbeat"].as_u64().unwrap_or(0),
-            m["phi"].as_f64().unwrap_or(0.0),
+            last,
         );
     }
     Ok(())

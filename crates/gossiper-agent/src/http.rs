@@ -5,12 +5,13 @@
 use std::fmt::Write as _;
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gossiper_cluster::state::RESERVED_PREFIX;
-use gossiper_cluster::{DropReason, MemberStatus, WriteError};
+use gossiper_cluster::{ClusterNode, DropReason, MemberStatus, WriteError};
 use gossiper_types::NodeId;
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
@@ -18,7 +19,7 @@ use crate::agent::Shared;
 
 /// Longest blocking query accepted.
 const MAX_WAIT: Duration = Duration::from_secs(600);
-/// Blocking queries served at once; more get 429.
+/// Blocking queries waiting at once; more get 429.
 const MAX_BLOCKING: usize = 256;
 /// Largest request body read.
 const MAX_BODY: usize = 64 * 1024;
@@ -33,29 +34,103 @@ fn error(status: u16, message: impl Into<String>) -> Reply {
     json_reply(status, &json!({ "error": message.into() }))
 }
 
+/// A blocking query waiting for its key to change: answered by the waiter thread.
+struct Parked {
+    request: Request,
+    node_name: String,
+    id: NodeId,
+    key: String,
+    index: u64,
+    deadline: Instant,
+}
+
+/// Blocking queries in wait. Pushed to only while holding the node lock, so the waiter (which
+/// scans and waits on `Shared::changed` under that lock) never misses a wake-up.
+#[derive(Default)]
+struct Waiting {
+    parked: Mutex<Vec<Parked>>,
+    /// Set when the API stops: the waiter answers what is left and exits.
+    done: AtomicBool,
+}
+
 /// Serves requests until the server is unblocked (when the agent stops).
+///
+/// One thread (this one) reads every request and answers all but blocking queries that must
+/// wait; those are parked for one waiter thread, which answers each when its key changes or its
+/// wait ends. So a burst of blocking queries costs a list entry each, not a thread each (a
+/// thread per query left a cached stack and often a malloc arena behind, ~20 KiB of RSS each).
 pub(crate) fn serve(shared: &Arc<Shared>, server: &Server) {
-    let blocking = Arc::new(AtomicUsize::new(0));
+    let waiting = Arc::new(Waiting::default());
+    let waiter = {
+        let (shared, waiting) = (shared.clone(), waiting.clone());
+        std::thread::Builder::new()
+            .name("api-wait".into())
+            .stack_size(128 * 1024)
+            .spawn(move || wait_loop(&shared, &waiting))
+    };
+    if waiter.is_err() {
+        log::warn!("cannot spawn the blocking-query thread: blocking queries answer at once");
+        waiting.done.store(true, Ordering::SeqCst);
+    }
     for request in server.incoming_requests() {
-        let is_blocking = request.url().contains("index=");
-        if is_blocking && *request.method() == Method::Get {
-            if blocking.load(Ordering::SeqCst) >= MAX_BLOCKING {
-                respond(request, error(429, "too many blocking queries"));
-                continue;
+        handle(shared, &waiting, request);
+    }
+    {
+        let _node = shared.node.lock();
+        waiting.done.store(true, Ordering::SeqCst);
+    }
+    shared.changed.notify_all();
+    if let Ok(w) = waiter {
+        let _ = w.join();
+    }
+}
+
+/// The waiter: answers parked queries whose key passed their index, whose wait ran out, or all
+/// of them when the agent stops.
+fn wait_loop(shared: &Shared, waiting: &Waiting) {
+    let mut node = shared.node.lock();
+    loop {
+        let now = Instant::now();
+        let stopping = shared.stop.load(Ordering::SeqCst) || waiting.done.load(Ordering::SeqCst);
+        let mut answer = Vec::new();
+        let next_deadline = {
+            let mut parked = waiting.parked.lock();
+            let mut i = 0;
+            while i < parked.len() {
+                let p = &parked[i];
+                let version = node
+                    .state()
+                    .node(p.id)
+                    .and_then(|r| r.entry(&p.key))
+                    .map_or(0, |e| e.version);
+                if version > p.index || now >= p.deadline || stopping {
+                    let p = parked.swap_remove(i);
+                    let reply = kv_reply(&node, &p.node_name, p.id, &p.key);
+                    answer.push((p.request, reply));
+                } else {
+                    i += 1;
+                }
             }
-            blocking.fetch_add(1, Ordering::SeqCst);
-            let (shared, blocking) = (shared.clone(), blocking.clone());
-            let spawned = std::thread::Builder::new()
-                .stack_size(128 * 1024)
-                .spawn(move || {
-                    handle(&shared, request);
-                    blocking.fetch_sub(1, Ordering::SeqCst);
-                });
-            if spawned.is_err() {
-                log::warn!("cannot spawn a thread for a blocking query");
+            parked.iter().map(|p| p.deadline).min()
+        };
+        if !answer.is_empty() {
+            // Write the replies without the lock, then look again: what changed meanwhile
+            // was not waited for.
+            MutexGuard::unlocked(&mut node, || {
+                for (request, reply) in answer {
+                    respond(request, reply);
+                }
+            });
+            continue;
+        }
+        if waiting.done.load(Ordering::SeqCst) {
+            return;
+        }
+        match next_deadline {
+            Some(d) => {
+                shared.changed.wait_until(&mut node, d);
             }
-        } else {
-            handle(shared, request);
+            None => shared.changed.wait(&mut node),
         }
     }
 }
@@ -68,7 +143,7 @@ fn respond(request: Request, (status, body, content_type): Reply) {
     let _ = request.respond(response);
 }
 
-fn handle(shared: &Shared, mut request: Request) {
+fn handle(shared: &Shared, waiting: &Waiting, mut request: Request) {
     let method = request.method().clone();
     let url = request.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -99,7 +174,24 @@ fn handle(shared: &Shared, mut request: Request) {
             }
         }
         (Method::Delete, ["v1", "kv", key]) => delete(shared, key),
-        (Method::Get, ["v1", "kv", node, key]) => get(shared, node, key, query),
+        (Method::Get, ["v1", "kv", node, key]) => match get(shared, waiting, node, key, query) {
+            Get::Reply(r) => r,
+            Get::Park(p) => {
+                // Checked and parked under the node lock: the waiter cannot miss a change.
+                let _node = shared.node.lock();
+                let mut parked = waiting.parked.lock();
+                if waiting.done.load(Ordering::SeqCst) {
+                    error(503, "agent is stopping")
+                } else if parked.len() >= MAX_BLOCKING {
+                    error(429, "too many blocking queries")
+                } else {
+                    parked.push(p.with(request));
+                    drop(parked);
+                    shared.changed.notify_all();
+                    return;
+                }
+            }
+        },
         (_, ["v1", "members"] | ["v1", "state"] | ["metrics"] | ["v1", "kv", ..]) => {
             error(405, format!("method {method} not allowed on {path}"))
         }
@@ -239,49 +331,102 @@ fn delete(shared: &Shared, key: &str) -> Reply {
     }
 }
 
-fn get(shared: &Shared, node_name: &str, key: &str, query: &str) -> Reply {
+/// What a `GET /v1/kv/NODE/KEY` comes to: a reply now, or a blocking query to park.
+enum Get {
+    Reply(Reply),
+    Park(ToPark),
+}
+
+/// A blocking query before it has its request.
+struct ToPark {
+    node_name: String,
+    id: NodeId,
+    key: String,
+    index: u64,
+    deadline: Instant,
+}
+
+impl ToPark {
+    fn with(self, request: Request) -> Parked {
+        Parked {
+            request,
+            node_name: self.node_name,
+            id: self.id,
+            key: self.key,
+            index: self.index,
+            deadline: self.deadline,
+        }
+    }
+}
+
+fn get(shared: &Shared, waiting: &Waiting, node_name: &str, key: &str, query: &str) -> Get {
     let index = match query_param(query, "index") {
         None => None,
         Some(i) => match i.parse::<u64>() {
             Ok(i) => Some(i),
-            Err(_) => return error(400, format!("bad index {i:?}")),
+            Err(_) => return Get::Reply(error(400, format!("bad index {i:?}"))),
         },
     };
     let wait = match query_param(query, "wait") {
         None => Duration::from_secs(300),
         Some(w) => match parse_duration(w) {
             Some(d) => d.min(MAX_WAIT),
-            None => return error(400, format!("bad wait {w:?}: use e.g. 5s, 500ms, 1m")),
+            None => {
+                return Get::Reply(error(
+                    400,
+                    format!("bad wait {w:?}: use e.g. 5s, 500ms, 1m"),
+                ));
+            }
         },
     };
     let id = NodeId::from_name(node_name);
     let deadline = Instant::now() + wait;
-    let mut node = shared.node.lock();
-    loop {
-        let entry = node.state().node(id).and_then(|r| r.entry(key)).cloned();
-        let version = entry.as_ref().map_or(0, |e| e.version);
-        let ready = index.is_none_or(|i| version > i);
-        if ready || Instant::now() >= deadline || shared.stop.load(Ordering::SeqCst) {
-            return match entry {
-                Some(e) if !e.deleted => json_reply(
-                    200,
-                    &json!({
-                        "node": node_name,
-                        "key": key,
-                        "value": String::from_utf8_lossy(&e.value),
-                        "version": e.version,
-                    }),
-                ),
-                _ => json_reply(
-                    404,
-                    &json!({
-                        "error": format!("no key {key:?} on node {node_name:?}"),
-                        "version": version,
-                    }),
-                ),
-            };
+    let node = shared.node.lock();
+    let version = node
+        .state()
+        .node(id)
+        .and_then(|r| r.entry(key))
+        .map_or(0, |e| e.version);
+    match index {
+        Some(index)
+            if version <= index
+                && Instant::now() < deadline
+                && !shared.stop.load(Ordering::SeqCst)
+                && !waiting.done.load(Ordering::SeqCst) =>
+        {
+            Get::Park(ToPark {
+                node_name: node_name.to_owned(),
+                id,
+                key: key.to_owned(),
+                index,
+                deadline,
+            })
         }
-        shared.changed.wait_until(&mut node, deadline);
+        _ => Get::Reply(kv_reply(&node, node_name, id, key)),
+    }
+}
+
+/// The current value of `key` on node `id` (200), or 404 with the version it had.
+fn kv_reply(node: &ClusterNode, node_name: &str, id: NodeId, key: &str) -> Reply {
+    let entry = node.state().node(id).and_then(|r| r.entry(key));
+    let version = entry.map_or(0, |e| e.version);
+    match entry {
+        Some(e) if !e.deleted => json_reply(
+            200,
+            &json!({
+                "node": node_name,
+                "key": key,
+                "value": String::from_utf8_lossy(&e.value),
+                "version": e.version,
+            }),
+        ),
+        _ => json_reply(
+            404,
+            &json!({
+                "error": format!("no key {key:?} on node {node_name:?}"),
+                "version": version,
+            }),
+        ),
     }
 }
 
@@ -374,7 +519,7 @@ fn metrics(shared: &Shared) -> Reply {
         out,
         "# HELP gossiper_members Members by status, this node included.\n# TYPE gossiper_members gauge"
     );
-    for (st, n) in MemberStatus::ALL.iter().zip(counts) {
+    for (st, n) in MemberStatus::ALL.iter().map(|&st| (st, counts.get(st))) {
         let _ = writeln!(out, "gossiper_members{{status=\"{}\"}} {n}", st.name());
     }
     let _ = writeln!(

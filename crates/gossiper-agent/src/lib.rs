@@ -4,7 +4,8 @@
 //! * [`udp`] — the UDP [`Transport`](gossiper_network::Transport) (it passes the same
 //!   conformance suite as the in-memory one) and address-level send/receive for the agent.
 //! * [`Agent`] — one socket, one [`ClusterNode`](gossiper_cluster::ClusterNode), one
-//!   gossip thread and one API thread. Every input to the protocol goes through one lock.
+//!   gossip thread, one API thread, and one thread that answers every parked blocking query
+//!   (not a thread per query). Every input to the protocol goes through one lock.
 //! * [`client`] — a tiny HTTP client for the API, used by the CLI and the benchmark.
 //!
 //! The API: `GET /v1/members`, `GET /v1/state`, `PUT|DELETE /v1/kv/KEY` (optional `?ttl=30s`),

@@ -1,7 +1,21 @@
-//! A real cluster's protocol, sans-IO: replicated per-node key-value state with generations,
-//! heartbeats and tombstones ([`ClusterState`], reconciled by the ordinary [`Node`](gossiper_node::Node)
-//! engine), membership with a φ-accrual failure detector ([`ClusterNode`]), and the versioned,
-//! optionally sealed datagram envelope ([`wire`]).
+//! A real cluster's protocol, sans-IO: membership, failure detection, replicated key-value
+//! state and the sealed datagram envelope, above the gossip engine and using only its API.
+//!
+//! - **Membership and liveness** ([`Swim`], the default [`Detector`]): each probe period a node
+//!   pings one member, in a shuffled round-robin; a member that answers neither directly nor
+//!   through `k` helpers becomes *suspect*, and *dead* when a suspicion timeout ends that
+//!   independent confirmations shorten (Lifeguard); a node's own missed acks stretch its
+//!   timeouts; a suspected member refutes by raising its incarnation. Changes ride on probe
+//!   traffic, so a node's cost does not grow with the cluster. The other choice,
+//!   [`Detector::Phi`], gossips a heartbeat in every digest and judges it with a φ-accrual
+//!   detector ([`PhiDetector`]), whose cost grows with N.
+//! - **Key-value state** ([`ClusterState`], reconciled by the ordinary
+//!   [`Node`](gossiper_node::Node) engine): per-node versioned keys with generations,
+//!   tombstones and TTLs, Scuttlebutt style. Fresh writes are pushed at once; anti-entropy
+//!   opens with two 8-byte fingerprints (state and live membership), so replicas in sync pay 16
+//!   bytes per exchange whatever N is, and a digest is exchanged only on a mismatch.
+//! - **The envelope** ([`wire`]): magic, version, cluster hash, sender and generation,
+//!   optionally sealed with a keyring (XChaCha20-Poly1305).
 //!
 //! The UDP agent (`gossiper-agent`) drives a [`ClusterNode`] with a socket and a clock; tests
 //! and the simulator drive it with virtual time:
@@ -50,7 +64,7 @@ mod tests;
 
 pub use node::{
     ClusterConfig, ClusterEvent, ClusterNode, ClusterStats, Detector, DropCounts, MemberInfo,
-    MemberStatus, Transmit,
+    MemberStatus, StatusCounts, Transmit,
 };
 pub use phi::PhiDetector;
 pub use state::{ClusterDigest, ClusterEntry, ClusterState, NodeRecord, WriteError};

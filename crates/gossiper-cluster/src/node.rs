@@ -49,13 +49,17 @@ pub struct ClusterConfig {
     /// Addresses to join through (retried with back-off until a peer answers, and again
     /// whenever no peer is alive).
     pub seeds: Vec<SocketAddr>,
-    /// Gossip round interval, 10..=60,000 ms, default 200. Also the heartbeat period.
+    /// Gossip round interval, 10..=60,000 ms, default 200. Under SWIM also the probe period
+    /// (one member pinged per period; a direct ack is awaited half of it) and the gossip
+    /// period of membership changes; a fingerprint exchange runs every two periods. Under φ
+    /// also the heartbeat period.
     pub interval_ms: u64,
-    /// Peers per round, 1..=16, default 3.
+    /// Peers per round, 1..=16, default 3: under SWIM, the members each pending membership
+    /// change is gossiped to per period; under φ, the peers of each anti-entropy round.
     pub fanout: u32,
     /// Largest datagram, envelope included, 256..=65,507 bytes, default 1,400.
     pub mtu: usize,
-    /// φ at which a peer is declared dead, default 8 (suspect from half of it). Lower detects
+    /// φ detector only: φ at which a peer is declared dead, default 8 (suspect from half of it). Lower detects
     /// sooner with more false positives. A peer is declared dead only once it has also been
     /// suspect, with no newer heartbeat, for 3 × log10(N) intervals (N the members known, at
     /// least 10).
@@ -191,6 +195,40 @@ impl MemberStatus {
             MemberStatus::Dead => "dead",
             MemberStatus::Left => "left",
         }
+    }
+}
+
+/// How many members (this node included) have each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// [`MemberStatus::Alive`].
+    pub alive: usize,
+    /// [`MemberStatus::Suspect`].
+    pub suspect: usize,
+    /// [`MemberStatus::Dead`].
+    pub dead: usize,
+    /// [`MemberStatus::Left`].
+    pub left: usize,
+}
+
+impl StatusCounts {
+    /// The count for one status.
+    pub fn get(&self, status: MemberStatus) -> usize {
+        match status {
+            MemberStatus::Alive => self.alive,
+            MemberStatus::Suspect => self.suspect,
+            MemberStatus::Dead => self.dead,
+            MemberStatus::Left => self.left,
+        }
+    }
+
+    fn add(&mut self, status: MemberStatus) {
+        *match status {
+            MemberStatus::Alive => &mut self.alive,
+            MemberStatus::Suspect => &mut self.suspect,
+            MemberStatus::Dead => &mut self.dead,
+            MemberStatus::Left => &mut self.left,
+        } += 1;
     }
 }
 
@@ -834,14 +872,16 @@ impl ClusterNode {
     }
 
     /// How many members (this node included) have each status, in [`MemberStatus::ALL`] order.
-    pub fn status_counts(&self) -> [usize; 4] {
-        if let Some(swim) = &self.swim {
-            return self.swim_status_counts(swim);
-        }
-        let mut counts = [0; 4];
-        counts[if self.left { 3 } else { 0 }] += 1;
-        for m in self.members.values() {
-            counts[m.status as usize] += 1;
+    pub fn status_counts(&self) -> StatusCounts {
+        let mut counts = StatusCounts::default();
+        counts.add(if self.left {
+            MemberStatus::Left
+        } else {
+            MemberStatus::Alive
+        });
+        match &self.swim {
+            Some(swim) => swim.members().for_each(|m| counts.add(m.status)),
+            None => self.members.values().for_each(|m| counts.add(m.status)),
         }
         counts
     }

@@ -668,24 +668,3 @@ fn an_in_sync_exchange_stays_under_the_byte_bound_at_a_thousand_nodes() {
     assert!(!sync_sizes.is_empty());
     assert!(sync_sizes.iter().all(|&n| n == 16), "{sync_sizes:?}");
 }
-
-#[test]
-fn zz_debug_settle() {
-    DETECTOR.set(Detector::Swim);
-    let mut net = Net::new(100, |_| {});
-    for step in 0..30 {
-        net.run(200);
-        let counts: Vec<[usize; 4]> = (0..100).map(|i| net.node(i).status_counts()).collect();
-        let min_alive = counts.iter().map(|c| c[0]).min().unwrap();
-        let not = counts.iter().filter(|c| c[0] < 100).count();
-        let sus: usize = counts.iter().map(|c| c[1]).sum();
-        let known_min = (0..100)
-            .map(|i| net.node(i).members(net.now).len())
-            .min()
-            .unwrap();
-        println!(
-            "t={} min_alive={min_alive} unsettled={not} suspects={sus} known_min={known_min}",
-            (step + 1) * 200
-        );
-    }
-}

@@ -864,7 +864,7 @@ impl<'c> World<'c> {
     /// now (`down`; every node down at the end is a watched crash-spec node) is alive to it,
     /// so its alive count must be the live count.
     fn lists_live_alive(&self, o: usize, n: &ClusterNode, down: &[usize]) -> bool {
-        n.status_counts()[0] == self.live_count
+        n.status_counts().alive == self.live_count
             && down
                 .iter()
                 .all(|&x| self.watch(x).is_some_and(|w| w.seen(o) != Seen::Alive))
@@ -882,7 +882,7 @@ impl<'c> World<'c> {
         }
         let settled = |n: &Option<ClusterNode>| {
             n.as_ref()
-                .is_none_or(|n| n.status_counts()[0] == self.live_count)
+                .is_none_or(|n| n.status_counts().alive == self.live_count)
         };
         while self.settle_cursor < self.nodes.len() {
             if !settled(&self.nodes[self.settle_cursor]) {

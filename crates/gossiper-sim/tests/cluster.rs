@@ -248,3 +248,26 @@ fn measures_that_cannot_happen_are_none() {
     };
     assert!(c.validate().unwrap_err().0.contains("late join"));
 }
+
+/// SWIM's promises under loss, on the simulator: 300 nodes, 10 % of every datagram lost for the
+/// whole run, a crash at 6 s. No live node is ever declared dead (a suspicion must be
+/// refuted or confirmed), and the crashed one is declared dead by every live node.
+#[test]
+fn three_hundred_swim_nodes_with_ten_percent_loss_kill_nobody_and_detect_a_crash() {
+    let mut c = config(300, 10_000);
+    c.detector = Detector::Swim;
+    c.start_over_ms = 2_000;
+    c.join_at_ms = None;
+    c.write_at_ms = 4_000;
+    c.faults.loss = 0.1;
+    c.faults.crashes.push(crash(60, None, 7, 7));
+    let r = run_cluster(&c, 11).unwrap();
+    assert!(r.dropped > 0, "the loss was applied");
+    assert_eq!(r.false_deaths, 0, "10% loss at N = 300 kills nobody: {r:?}");
+    let detect = r
+        .detect_ms
+        .expect("the crash was detected by every live node");
+    // min suspicion = 4 × log10(300) × 100 ms ≈ 1 s once two others confirm; probing and
+    // spreading add well under a second; a lost refutation or ping adds final pings.
+    assert!(detect < 3_500.0, "detected by all in {detect} ms");
+}

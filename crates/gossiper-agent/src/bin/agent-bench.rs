@@ -1,29 +1,76 @@
 //! `agent-bench`: starts N real agent processes on loopback and measures what an operator
-//! cares about: membership settling, PUT → every agent, idle bytes per node per second, kill -9
-//! detection, false suspicions while idle, and RSS per agent.
+//! cares about: membership settling, PUT → every agent, idle bytes per agent per second (payload
+//! and on the wire), false suspicions while idle, RSS per agent after a burst of blocking
+//! queries, and kill -9 detection.
 //!
 //! ```text
-//! cargo run --release -p gossiper-agent --bin agent-bench -- --nodes 10,50,100
+//! cargo build --release -p gossiper-agent --bin agent-bench
+//! target/release/agent-bench --nodes 10,50,100 --detector swim
+//! target/release/agent-bench --nodes 100 --detector swim,phi
+//! target/release/agent-bench --nodes 100 --detector swim --idle-secs 600 --puts 5
 //! ```
 //!
-//! Options: `--nodes LIST` (default 10,50,100), `--interval-ms` (100), `--fanout` (3),
-//! `--puts` (20), `--idle-secs` (10). The agents are this same binary re-run with `--as-agent`,
-//! each bound to a free loopback port.
+//! Options:
+//!
+//! * `--nodes LIST` cluster sizes, one run each (default `10,50,100`; each ≥ 3).
+//! * `--detector LIST` `swim` (default), `phi`, or `swim,phi` for a run of each per size; passed
+//!   to every agent.
+//! * `--interval-ms MS` probe/gossip interval (100), `--fanout K` (3).
+//! * `--puts P` PUTs measured (20), `--idle-secs S` idle window (10).
+//! * `--burst B` concurrent blocking queries sent to one agent before RSS is read (100).
+//! * `--kills K` agents killed one after another with SIGKILL (3; at most N − 2).
+//!
+//! The agents are this same binary re-run with `--as-agent`, each bound to a free loopback port.
+//!
+//! What each figure means, in the order printed for each size N and detector:
+//!
+//! * **formed / settled** — time until every agent lists N − 1 members all alive (agents started
+//!   one after another), then until all list N after one more agent starts.
+//! * **PUT → all** — a key written at one agent (rotating), until every agent's blocking query
+//!   `GET /v1/kv/NODE/KEY?index=0` has returned it; median, p90, max over the PUTs, in ms.
+//! * **idle traffic** — bytes sent (and received) per agent per second over the idle window,
+//!   from the agents' own `gossiper_bytes_out_total` / `gossiper_packets_out_total`: *payload*
+//!   is the UDP payload the agents count; *on the wire* adds the 28 bytes of IPv4 + UDP headers
+//!   per datagram (link-layer framing not included). KB = 1000 bytes.
+//! * **false suspicions** — over the idle window, summed over all agents: `suspect` and `down`
+//!   member events (`gossiper_member_events_total`). Every event there is false: no agent was
+//!   stopped. Under SWIM a member goes alive → suspect → dead, so a transient suspicion (refuted
+//!   in time) counts as one `suspect` event on each agent that heard of it; a false death counts
+//!   as `down`. `up` events are printed too (refutations bring members back). After the window
+//!   every agent's `/v1/members` is checked: members not `alive` are counted.
+//! * **RSS** — VmRSS from `/proc/PID/status`: all agents before the burst (median, max); then
+//!   `--burst` threads each send `GET /v1/kv/NODE/KEY?index=CURRENT&wait=2s` to one agent at
+//!   once; once all have answered (each after ~2 s: they block concurrently) that agent's RSS
+//!   is read, right away and again 6 s later (after idle HTTP threads have exited), with the
+//!   median over all agents.
+//! * **kill -9 detection** — for each kill: time from SIGKILL until every live agent's
+//!   `/v1/members` lists the victim `dead` (each agent polled every 25 ms by its own thread):
+//!   first, median and last agent, in ms; also the `suspect` / `down` events the kill caused
+//!   (a check that the event counters the idle window relies on move).
+//!
+//! A summary table for all runs closes the output. The exit code is 0 when every figure could be
+//! measured, 1 otherwise (an agent that did not start, a cluster that did not settle, a PUT or a
+//! blocking query that failed, a victim some agent never declared dead within 60 s). Targets
+//! are reported, not enforced.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use gossiper_agent::client::request;
 use gossiper_agent::{Agent, AgentConfig};
+use gossiper_cluster::Detector;
+
+/// IPv4 (20) + UDP (8) header bytes per datagram.
+const IP_UDP_HEADERS: u64 = 28;
 
 struct Proc {
     name: String,
     child: Child,
-    gossip: SocketAddr,
     api: String,
 }
 
@@ -36,15 +83,58 @@ impl Drop for Proc {
 
 struct Options {
     nodes: Vec<usize>,
+    detectors: Vec<Detector>,
     interval_ms: u64,
     fanout: u32,
     puts: usize,
     idle_secs: u64,
+    burst: usize,
+    kills: usize,
 }
+
+/// Everything measured for one size and detector (NaN: not measured).
+#[derive(Default)]
+struct Figures {
+    n: usize,
+    detector: &'static str,
+    put_p50_ms: f64,
+    put_max_ms: f64,
+    idle_secs: f64,
+    payload_out_bps: f64,
+    wire_out_bps: f64,
+    wire_in_bps: f64,
+    datagrams_out_ps: f64,
+    idle_suspect: u64,
+    idle_down: u64,
+    idle_not_alive: usize,
+    rss_before_median_kib: u64,
+    rss_burst_kib: u64,
+    rss_burst_later_kib: u64,
+    rss_after_median_kib: u64,
+    burst_ok: usize,
+    burst_wall_ms: f64,
+    kills_last_ms: Vec<f64>,
+}
+
+/// Set when a figure could not be measured; the exit code follows it.
+static INCOMPLETE: AtomicBool = AtomicBool::new(false);
 
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("agent-bench: {msg}");
     std::process::exit(1)
+}
+
+fn missed(msg: impl std::fmt::Display) {
+    eprintln!("agent-bench: not measured: {msg}");
+    INCOMPLETE.store(true, Ordering::SeqCst);
+}
+
+fn parse_detector(s: &str) -> Detector {
+    match s {
+        "swim" => Detector::Swim,
+        "phi" => Detector::Phi,
+        _ => fail(format!("unknown detector {s:?}: use swim or phi")),
+    }
 }
 
 fn main() {
@@ -55,13 +145,24 @@ fn main() {
     }
     let mut o = Options {
         nodes: vec![10, 50, 100],
+        detectors: vec![Detector::Swim],
         interval_ms: 100,
         fanout: 3,
         puts: 20,
         idle_secs: 10,
+        burst: 100,
+        kills: 3,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!(
+                "agent-bench [--nodes 10,50,100] [--detector swim|phi|swim,phi] [--interval-ms 100] \
+                 [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3]\n\
+                 (see the doc comment of crates/gossiper-agent/src/bin/agent-bench.rs)"
+            );
+            return;
+        }
         let value = it
             .next()
             .unwrap_or_else(|| fail(format!("{flag} needs a value")));
@@ -71,10 +172,13 @@ fn main() {
         };
         match flag.as_str() {
             "--nodes" => o.nodes = value.split(',').map(|v| num(v) as usize).collect(),
+            "--detector" => o.detectors = value.split(',').map(parse_detector).collect(),
             "--interval-ms" => o.interval_ms = num(value),
             "--fanout" => o.fanout = num(value) as u32,
             "--puts" => o.puts = num(value) as usize,
             "--idle-secs" => o.idle_secs = num(value),
+            "--burst" => o.burst = num(value) as usize,
+            "--kills" => o.kills = num(value) as usize,
             _ => fail(format!("unknown option {flag}")),
         }
     }
@@ -82,22 +186,32 @@ fn main() {
         fail("--nodes: every size must be at least 3");
     }
     println!(
-        "agent-bench: interval {} ms, fanout {}, {} PUTs, {} s idle window",
-        o.interval_ms, o.fanout, o.puts, o.idle_secs
+        "agent-bench: interval {} ms, fanout {}, {} PUTs, {} s idle window, burst of {} blocking \
+         queries, {} kills",
+        o.interval_ms, o.fanout, o.puts, o.idle_secs, o.burst, o.kills
     );
-    for &n in &o.nodes {
-        bench(n, &o);
+    let mut all = Vec::new();
+    for &d in &o.detectors {
+        for &n in &o.nodes {
+            all.push(bench(n, d, &o));
+        }
+    }
+    summary(&all);
+    if INCOMPLETE.load(Ordering::SeqCst) {
+        eprintln!("agent-bench: some figures could not be measured (see above)");
+        std::process::exit(1);
     }
 }
 
-/// Child mode: `--as-agent NAME INTERVAL FANOUT [JOIN]`.
+/// Child mode: `--as-agent NAME INTERVAL FANOUT DETECTOR [JOIN]`.
 fn as_agent(args: &[String]) {
     let mut c = AgentConfig::new(args.first().cloned().unwrap_or_else(|| fail("name")));
     c.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     c.api = SocketAddr::from(([127, 0, 0, 1], 0));
     c.interval_ms = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(100);
     c.fanout = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(3);
-    if let Some(j) = args.get(3) {
+    c.detector = parse_detector(args.get(3).map_or("swim", String::as_str));
+    if let Some(j) = args.get(4) {
         c.join = vec![j.parse().unwrap_or_else(|_| fail("join address"))];
     }
     let agent = Agent::start(c, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| fail(e));
@@ -105,12 +219,18 @@ fn as_agent(args: &[String]) {
     let _ = agent.wait();
 }
 
-fn spawn(name: &str, o: &Options, join: Option<SocketAddr>) -> Proc {
+fn spawn(
+    name: &str,
+    o: &Options,
+    detector: Detector,
+    join: Option<SocketAddr>,
+) -> (Proc, SocketAddr) {
     let exe = std::env::current_exe().unwrap_or_else(|e| fail(e));
     let mut cmd = Command::new(exe);
     cmd.args(["--as-agent", name])
         .arg(o.interval_ms.to_string())
         .arg(o.fanout.to_string())
+        .arg(detector.name())
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped());
     if let Some(j) = join {
@@ -129,34 +249,73 @@ fn spawn(name: &str, o: &Options, join: Option<SocketAddr>) -> Proc {
         .next()
         .unwrap_or_else(|| fail("no api address"))
         .to_owned();
-    Proc {
-        name: name.to_owned(),
-        child,
+    (
+        Proc {
+            name: name.to_owned(),
+            child,
+            api,
+        },
         gossip,
-        api,
-    }
+    )
 }
 
 fn get(api: &str, path: &str, timeout: Duration) -> Option<(u16, String)> {
     request(api, "GET", path, b"", timeout).ok()
 }
 
-fn members_alive(api: &str) -> Option<(usize, usize)> {
+fn members(api: &str) -> Option<Vec<(String, String)>> {
     let (_, text) = get(api, "/v1/members", Duration::from_secs(5))?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let a = v.as_array()?;
-    Some((a.len(), a.iter().filter(|m| m["status"] == "alive").count()))
+    Some(
+        v.as_array()?
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap_or("").to_owned(),
+                    m["status"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect(),
+    )
 }
 
-fn metric(api: &str, prefix: &str) -> u64 {
-    get(api, "/metrics", Duration::from_secs(5))
-        .and_then(|(_, t)| {
-            t.lines()
-                .find(|l| l.starts_with(prefix))
-                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        })
-        .unwrap_or(0)
+fn members_alive(api: &str) -> Option<(usize, usize)> {
+    let m = members(api)?;
+    Some((m.len(), m.iter().filter(|(_, s)| s == "alive").count()))
 }
+
+/// The counters of one agent's `/metrics`, by full name (labels included).
+fn scrape(api: &str) -> Option<HashMap<String, u64>> {
+    let (status, text) = get(api, "/metrics", Duration::from_secs(5))?;
+    if status != 200 {
+        return None;
+    }
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_owned(), v.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+/// The given counters summed over all agents; `None` if an agent did not answer.
+fn totals(procs: &[Proc], names: &[&str]) -> Option<Vec<u64>> {
+    let mut sum = vec![0; names.len()];
+    for p in procs {
+        let m = scrape(&p.api)?;
+        for (s, name) in sum.iter_mut().zip(names) {
+            *s += m.get(*name).copied()?;
+        }
+    }
+    Some(sum)
+}
+
+const SUSPECT: &str = "gossiper_member_events_total{event=\"suspect\"}";
+const DOWN: &str = "gossiper_member_events_total{event=\"down\"}";
+const UP: &str = "gossiper_member_events_total{event=\"up\"}";
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -169,6 +328,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+fn median_rss(procs: &[Proc]) -> (u64, u64) {
+    let mut rss: Vec<u64> = procs.iter().map(|p| rss_kib(p.child.id())).collect();
+    rss.sort_unstable();
+    (
+        rss.get(rss.len() / 2).copied().unwrap_or(0),
+        rss.last().copied().unwrap_or(0),
+    )
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -177,14 +349,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-fn bench(n: usize, o: &Options) {
+fn bench(n: usize, detector: Detector, o: &Options) -> Figures {
     let interval = o.interval_ms as f64;
-    println!("\n== N = {n} agents ==");
-    let mut procs = vec![spawn("a0", o, None)];
-    let seed = procs[0].gossip;
+    let mut f = Figures {
+        n,
+        detector: detector.name(),
+        put_p50_ms: f64::NAN,
+        put_max_ms: f64::NAN,
+        ..Figures::default()
+    };
+    println!("\n== N = {n} agents, detector {} ==", detector.name());
+    let (first, seed) = spawn("a0", o, detector, None);
+    let mut procs = vec![first];
     let first_started = Instant::now();
     for i in 1..n - 1 {
-        procs.push(spawn(&format!("a{i}"), o, Some(seed)));
+        procs.push(spawn(&format!("a{i}"), o, detector, Some(seed)).0);
     }
     let spawned = first_started.elapsed();
     // Cluster formation: N-1 agents started one after another, then settled.
@@ -197,7 +376,7 @@ fn bench(n: usize, o: &Options) {
     );
     // Membership after the last agent starts: one more agent joins a settled cluster.
     let last_started = Instant::now();
-    procs.push(spawn(&format!("a{}", n - 1), o, Some(seed)));
+    procs.push(spawn(&format!("a{}", n - 1), o, detector, Some(seed)).0);
     let settled = settle_time(&procs, n, last_started);
     println!(
         "membership settled: {:.0} ms after the last agent started (spawn included)",
@@ -205,7 +384,26 @@ fn bench(n: usize, o: &Options) {
     );
     std::thread::sleep(Duration::from_secs(2));
 
-    // PUT at one agent -> every agent returns the key (blocking queries, answered on change).
+    put_latency(&procs, o, &mut f);
+    if !f.put_p50_ms.is_nan() {
+        println!(
+            "PUT -> all {n} agents: median {:.1} ms ({:.2} intervals), max {:.1} ms",
+            f.put_p50_ms,
+            f.put_p50_ms / interval,
+            f.put_max_ms
+        );
+    }
+
+    idle_window(&procs, o, &mut f);
+    rss_after_burst(&procs, o, &mut f);
+    kills(&mut procs, o, &mut f);
+    drop(procs);
+    f
+}
+
+/// PUT at one agent → every agent returns the key (blocking queries, answered on change).
+fn put_latency(procs: &[Proc], o: &Options, f: &mut Figures) {
+    let n = procs.len();
     let mut lat = Vec::new();
     for r in 0..o.puts {
         let writer = r % n;
@@ -234,120 +432,269 @@ fn bench(n: usize, o: &Options) {
             other => fail(format!("PUT failed: {other:?}")),
         }
         let mut worst = Duration::ZERO;
+        let mut ok = true;
         for w in waiters {
             let (status, at) = w.join().unwrap_or((None, Instant::now()));
             if status != Some(200) {
-                fail(format!("an agent did not return {key}: {status:?}"));
+                missed(format!("an agent did not return {key}: {status:?}"));
+                ok = false;
             }
             worst = worst.max(at.saturating_duration_since(start));
         }
-        lat.push(worst.as_secs_f64() * 1e3);
+        if ok {
+            lat.push(worst.as_secs_f64() * 1e3);
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     lat.sort_by(f64::total_cmp);
-    let (p50, p90, max) = (
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.9),
-        percentile(&lat, 1.0),
-    );
-    println!(
-        "PUT -> all {n} agents: median {p50:.1} ms ({:.2} intervals), p90 {p90:.1} ms, max {max:.1} ms",
-        p50 / interval
-    );
+    if lat.is_empty() {
+        if o.puts > 0 {
+            missed("no PUT reached every agent");
+        }
+        return;
+    }
+    f.put_p50_ms = percentile(&lat, 0.5);
+    f.put_max_ms = percentile(&lat, 1.0);
+}
 
-    // Idle traffic and false suspicions.
-    let out0: u64 = procs
-        .iter()
-        .map(|p| metric(&p.api, "gossiper_bytes_out_total"))
-        .sum();
-    let in0: u64 = procs
-        .iter()
-        .map(|p| metric(&p.api, "gossiper_bytes_in_total"))
-        .sum();
-    let verdicts = |procs: &[Proc]| -> (u64, u64) {
-        procs.iter().fold((0, 0), |(s, d), p| {
-            (
-                s + metric(&p.api, "gossiper_member_events_total{event=\"suspect\"}"),
-                d + metric(&p.api, "gossiper_member_events_total{event=\"down\"}"),
-            )
-        })
+/// Idle traffic and false suspicions over the idle window.
+fn idle_window(procs: &[Proc], o: &Options, f: &mut Figures) {
+    let n = procs.len() as f64;
+    let names = [
+        "gossiper_bytes_out_total",
+        "gossiper_packets_out_total",
+        "gossiper_bytes_in_total",
+        "gossiper_packets_in_total",
+        SUSPECT,
+        DOWN,
+        UP,
+    ];
+    let Some(before) = totals(procs, &names) else {
+        return missed("an agent's /metrics did not answer before the idle window");
     };
-    let (sus0, down0) = verdicts(&procs);
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(o.idle_secs));
-    let out1: u64 = procs
-        .iter()
-        .map(|p| metric(&p.api, "gossiper_bytes_out_total"))
-        .sum();
-    let in1: u64 = procs
-        .iter()
-        .map(|p| metric(&p.api, "gossiper_bytes_in_total"))
-        .sum();
-    let (sus1, down1) = verdicts(&procs);
+    let Some(after) = totals(procs, &names) else {
+        return missed("an agent's /metrics did not answer after the idle window");
+    };
     let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "idle traffic: {:.1} KB/s sent and {:.1} KB/s received per agent; in {:.0} s idle: {} false dead verdicts, {} transient suspicions (all agents together)",
-        (out1 - out0) as f64 / n as f64 / secs / 1e3,
-        (in1 - in0) as f64 / n as f64 / secs / 1e3,
-        secs,
-        down1 - down0,
-        sus1 - sus0
-    );
-
-    let rss: Vec<u64> = procs.iter().map(|p| rss_kib(p.child.id())).collect();
-    let mean = rss.iter().sum::<u64>() as f64 / rss.len() as f64;
-    println!(
-        "RSS per agent: mean {:.2} MiB, max {:.2} MiB",
-        mean / 1024.0,
-        *rss.iter().max().unwrap_or(&0) as f64 / 1024.0
-    );
-
-    // kill -9 one agent; time until every other agent says dead.
-    let victim = procs.pop().unwrap_or_else(|| fail("no agents"));
-    let victim_name = victim.name.clone();
-    let killed_at = Instant::now();
-    drop(victim);
-    let watchers: Vec<_> = procs
+    let d: Vec<u64> = after
         .iter()
-        .map(|p| {
-            let (api, name) = (p.api.clone(), victim_name.clone());
+        .zip(&before)
+        .map(|(a, b)| a.saturating_sub(*b))
+        .collect();
+    let per = |v: u64| v as f64 / n / secs;
+    f.idle_secs = secs;
+    f.payload_out_bps = per(d[0]);
+    f.wire_out_bps = per(d[0] + IP_UDP_HEADERS * d[1]);
+    f.wire_in_bps = per(d[2] + IP_UDP_HEADERS * d[3]);
+    f.datagrams_out_ps = per(d[1]);
+    f.idle_suspect = d[4];
+    f.idle_down = d[5];
+    let mut not_alive = 0;
+    for p in procs {
+        match members(&p.api) {
+            Some(m) => not_alive += m.iter().filter(|(_, s)| s != "alive").count(),
+            None => missed(format!("{}'s /v1/members did not answer", p.name)),
+        }
+    }
+    f.idle_not_alive = not_alive;
+    println!(
+        "idle traffic per agent over {secs:.0} s: sent {:.2} KB/s payload, {:.2} KB/s on the wire \
+         (+{IP_UDP_HEADERS} B IPv4+UDP per datagram, {:.1} datagrams/s); received {:.2} KB/s \
+         payload, {:.2} KB/s on the wire",
+        f.payload_out_bps / 1e3,
+        f.wire_out_bps / 1e3,
+        f.datagrams_out_ps,
+        per(d[2]) / 1e3,
+        f.wire_in_bps / 1e3,
+    );
+    println!(
+        "false suspicions while idle (all agents together): {} suspect events, {} down events \
+         (false dead verdicts), {} up events; after the window {not_alive} member entries not \
+         alive",
+        d[4], d[5], d[6]
+    );
+}
+
+/// RSS of all agents, then of one agent after `--burst` concurrent blocking queries.
+fn rss_after_burst(procs: &[Proc], o: &Options, f: &mut Figures) {
+    let (med, max) = median_rss(procs);
+    f.rss_before_median_kib = med;
+    println!(
+        "RSS per agent before the burst: median {:.2} MiB, max {:.2} MiB",
+        mib(med),
+        mib(max)
+    );
+    let target = &procs[procs.len() / 2];
+    let owner = &procs[0].name;
+    let key = "bench0";
+    let version = get(
+        &target.api,
+        &format!("/v1/kv/{owner}/{key}"),
+        Duration::from_secs(5),
+    )
+    .and_then(|(_, t)| serde_json::from_str::<serde_json::Value>(&t).ok())
+    .and_then(|v| v["version"].as_u64())
+    .unwrap_or(0);
+    let path = format!("/v1/kv/{owner}/{key}?index={version}&wait=2s");
+    let barrier = Arc::new(Barrier::new(o.burst + 1));
+    let clients: Vec<_> = (0..o.burst)
+        .map(|_| {
+            let (api, path, barrier) = (target.api.clone(), path.clone(), barrier.clone());
             std::thread::spawn(move || {
-                while killed_at.elapsed() < Duration::from_secs(60) {
-                    if let Some((_, text)) = get(&api, "/v1/members", Duration::from_secs(5)) {
-                        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                        let dead = v
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .any(|m| m["name"] == name.as_str() && m["status"] == "dead");
-                        if dead {
-                            return Some(killed_at.elapsed());
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                None
+                barrier.wait();
+                get(&api, &path, Duration::from_secs(10)).map(|(s, _)| s)
             })
         })
         .collect();
-    let mut detect: Vec<f64> = watchers
-        .into_iter()
-        .map(|w| {
-            w.join()
-                .ok()
-                .flatten()
-                .map_or(f64::INFINITY, |d| d.as_secs_f64() * 1e3)
-        })
-        .collect();
-    detect.sort_by(f64::total_cmp);
+    barrier.wait();
+    let start = Instant::now();
+    let mut statuses: HashMap<Option<u16>, usize> = HashMap::new();
+    for c in clients {
+        *statuses.entry(c.join().ok().flatten()).or_default() += 1;
+    }
+    let wall = start.elapsed();
+    f.burst_wall_ms = wall.as_secs_f64() * 1e3;
+    f.burst_ok = statuses.get(&Some(200)).copied().unwrap_or(0);
+    let pid = target.child.id();
+    f.rss_burst_kib = rss_kib(pid);
+    let (med, max) = median_rss(procs);
+    f.rss_after_median_kib = med;
+    std::thread::sleep(Duration::from_secs(6));
+    f.rss_burst_later_kib = rss_kib(pid);
+    let mut st: Vec<_> = statuses.into_iter().collect();
+    st.sort();
     println!(
-        "kill -9 detection: first {:.0} ms, median {:.0} ms, all {} others {:.0} ms",
-        percentile(&detect, 0.0),
-        percentile(&detect, 0.5),
-        n - 1,
-        percentile(&detect, 1.0)
+        "burst: {} concurrent GET {path} at {}: answered in {:.0} ms, statuses {st:?}",
+        o.burst, target.name, f.burst_wall_ms
     );
-    drop(procs);
+    println!(
+        "RSS after the burst: {} {:.2} MiB (6 s later {:.2} MiB); all agents median {:.2} MiB, \
+         max {:.2} MiB",
+        target.name,
+        mib(f.rss_burst_kib),
+        mib(f.rss_burst_later_kib),
+        mib(med),
+        mib(max)
+    );
+    if f.burst_ok != o.burst {
+        missed(format!(
+            "{} of {} blocking queries did not return 200",
+            o.burst - f.burst_ok,
+            o.burst
+        ));
+    }
+}
+
+/// kill -9 one agent at a time; time until every other agent lists it dead.
+fn kills(procs: &mut Vec<Proc>, o: &Options, f: &mut Figures) {
+    let kills = o.kills.min(procs.len().saturating_sub(2));
+    for k in 0..kills {
+        let victim = procs.pop().unwrap_or_else(|| fail("no agents"));
+        let Some(before) = totals(procs, &[SUSPECT, DOWN]) else {
+            return missed("an agent's /metrics did not answer before a kill");
+        };
+        let victim_name = victim.name.clone();
+        let killed_at = Instant::now();
+        drop(victim); // SIGKILL, then reaped
+        let watchers: Vec<_> = procs
+            .iter()
+            .map(|p| {
+                let (api, name) = (p.api.clone(), victim_name.clone());
+                std::thread::spawn(move || {
+                    while killed_at.elapsed() < Duration::from_secs(60) {
+                        if let Some(m) = members(&api)
+                            && m.iter().any(|(n, s)| *n == name && s == "dead")
+                        {
+                            return Some(killed_at.elapsed());
+                        }
+                        std::thread::sleep(Duration::from_millis(25));
+                    }
+                    None
+                })
+            })
+            .collect();
+        let mut detect: Vec<f64> = watchers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .ok()
+                    .flatten()
+                    .map_or(f64::INFINITY, |d| d.as_secs_f64() * 1e3)
+            })
+            .collect();
+        detect.sort_by(f64::total_cmp);
+        let last = percentile(&detect, 1.0);
+        if !last.is_finite() {
+            missed(format!(
+                "{} agents never listed {victim_name} dead within 60 s",
+                detect.iter().filter(|d| !d.is_finite()).count()
+            ));
+        }
+        f.kills_last_ms.push(last);
+        std::thread::sleep(Duration::from_millis(500));
+        let events = totals(procs, &[SUSPECT, DOWN]).map(|a| {
+            (
+                a[0].saturating_sub(before[0]),
+                a[1].saturating_sub(before[1]),
+            )
+        });
+        println!(
+            "kill -9 #{} ({victim_name}): dead at the first agent {:.0} ms, median {:.0} ms, all {} \
+             live agents {last:.0} ms; events: {}",
+            k + 1,
+            percentile(&detect, 0.0),
+            percentile(&detect, 0.5),
+            procs.len(),
+            events.map_or("?".into(), |(s, d)| format!("{s} suspect, {d} down"))
+        );
+        std::thread::sleep(Duration::from_millis(1_500));
+    }
+}
+
+fn summary(all: &[Figures]) {
+    println!(
+        "\n== summary (KB = 1000 B; wire = payload + 28 B IPv4/UDP per datagram; RSS in MiB) ==\n\
+         {:>4} {:>5} | {:>8} {:>8} | {:>9} {:>9} {:>7} {:>8} | {:>7} {:>6} {:>9} | {:>6} {:>6} {:>6} {:>6} | kill -9 -> dead at all (ms)",
+        "N",
+        "det",
+        "PUT p50",
+        "PUT max",
+        "out pay",
+        "out wire",
+        "dgram/s",
+        "in wire",
+        "suspect",
+        "down",
+        "not alive",
+        "RSS0",
+        "burst",
+        "+6 s",
+        "median",
+    );
+    for f in all {
+        let kills: Vec<String> = f.kills_last_ms.iter().map(|k| format!("{k:.0}")).collect();
+        println!(
+            "{:>4} {:>5} | {:>5.1} ms {:>5.1} ms | {:>4.2} KB/s {:>4.2} KB/s {:>7.1} {:>3.2} KB/s | {:>7} {:>6} {:>9} | {:>6.2} {:>6.2} {:>6.2} {:>6.2} | {}",
+            f.n,
+            f.detector,
+            f.put_p50_ms,
+            f.put_max_ms,
+            f.payload_out_bps / 1e3,
+            f.wire_out_bps / 1e3,
+            f.datagrams_out_ps,
+            f.wire_in_bps / 1e3,
+            f.idle_suspect,
+            f.idle_down,
+            f.idle_not_alive,
+            mib(f.rss_before_median_kib),
+            mib(f.rss_burst_kib),
+            mib(f.rss_burst_later_kib),
+            mib(f.rss_after_median_kib),
+            kills.join(", ")
+        );
+    }
 }
 
 /// Time from `since` until every agent lists `n` members, all alive (one polling thread per

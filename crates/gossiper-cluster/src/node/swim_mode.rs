@@ -251,14 +251,4 @@ impl ClusterNode {
             self.outbox.clear();
         }
     }
-
-    /// Status counts under SWIM, this node included.
-    pub(super) fn swim_status_counts(&self, swim: &Swim) -> [usize; 4] {
-        let mut counts = [0; 4];
-        counts[if self.left { 3 } else { 0 }] += 1;
-        for m in swim.members() {
-            counts[m.status as usize] += 1;
-        }
-        counts
-    }
 }
