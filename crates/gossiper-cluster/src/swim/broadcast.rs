@@ -135,6 +135,13 @@ impl BroadcastQueue {
         }
         self.taken = taken;
         self.spare.truncate(64);
+        // Entries pass through every level once, so a level's storm-sized capacity is dead
+        // weight once they have moved on.
+        for level in &mut self.levels {
+            if level.capacity() > 32 && level.len() * 4 < level.capacity() {
+                level.shrink_to(level.len() * 2);
+            }
+        }
         // A storm's queue is gone once spread: give its memory back (10,000 simulated nodes
         // each keeping a storm's worth of capacity would not fit).
         if self.len == 0 && self.levels.iter().map(Vec::capacity).sum::<usize>() > 64 {

@@ -86,6 +86,8 @@ const EVENT_BOUND: usize = 16_384;
 const RELAY_BOUND: usize = 64;
 /// At most one table sync with an unknown sender per this many probe periods.
 const SYNC_PERIODS: u32 = 10;
+/// How often (in probe periods) the tables' spare capacity is checked.
+const COMPACT_PERIODS: u32 = 50;
 /// Final pings an unconfirmed suspicion gets before the verdict, two probe periods apart.
 const LAST_CHANCES: u8 = 3;
 /// How many removed members are remembered, to ignore stale news about them.
@@ -110,7 +112,9 @@ pub struct SwimMember {
     /// Its id.
     pub id: NodeId,
     /// Its name.
-    pub name: Box<str>,
+    /// Inline up to 24 bytes (no heap allocation per member for typical names: 10,000 members
+    /// in each of 10,000 simulated nodes is 10^8 of them).
+    pub name: compact_str::CompactString,
     /// Its address.
     pub addr: SocketAddr,
     /// Its generation (process start).
@@ -300,6 +304,8 @@ pub struct Swim {
     live_changed_at: Time,
     /// When the last whole-table exchange for a fingerprint mismatch started.
     last_table_sync: Time,
+    /// Next check of the tables' spare capacity.
+    next_compact: Time,
     /// The time of the input being handled.
     now: Time,
 }
@@ -341,6 +347,7 @@ impl Swim {
             live_changes: 0,
             live_changed_at: now,
             last_table_sync: now,
+            next_compact: now,
             now,
             config,
         }
@@ -413,6 +420,23 @@ impl Swim {
         }
         if now >= self.next_reap {
             self.reap(now);
+        }
+        if now >= self.next_compact {
+            self.next_compact = now + self.config.probe_interval() * COMPACT_PERIODS;
+            self.compact(now);
+        }
+    }
+
+    /// Once the membership has been still for a while, gives back the tables' growth slack
+    /// (up to half of each after the doublings of a join storm).
+    fn compact(&mut self, now: Time) {
+        let still = now >= self.live_changed_at + self.config.probe_interval() * SYNC_PERIODS;
+        let slack = |cap: usize, len: usize| cap > len + len / 8 + 16;
+        if still && slack(self.members.capacity(), self.members.len()) {
+            self.members.shrink_to_fit();
+            self.live.shrink_to_fit();
+            self.probe_order.shrink_to_fit();
+            self.index.shrink_to_fit();
         }
     }
 
@@ -1129,7 +1153,7 @@ impl Swim {
                     m.addr = a;
                 }
                 if *m.name != *u.name {
-                    m.name = u.name.into();
+                    m.name = compact_str::CompactString::new(u.name);
                 }
                 if was != MemberStatus::Alive {
                     m.status = MemberStatus::Alive;
@@ -1246,7 +1270,7 @@ impl Swim {
         let i = self.members.len() as u32;
         self.members.push(SwimMember {
             id: u.id,
-            name: wire::truncate(u.name).into(),
+            name: compact_str::CompactString::new(wire::truncate(u.name)),
             addr,
             generation: u.generation,
             incarnation: u.incarnation,
