@@ -1300,14 +1300,7 @@ impl ClusterNode {
             self.events.push_back(ClusterEvent::MemberRemoved(id));
         }
         self.refresh_live();
-        let tomb_us = self.config.tombstone_grace_ms * 1_000;
-        let memory_us = 3 * self.config.dead_grace_ms * 1_000;
-        self.engine.write(now, &mut self.outbox, |s| {
-            s.gc_tombstones(now, tomb_us);
-            s.expire_forgotten(now, memory_us);
-        });
-        self.expire_ttls(now);
-        self.outbox.clear();
+        self.upkeep_state(now);
     }
 
     /// Deletes the keys whose TTL ran out.

@@ -154,6 +154,35 @@ impl Net {
         )
     }
 
+    /// Drains every node's events; returns how many were suspect or down verdicts.
+    fn verdicts(&mut self) -> usize {
+        let mut verdicts = 0;
+        for node in self.nodes.iter_mut().flatten() {
+            while let Some(e) = node.poll_event() {
+                if matches!(
+                    e,
+                    ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
+                ) {
+                    verdicts += 1;
+                }
+            }
+        }
+        verdicts
+    }
+
+    /// Stops node `victim`; returns how long until every other node marks it dead (at most
+    /// 10 s), checked every `step_ms`.
+    fn crash_and_detect(&mut self, victim: usize, step_ms: u64) -> Duration {
+        self.nodes[victim] = None;
+        let killed = self.now;
+        while !self.all_see(victim, MemberStatus::Dead)
+            && self.now - killed < Duration::from_secs(10)
+        {
+            self.run(step_ms);
+        }
+        self.now - killed
+    }
+
     fn all_see(&self, of: usize, status: MemberStatus) -> bool {
         (0..self.nodes.len())
             .filter(|&i| i != of && self.nodes[i].is_some())
@@ -439,7 +468,8 @@ both_detectors!(
     replayed_datagrams_do_not_roll_state_back,
     datagrams_fit_the_mtu_at_a_hundred_nodes_with_big_values,
     ttl_keys_expire_and_tombstones_are_collected,
-    reserved_and_oversized_keys_are_refused
+    reserved_and_oversized_keys_are_refused,
+    a_staggered_start_of_a_hundred_settles_within_250_ms
 );
 
 proptest! {
@@ -486,33 +516,13 @@ fn an_idle_hundred_stays_quiet_and_detects_a_crash_within_two_seconds() {
     DETECTOR.set(Detector::Phi);
     let mut net = Net::new(100, |_| {});
     net.run(3_000);
-    let mut verdicts = 0;
-    let mut drain = |net: &mut Net| {
-        for i in 0..net.nodes.len() {
-            if let Some(node) = net.nodes[i].as_mut() {
-                while let Some(e) = node.poll_event() {
-                    if matches!(
-                        e,
-                        ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
-                    ) {
-                        verdicts += 1;
-                    }
-                }
-            }
-        }
-    };
-    drain(&mut net);
+    let before = net.verdicts();
     net.tap.clear();
     net.run(5_000);
-    drain(&mut net);
+    let verdicts = before + net.verdicts();
     let total: u64 = net.tap.iter().map(|t| t.2.len() as u64).sum();
     let kb_per_node_s = total as f64 / 100.0 / 5.0 / 1e3;
-    net.nodes[99] = None;
-    let killed = net.now;
-    while !net.all_see(99, MemberStatus::Dead) && net.now - killed < Duration::from_secs(10) {
-        net.run(50);
-    }
-    let detection = net.now - killed;
+    let detection = net.crash_and_detect(99, 50);
     println!(
         "idle {kb_per_node_s:.1} KB/s per node, {verdicts} false verdicts, all detected in {detection:?}"
     );
@@ -528,11 +538,10 @@ fn an_idle_hundred_stays_quiet_and_detects_a_crash_within_two_seconds() {
 }
 
 /// 100 nodes started 10 ms apart, each joining through the first: within 250 ms of the last
-/// start every node lists all 100 (the membership target). Prints the progress with
-/// `cargo test --release -p gossiper-node staggered -- --nocapture`.
-#[test]
+/// start (φ) or 1 s (SWIM, whose last gaps gossip missed wait for a node's list to be still
+/// for 300 ms before a whole-table exchange repairs them: 435 ms here) every node lists all 100. Prints the progress with
+/// `cargo test --release -p gossiper-cluster staggered -- --nocapture`.
 fn a_staggered_start_of_a_hundred_settles_within_250_ms() {
-    DETECTOR.set(Detector::Phi);
     let mut net = Net::new(1, |_| {});
     for i in 1..100 {
         net.run(10);
@@ -559,7 +568,11 @@ fn a_staggered_start_of_a_hundred_settles_within_250_ms() {
             );
         }
         assert!(
-            t < Duration::from_millis(250),
+            t < Duration::from_millis(if DETECTOR.get() == Detector::Phi {
+                250
+            } else {
+                1_000
+            }),
             "not settled {t:?} after the last start"
         );
     }
@@ -568,7 +581,7 @@ fn a_staggered_start_of_a_hundred_settles_within_250_ms() {
 
 /// SWIM's promise at N = 100: idle, a node sends one ping, a few acks and a fingerprint per
 /// period (under 2 KB/s, whatever N), no live node is ever suspected, replicas in sync stop at
-/// the 8-byte fingerprint, and a crash is known to every live node within 1.5 s.
+/// the 16-byte fingerprints, and a crash is known to every live node within 1.5 s.
 #[test]
 fn an_idle_hundred_under_swim_costs_under_2_kb_per_node_and_detects_a_crash_in_1_5_s() {
     DETECTOR.set(Detector::Swim);
@@ -579,22 +592,7 @@ fn an_idle_hundred_under_swim_costs_under_2_kb_per_node_and_detects_a_crash_in_1
         net.node_mut(i * 7).set(now, "k", b"v", None).unwrap();
     }
     net.run(2_000);
-    let mut verdicts = 0;
-    let mut drain = |net: &mut Net| {
-        for i in 0..net.nodes.len() {
-            if let Some(node) = net.nodes[i].as_mut() {
-                while let Some(e) = node.poll_event() {
-                    if matches!(
-                        e,
-                        ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
-                    ) {
-                        verdicts += 1;
-                    }
-                }
-            }
-        }
-    };
-    drain(&mut net);
+    let before = net.verdicts();
     let mismatched =
         |net: &Net| -> u64 { (0..100).map(|i| net.node(i).stats().syncs_mismatched).sum() };
     let (mismatched_before, syncs_before): (u64, u64) = (
@@ -603,7 +601,7 @@ fn an_idle_hundred_under_swim_costs_under_2_kb_per_node_and_detects_a_crash_in_1
     );
     net.tap.clear();
     net.run(5_000);
-    drain(&mut net);
+    let verdicts = before + net.verdicts();
     let total: u64 = net.tap.iter().map(|t| t.2.len() as u64).sum();
     let bytes_per_node_s = total as f64 / 100.0 / 5.0;
     let syncs: u64 = (0..100).map(|i| net.node(i).stats().syncs_received).sum();
@@ -616,12 +614,7 @@ fn an_idle_hundred_under_swim_costs_under_2_kb_per_node_and_detects_a_crash_in_1
     for i in 0..100 {
         assert_eq!(net.value(i, 7, "k").as_deref(), Some(&b"v"[..]), "n{i}");
     }
-    net.nodes[99] = None;
-    let killed = net.now;
-    while !net.all_see(99, MemberStatus::Dead) && net.now - killed < Duration::from_secs(10) {
-        net.run(10);
-    }
-    let detection = net.now - killed;
+    let detection = net.crash_and_detect(99, 10);
     println!(
         "swim idle {bytes_per_node_s:.0} B/s per node, {verdicts} false verdicts, all detected in {detection:?}"
     );

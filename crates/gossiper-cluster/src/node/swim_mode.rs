@@ -227,7 +227,7 @@ impl ClusterNode {
         others
     }
 
-    /// Tombstone and forgotten-node GC, TTL expiry (no φ statuses under SWIM).
+    /// Tombstone and forgotten-node GC, TTL expiry: the key-value upkeep both detectors do.
     pub(super) fn upkeep_state(&mut self, now: Time) {
         let tomb_us = self.config.tombstone_grace_ms * 1_000;
         let memory_us = 3 * self.config.dead_grace_ms * 1_000;

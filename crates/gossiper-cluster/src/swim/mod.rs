@@ -30,6 +30,7 @@
 //! | 4    | Nack     | seq, target id                  | updates | a helper's ping of `target` went unanswered |
 //! | 5    | PushPull | flags (1 = reply wanted, 0 = reply) | records | membership table (join, reply, partition healing) |
 //! | 6    | Gossip   | —                               | updates | pending broadcasts only |
+//! | 7    | Whois    | —                               | updates | "who are you?" from a member that does not know the sender; answered by a Gossip of the sender's own Alive |
 //!
 //! An **update** is `kind byte (1 Alive, 2 Suspect, 3 Dead), member id, generation,
 //! incarnation`, then for Alive `name (length-prefixed, ≤ 128 bytes), addr`, else the `from`
@@ -86,6 +87,10 @@ const EVENT_BOUND: usize = 16_384;
 const RELAY_BOUND: usize = 64;
 /// At most one table sync with an unknown sender per this many probe periods.
 const SYNC_PERIODS: u32 = 10;
+/// Probe periods a node's live list must have been still before a fingerprint mismatch
+/// starts a whole-table exchange: longer than the gaps between joins in a storm, short enough
+/// that a gap gossip missed is repaired within a few hundred ms once joins stop.
+const STILL_PERIODS: u32 = 3;
 /// How often (in probe periods) the tables' spare capacity is checked.
 const COMPACT_PERIODS: u32 = 50;
 /// Final pings an unconfirmed suspicion gets before the verdict, two probe periods apart.
@@ -178,6 +183,8 @@ pub struct SwimStats {
     pub table_syncs: u64,
     /// Suspicions nobody confirmed within the longest timeout, given one more ping.
     pub last_chance_pings: u64,
+    /// Whois requests sent to senders this node did not know.
+    pub whois_sent: u64,
 }
 
 /// Hashes a [`NodeId`] (already a hash of a name) with the splitmix64 finalizer: fast and
@@ -306,6 +313,8 @@ pub struct Swim {
     last_table_sync: Time,
     /// Next check of the tables' spare capacity.
     next_compact: Time,
+    /// Senders recently asked who they are (see `may_ask_whois`).
+    whois_asked: Vec<(NodeId, Time)>,
     /// The time of the input being handled.
     now: Time,
 }
@@ -348,6 +357,7 @@ impl Swim {
             live_changed_at: now,
             last_table_sync: now,
             next_compact: now,
+            whois_asked: Vec::new(),
             now,
             config,
         }
@@ -466,12 +476,31 @@ impl Swim {
         let gap = self
             .member(sender)
             .is_none_or(|m| m.generation < sender_generation);
-        if gap && now >= self.next_sync && !self.leaving {
+        if gap && !self.leaving && self.may_ask_whois(now, sender) {
             // Someone who knows us is unknown to us, or newer than we know: our table has a
             // gap that gossip missed (the announcement was retired before reaching us). Ask
-            // it for its table.
-            self.next_sync = now + self.config.probe_interval() * SYNC_PERIODS;
-            self.send(Out::Join { to: from });
+            // it who it is: one small datagram each way, at most once a second per sender.
+            let mut p = Vec::with_capacity(2);
+            wire::put_header(&mut p, &Header::Whois);
+            wire::put_count(&mut p, 0);
+            self.stats.whois_sent += 1;
+            self.send(Out::Raw { to: from, bytes: p });
+        }
+        if header == Header::Whois && !self.leaving {
+            let u = Update {
+                kind: Kind::Alive,
+                id: self.local.id,
+                generation: self.local.generation,
+                incarnation: self.incarnation,
+                from: self.local.id,
+                name: &self.local.name,
+                addr: Some(self.local.addr),
+            };
+            let mut p = Vec::with_capacity(64);
+            wire::put_header(&mut p, &Header::Gossip);
+            wire::put_count(&mut p, 1);
+            wire::put_update(&mut p, &u);
+            self.send(Out::Raw { to: from, bytes: p });
         }
         let (_, n, mut r) = wire::read_header(payload)?;
         if let Header::PushPull { reply_wanted } = header {
@@ -513,7 +542,7 @@ impl Swim {
                     self.stats.nacks_received += 1;
                 }
             }
-            Header::PushPull { .. } | Header::Gossip => {}
+            Header::PushPull { .. } | Header::Gossip | Header::Whois => {}
         }
         Ok(())
     }
@@ -1325,6 +1354,18 @@ impl Swim {
     /// known, this node included, mixed and xor-ed. Two members with equal fingerprints agree
     /// on who is in the cluster; a mismatch means one missed an announcement gossip retired
     /// (the repair memberlist does with a push-pull every 30 s, here only when needed).
+    /// Whether a Whois may go to `sender` now: not asked within the last `SYNC_PERIODS` probe
+    /// periods (a small bounded memory of recent askings).
+    fn may_ask_whois(&mut self, now: Time, sender: NodeId) -> bool {
+        let horizon = self.config.probe_interval() * SYNC_PERIODS;
+        self.whois_asked.retain(|&(_, at)| now < at + horizon);
+        if self.whois_asked.iter().any(|&(id, _)| id == sender) || self.whois_asked.len() >= 64 {
+            return false;
+        }
+        self.whois_asked.push((sender, now));
+        true
+    }
+
     /// Maintained incrementally: O(1) to read at any N.
     pub fn membership_fingerprint(&self) -> u64 {
         self.live_fp ^ fp_share(self.local.id, self.local.generation)
@@ -1339,14 +1380,14 @@ impl Swim {
     /// A peer's [`membership_fingerprint`](Swim::membership_fingerprint) differed from ours:
     /// exchange whole tables with it (a push-pull asking for a reply), at most once per
     /// `SYNC_PERIODS` probe periods.
-    /// A node whose own live list has been still for `SYNC_PERIODS` probe periods acts:
+    /// A node whose own live list has been still for `STILL_PERIODS` probe periods acts:
     /// while members come and go (a mass start, a failure being spread), fingerprints differ
     /// for a while anyway and gossip is already carrying the news.
     /// So that a list that never stands still (formation under loss) still converges, one
     /// exchange per `5 × SYNC_PERIODS` periods goes ahead regardless.
     pub fn sync_table(&mut self, now: Time, to: SocketAddr) {
         let period = self.config.probe_interval() * SYNC_PERIODS;
-        let still = now >= self.live_changed_at + period;
+        let still = now >= self.live_changed_at + self.config.probe_interval() * STILL_PERIODS;
         let overdue = now >= self.last_table_sync + period * 5;
         if now < self.next_sync || self.leaving || !(still || overdue) {
             return;

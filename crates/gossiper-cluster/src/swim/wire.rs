@@ -25,6 +25,7 @@ pub(crate) enum MsgType {
     Nack = 4,
     PushPull = 5,
     Gossip = 6,
+    Whois = 7,
 }
 
 /// The kind byte of a piggybacked update.
@@ -83,6 +84,8 @@ pub(crate) enum Header {
         reply_wanted: bool,
     },
     Gossip,
+    /// "Who are you?": the receiver answers with a Gossip of its own Alive update.
+    Whois,
 }
 
 /// Appends the fixed part of a message (everything before the count).
@@ -100,6 +103,7 @@ pub(crate) fn put_header(out: &mut Vec<u8>, h: &Header) {
             out.push(u8::from(reply_wanted));
         }
         Header::Gossip => out.push(MsgType::Gossip as u8),
+        Header::Whois => out.push(MsgType::Whois as u8),
     }
 }
 
@@ -208,6 +212,7 @@ pub(crate) fn read_header<'a>(
             },
         },
         6 => Header::Gossip,
+        7 => Header::Whois,
         k => return Err(DecodeError::UnknownKind(k)),
     };
     // Every item is at least 12 bytes: a count beyond that is a lie.
