@@ -6,29 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use gossiper_agent::{Agent, AgentConfig, AgentError};
 use gossiper_cluster::Keyring;
 
 use crate::CliError;
-
-/// The failure detector, as spelled on every subcommand's `--detector`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DetectorArg {
-    /// SWIM with Lifeguard: probes, indirect probes, suspicion, incarnations.
-    Swim,
-    /// A heartbeat per round in every digest, judged by a φ-accrual detector.
-    Phi,
-}
-
-impl From<DetectorArg> for gossiper_cluster::Detector {
-    fn from(d: DetectorArg) -> Self {
-        match d {
-            DetectorArg::Swim => gossiper_cluster::Detector::Swim,
-            DetectorArg::Phi => gossiper_cluster::Detector::Phi,
-        }
-    }
-}
+use crate::detector::DetectorArg;
 
 /// Options of `gossiper agent`.
 #[derive(Debug, Clone, Args)]
@@ -117,7 +100,7 @@ pub fn config(args: &AgentArgs) -> Result<AgentConfig, CliError> {
     c.fanout = args.fanout;
     c.mtu = args.mtu;
     c.phi_threshold = args.phi_threshold;
-    c.detector = args.detector.into();
+    c.detector = args.detector.detector();
     c.dead_grace_ms = args.dead_grace_ms;
     c.tombstone_grace_ms = args.tombstone_grace_ms;
     c.seed = args.seed;

@@ -14,6 +14,7 @@ pub mod agent;
 pub mod client;
 pub mod cluster;
 pub mod demo;
+pub mod detector;
 mod exit;
 pub mod simulate;
 pub mod simulate_cluster;

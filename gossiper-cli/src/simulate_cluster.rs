@@ -14,6 +14,7 @@
 //! prints its seed and the command that replays it. On a terminal, one line on stderr shows
 //! the runs done and the virtual time reached; it never changes the results.
 
+use crate::detector::DetectorArg;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,7 +22,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use gossiper_cluster::Detector;
 use gossiper_sim::Stat;
 use gossiper_sim::cluster::{ClusterSimConfig, ClusterSummary, ClusterTick, run_cluster_many};
 use serde::Serialize;
@@ -41,26 +41,6 @@ pub enum ClusterFormat {
     Text,
     /// One JSON object.
     Json,
-}
-
-/// Failure detector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DetectorArg {
-    /// SWIM with Lifeguard: one probe per period, indirect probes, suspicion.
-    Swim,
-    /// φ-accrual on heartbeats carried in every digest.
-    Phi,
-}
-
-impl DetectorArg {
-    /// The cluster crate's detector.
-    pub fn detector(self) -> Detector {
-        match self {
-            DetectorArg::Swim => Detector::Swim,
-            DetectorArg::Phi => Detector::Phi,
-        }
-    }
 }
 
 /// Options of `gossiper simulate-cluster`.
