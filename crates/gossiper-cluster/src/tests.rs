@@ -661,3 +661,26 @@ fn an_in_sync_exchange_stays_under_the_byte_bound_at_a_thousand_nodes() {
     assert!(!sync_sizes.is_empty());
     assert!(sync_sizes.iter().all(|&n| n == 16), "{sync_sizes:?}");
 }
+
+/// A write whose pushes are all lost is still everywhere within a few seconds under SWIM: the
+/// fingerprint exchanges (every 200 ms per node) find the difference and open digest
+/// exchanges, each followed at once by another comparison while it brings news.
+#[test]
+fn a_write_whose_pushes_are_lost_is_repaired_by_fingerprints_within_two_seconds() {
+    DETECTOR.set(Detector::Swim);
+    let mut net = Net::new(30, |_| {});
+    net.run(2_000);
+    let now = net.now;
+    net.node_mut(7).set(now, "k", b"v", None).unwrap();
+    // Lose every datagram the write produced (the pushes).
+    while net.node_mut(7).poll_transmit().is_some() {}
+    let written = net.now;
+    while !(0..30).all(|i| net.value(i, 7, "k").is_some()) {
+        net.run(10);
+        assert!(
+            net.now - written < Duration::from_secs(2),
+            "not repaired within 2 s"
+        );
+    }
+    println!("repaired everywhere in {:?}", net.now - written);
+}
