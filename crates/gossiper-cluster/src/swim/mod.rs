@@ -487,19 +487,10 @@ impl Swim {
             self.send(Out::Raw { to: from, bytes: p });
         }
         if header == Header::Whois && !self.leaving {
-            let u = Update {
-                kind: Kind::Alive,
-                id: self.local.id,
-                generation: self.local.generation,
-                incarnation: self.incarnation,
-                from: self.local.id,
-                name: &self.local.name,
-                addr: Some(self.local.addr),
-            };
             let mut p = Vec::with_capacity(64);
             wire::put_header(&mut p, &Header::Gossip);
             wire::put_count(&mut p, 1);
-            wire::put_update(&mut p, &u);
+            wire::put_update(&mut p, &self.own_alive());
             self.send(Out::Raw { to: from, bytes: p });
         }
         let (_, n, mut r) = wire::read_header(payload)?;
@@ -768,8 +759,9 @@ impl Swim {
         }
     }
 
-    fn broadcast_self(&mut self) {
-        let u = Update {
+    /// This node's own Alive, at its current incarnation.
+    fn own_alive(&self) -> Update<'_> {
+        Update {
             kind: Kind::Alive,
             id: self.local.id,
             generation: self.local.generation,
@@ -777,8 +769,14 @@ impl Swim {
             from: self.local.id,
             name: &self.local.name,
             addr: Some(self.local.addr),
-        };
-        self.stats.broadcasts_dropped += self.queue.push(u.id, |b| wire::put_update(b, &u));
+        }
+    }
+
+    fn broadcast_self(&mut self) {
+        let mut bytes = Vec::new();
+        wire::put_update(&mut bytes, &self.own_alive());
+        let id = self.local.id;
+        self.stats.broadcasts_dropped += self.queue.push(id, |b| b.extend_from_slice(&bytes));
     }
 
     /// Picks up to `k` distinct random indices into `live` (skipping `except`) into `picks`.
