@@ -684,3 +684,77 @@ fn a_write_whose_pushes_are_lost_is_repaired_by_fingerprints_within_two_seconds(
     }
     println!("repaired everywhere in {:?}", net.now - written);
 }
+
+/// Hostile input on the SWIM-era envelopes: Syncs of the wrong size are dropped and counted;
+/// a flood of unknown senders gets at most one small Whois each (64 outstanding at most) and
+/// nothing bigger; an accusation at the largest incarnation neither panics nor wraps.
+#[test]
+fn bad_syncs_whois_floods_and_maximal_incarnations_are_harmless() {
+    DETECTOR.set(Detector::Swim);
+    let mut net = Net::new(3, |_| {});
+    net.run(1_000);
+    let now = net.now;
+    let mut codec = crate::Codec::new("default", None);
+    let victim = addr(0);
+    let before = net.node(0).stats().dropped(DropReason::Garbage);
+    for len in [0usize, 8, 15, 17, 1_000] {
+        let mut out = Vec::new();
+        codec.seal(EnvelopeKind::Sync, NodeId(77), 1, &vec![0; len], &mut out);
+        assert!(
+            net.node_mut(0)
+                .handle_datagram(now, addr(9), &mut out)
+                .is_err()
+        );
+    }
+    assert_eq!(net.node(0).stats().dropped(DropReason::Garbage), before + 5);
+    // 1,000 forged senders, each pinging once: at most one small reply datagram each.
+    while net.node_mut(0).poll_transmit().is_some() {}
+    let mut ping = Vec::new();
+    crate::swim::wire::put_header(
+        &mut ping,
+        &crate::swim::wire::Header::Ping {
+            seq: 1,
+            target: net.node(0).id(),
+        },
+    );
+    crate::swim::wire::put_count(&mut ping, 0);
+    let mut bytes_in = 0;
+    for i in 0..1_000u64 {
+        let mut out = Vec::new();
+        codec.seal(EnvelopeKind::Swim, NodeId(1_000 + i), 1, &ping, &mut out);
+        bytes_in += out.len();
+        let _ = net.node_mut(0).handle_datagram(now, victim, &mut out);
+    }
+    let mut bytes_out = 0;
+    while let Some(t) = net.node_mut(0).poll_transmit() {
+        bytes_out += t.bytes.len();
+    }
+    assert!(
+        bytes_out <= 3 * bytes_in,
+        "{bytes_out} bytes out for {bytes_in} in"
+    );
+    // An accusation of n1 at u64::MAX: n1 refutes without wrapping, nobody panics.
+    let mut p = Vec::new();
+    crate::swim::wire::put_header(&mut p, &crate::swim::wire::Header::Gossip);
+    crate::swim::wire::put_count(&mut p, 1);
+    crate::swim::wire::put_update(
+        &mut p,
+        &crate::swim::wire::Update {
+            kind: crate::swim::wire::Kind::Suspect,
+            id: net.node(1).id(),
+            generation: 1,
+            incarnation: u64::MAX,
+            from: NodeId(5),
+            name: "",
+            addr: None,
+        },
+    );
+    let mut out = Vec::new();
+    codec.seal(EnvelopeKind::Swim, net.node(2).id(), 1, &p, &mut out);
+    net.node_mut(1)
+        .handle_datagram(now, addr(2), &mut out)
+        .unwrap();
+    net.run(500);
+    let inc = net.node(1).members(net.now)[0].incarnation;
+    assert_eq!(inc, u64::MAX, "saturated, not wrapped");
+}

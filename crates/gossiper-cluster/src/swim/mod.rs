@@ -53,7 +53,7 @@
 mod broadcast;
 mod config;
 mod suspicion;
-mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -1482,9 +1482,16 @@ impl Swim {
     }
 }
 
-fn suspect(id: NodeId, generation: u64, incarnation: u64, from: NodeId) -> Update<'static> {
+/// A Suspect or Dead update about `id`, raised by `from`.
+fn accusation(
+    kind: Kind,
+    id: NodeId,
+    generation: u64,
+    incarnation: u64,
+    from: NodeId,
+) -> Update<'static> {
     Update {
-        kind: Kind::Suspect,
+        kind,
         id,
         generation,
         incarnation,
@@ -1494,14 +1501,10 @@ fn suspect(id: NodeId, generation: u64, incarnation: u64, from: NodeId) -> Updat
     }
 }
 
+fn suspect(id: NodeId, generation: u64, incarnation: u64, from: NodeId) -> Update<'static> {
+    accusation(Kind::Suspect, id, generation, incarnation, from)
+}
+
 fn dead(id: NodeId, generation: u64, incarnation: u64, from: NodeId) -> Update<'static> {
-    Update {
-        kind: Kind::Dead,
-        id,
-        generation,
-        incarnation,
-        from,
-        name: "",
-        addr: None,
-    }
+    accusation(Kind::Dead, id, generation, incarnation, from)
 }

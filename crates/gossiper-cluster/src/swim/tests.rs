@@ -359,15 +359,7 @@ fn confirmations_shorten_the_suspicion() {
         wire::put_count(&mut p, 1);
         wire::put_update(
             &mut p,
-            &Update {
-                kind: Kind::Suspect,
-                id: m9.id,
-                generation: m9.generation,
-                incarnation: m9.incarnation,
-                from: id(from),
-                name: "",
-                addr: None,
-            },
+            &suspect(m9.id, m9.generation, m9.incarnation, id(from)),
         );
         p
     };
@@ -541,18 +533,7 @@ fn a_restart_wins_over_its_old_incarnation() {
         let mut p = Vec::new();
         wire::put_header(&mut p, &Header::Gossip);
         wire::put_count(&mut p, 1);
-        wire::put_update(
-            &mut p,
-            &Update {
-                kind: Kind::Suspect,
-                id: id(4),
-                generation: 1,
-                incarnation: inc,
-                from: id(1),
-                name: "",
-                addr: None,
-            },
-        );
+        wire::put_update(&mut p, &suspect(id(4), 1, inc, id(1)));
         let now = net.now;
         net.node(4)
             .handle_message(now, addr(1), id(1), 1, &p)
@@ -789,18 +770,7 @@ fn broadcasts_stop_after_their_retransmit_limit() {
     let mut p = Vec::new();
     wire::put_header(&mut p, &Header::Gossip);
     wire::put_count(&mut p, 1);
-    wire::put_update(
-        &mut p,
-        &Update {
-            kind: Kind::Suspect,
-            id: id(9),
-            generation: 1,
-            incarnation: 0,
-            from: id(1),
-            name: "",
-            addr: None,
-        },
-    );
+    wire::put_update(&mut p, &suspect(id(9), 1, 0, id(1)));
     let now = net.now;
     net.node(0)
         .handle_message(now, addr(1), id(1), 1, &p)
