@@ -68,5 +68,5 @@ pub use node::{
 };
 pub use phi::PhiDetector;
 pub use state::{ClusterDigest, ClusterEntry, ClusterState, NodeRecord, WriteError};
-pub use swim::{LocalMember, Swim, SwimConfig, SwimMember, SwimStats};
+pub use swim::{KnownMember, LocalMember, Swim, SwimConfig, SwimMember, SwimStats};
 pub use wire::{Codec, DropReason, Keyring};

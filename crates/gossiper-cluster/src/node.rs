@@ -554,14 +554,30 @@ impl ClusterNode {
     }
 
     fn joining(&self) -> bool {
-        !self.left && self.live_ids().is_empty() && !self.config.seeds.is_empty()
+        !self.left && self.live_len() == 0 && !self.config.seeds.is_empty()
     }
 
-    /// The members gossip goes to: SWIM's live list, or the φ view's.
-    fn live_ids(&self) -> &[NodeId] {
+    /// How many members gossip goes to: SWIM's live list, or the φ view's.
+    fn live_len(&self) -> usize {
         match &self.swim {
-            Some(swim) => swim.live(),
-            None => &self.live,
+            Some(swim) => swim.live_len(),
+            None => self.live.len(),
+        }
+    }
+
+    /// The `i`th of [`live_len`](Self::live_len) live members.
+    fn live_at(&self, i: usize) -> NodeId {
+        match &self.swim {
+            Some(swim) => swim.live_id(i),
+            None => self.live[i],
+        }
+    }
+
+    /// Whether `id` is on the live list (O(1) under SWIM).
+    fn is_live_member(&self, id: NodeId) -> bool {
+        match &self.swim {
+            Some(swim) => swim.is_live(id),
+            None => self.live.contains(&id),
         }
     }
 
@@ -908,7 +924,7 @@ impl ClusterNode {
             return Some(&self.config.name);
         }
         match &self.swim {
-            Some(swim) => swim.member(id).map(|m| &*m.name),
+            Some(swim) => swim.member_name(id),
             None => self.state().node(id).and_then(|r| r.name()),
         }
     }
@@ -966,7 +982,7 @@ impl ClusterNode {
     /// missed with probability about e^-k, so k = ln(n) + 2 reaches all n nodes in a few hops
     /// most of the time (anti-entropy catches the rest within a round or two).
     fn rumor_fanout(&self) -> usize {
-        let n = (self.live_ids().len() + 1) as f64;
+        let n = (self.live_len() + 1) as f64;
         (self.config.fanout as usize).max(n.ln().ceil() as usize + 2)
     }
 
@@ -983,19 +999,14 @@ impl ClusterNode {
     /// Up to `count` distinct random live members other than `except`, drawn without copying
     /// the live list (O(count), whatever N).
     fn pick_live(&mut self, count: usize, except: Option<NodeId>) -> Vec<NodeId> {
-        let n = match &self.swim {
-            Some(swim) => swim.live().len(),
-            None => self.live.len(),
-        };
-        let available = n - usize::from(except.is_some_and(|e| self.live_ids().contains(&e)));
+        let n = self.live_len();
+        let available = n - usize::from(except.is_some_and(|e| self.is_live_member(e)));
         let k = count.min(available);
         let mut picks = Vec::with_capacity(k);
         if k * 2 >= n {
             // Most of the list: a partial shuffle of a copy is as cheap.
-            let mut pool: Vec<NodeId> = self
-                .live_ids()
-                .iter()
-                .copied()
+            let mut pool: Vec<NodeId> = (0..n)
+                .map(|i| self.live_at(i))
                 .filter(|&id| Some(id) != except)
                 .collect();
             for i in 0..k {
@@ -1007,7 +1018,7 @@ impl ClusterNode {
         }
         while picks.len() < k {
             let i = self.rng.random_range(0..n);
-            let id = self.live_ids()[i];
+            let id = self.live_at(i);
             if Some(id) != except && !picks.contains(&id) {
                 picks.push(id);
             }

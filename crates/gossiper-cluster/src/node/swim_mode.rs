@@ -90,6 +90,21 @@ impl ClusterNode {
         self.drain_swim(now);
     }
 
+    /// Starts from a known member list under SWIM (see [`Swim::restore`]); under φ, where
+    /// membership lives in the replicated state, it does nothing and returns false.
+    pub fn restore_members<'a>(
+        &mut self,
+        now: Time,
+        members: impl IntoIterator<Item = crate::KnownMember<'a>>,
+    ) -> bool {
+        let Some(swim) = &mut self.swim else {
+            return false;
+        };
+        swim.restore(now, members);
+        self.drain_swim(now);
+        true
+    }
+
     /// Sends this node's fingerprints to one random live member.
     fn send_fingerprint(&mut self) {
         let Some(&to) = self.pick_live(1, None).first() else {
@@ -202,7 +217,7 @@ impl ClusterNode {
                 self.join_backoff = Duration::from_millis(self.config.interval_ms);
             }
             self.live_changes = swim.live_changes();
-            self.live_was_empty = swim.live().is_empty();
+            self.live_was_empty = swim.live_len() == 0;
         }
         self.swim = Some(swim);
         self.outbox.clear();

@@ -53,13 +53,14 @@
 mod broadcast;
 mod config;
 mod suspicion;
+mod table;
 pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
+use std::hash::Hasher;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ use crate::{ClusterEvent, MemberStatus};
 use broadcast::BroadcastQueue;
 pub use config::SwimConfig;
 use suspicion::Suspicion;
+use table::{MemberTable, NewMember, Rec};
 use wire::{Header, Kind, Record, Update};
 
 /// How long a dead member still receives gossip (memberlist's `GossipToTheDeadTime`).
@@ -111,14 +113,29 @@ pub struct LocalMember {
     pub generation: u64,
 }
 
-/// What this node knows of another member.
+/// A member known before any message arrives (from a saved member list, as Serf's snapshot
+/// rejoin, or a simulator starting from a formed cluster): see [`Swim::restore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownMember<'a> {
+    /// Its id.
+    pub id: NodeId,
+    /// Its name.
+    pub name: &'a str,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its generation, as last known.
+    pub generation: u64,
+    /// Its incarnation, as last known.
+    pub incarnation: u64,
+}
+
+/// What this node knows of another member (a copy: the table itself is packed, see
+/// `table.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwimMember {
     /// Its id.
     pub id: NodeId,
-    /// Its name.
-    /// Inline up to 24 bytes (no heap allocation per member for typical names: 10,000 members
-    /// in each of 10,000 simulated nodes is 10^8 of them).
+    /// Its name (inline up to 24 bytes).
     pub name: compact_str::CompactString,
     /// Its address.
     pub addr: SocketAddr,
@@ -128,15 +145,9 @@ pub struct SwimMember {
     pub incarnation: u64,
     /// Alive, Suspect, Dead or Left.
     pub status: MemberStatus,
-    /// When `status` last changed.
+    /// When `status` last changed, rounded up to a whole second.
     pub since: Time,
-    /// Its position in `Swim::live` (`NOT_LIVE` when Dead or Left), so that leaving the live
-    /// list is O(1) at any N.
-    live_slot: u32,
 }
-
-/// [`SwimMember::live_slot`] of a member not in the live list.
-const NOT_LIVE: u32 = u32::MAX;
 
 /// One `(member, generation)`'s share of [`Swim::membership_fingerprint`].
 fn fp_share(id: NodeId, generation: u64) -> u64 {
@@ -209,8 +220,6 @@ impl Hasher for IdHasher {
     }
 }
 
-type Index = HashMap<NodeId, u32, BuildHasherDefault<IdHasher>>;
-
 /// This node's probe in flight.
 #[derive(Debug, Clone)]
 struct Probe {
@@ -279,10 +288,8 @@ pub struct Swim {
     config: SwimConfig,
     rng: Pcg64Mcg,
     incarnation: u64,
-    members: Vec<SwimMember>,
-    index: Index,
-    live: Vec<NodeId>,
-    probe_order: Vec<NodeId>,
+    table: MemberTable,
+    /// Live-list positions before this one were probed in this pass.
     probe_pos: usize,
     probe: Option<Probe>,
     relays: Vec<Relay>,
@@ -329,10 +336,7 @@ impl Swim {
             local,
             rng,
             incarnation: 0,
-            members: Vec::new(),
-            index: Index::default(),
-            live: Vec::new(),
-            probe_order: Vec::new(),
+            table: MemberTable::default(),
             probe_pos: 0,
             probe: None,
             relays: Vec::new(),
@@ -372,6 +376,30 @@ impl Swim {
         }
     }
 
+    /// Adds members as Alive without hearing from them, nothing broadcast: they are what the
+    /// cluster already knows (the node then probes them as any other). Members already known,
+    /// and this node itself, are left as they are; the table bound applies.
+    pub fn restore<'a>(&mut self, now: Time, members: impl IntoIterator<Item = KnownMember<'a>>) {
+        self.now = self.now.max(now);
+        let members = members.into_iter();
+        self.table.reserve(members.size_hint().0);
+        for m in members {
+            if m.id == self.local.id || self.table.slot(m.id).is_some() {
+                continue;
+            }
+            let u = Update {
+                kind: Kind::Alive,
+                id: m.id,
+                generation: m.generation,
+                incarnation: m.incarnation,
+                from: m.id,
+                name: m.name,
+                addr: Some(m.addr),
+            };
+            self.learn(now, &u, false);
+        }
+    }
+
     /// Runs whatever timers are due at `now`.
     pub fn handle_timeout(&mut self, now: Time) {
         self.now = self.now.max(now);
@@ -390,7 +418,7 @@ impl Swim {
             self.start_probe(now);
         }
         while let Some(i) = self.suspicions.iter().position(|s| s.deadline <= now) {
-            let still = self.member(self.suspicions[i].id).is_some_and(|m| {
+            let still = self.rec(self.suspicions[i].id).is_some_and(|m| {
                 let s = &self.suspicions[i];
                 m.status == MemberStatus::Suspect
                     && (m.generation, m.incarnation) == (s.generation, s.incarnation)
@@ -404,7 +432,7 @@ impl Swim {
                 s.last_chances += 1;
                 s.deadline = now + self.config.probe_interval() * 2;
                 let id = s.id;
-                if let Some(to) = self.member(id).map(|m| m.addr) {
+                if let Some(to) = self.rec(id).map(Rec::addr) {
                     self.seq += 1;
                     self.stats.pings_sent += 1;
                     self.stats.last_chance_pings += 1;
@@ -441,12 +469,8 @@ impl Swim {
     /// (up to half of each after the doublings of a join storm).
     fn compact(&mut self, now: Time) {
         let still = now >= self.live_changed_at + self.config.probe_interval() * SYNC_PERIODS;
-        let slack = |cap: usize, len: usize| cap > len + len / 8 + 16;
-        if still && slack(self.members.capacity(), self.members.len()) {
-            self.members.shrink_to_fit();
-            self.live.shrink_to_fit();
-            self.probe_order.shrink_to_fit();
-            self.index.shrink_to_fit();
+        if still && self.table.slack() {
+            self.table.shrink();
         }
     }
 
@@ -644,31 +668,45 @@ impl Swim {
         let k = self.config.gossip_nodes.max(3);
         self.pick_live(k, None);
         for i in 0..self.picks.len() {
-            let id = self.live[self.picks[i]];
-            if let Some(m) = self.member(id) {
-                let to = m.addr;
-                self.send(Out::Gossip { to });
-            }
+            let to = self.table.rec(self.table.live_slot(self.picks[i])).addr();
+            self.send(Out::Gossip { to });
         }
         self.next_gossip = now + self.config.gossip_interval();
     }
 
     /// Every other member known, in a deterministic order (not self).
-    pub fn members(&self) -> impl Iterator<Item = &SwimMember> {
-        self.members.iter()
+    pub fn members(&self) -> impl Iterator<Item = SwimMember> + '_ {
+        (0..self.table.len()).map(|s| self.table.view(s))
     }
 
     /// One member (not self).
-    pub fn member(&self, id: NodeId) -> Option<&SwimMember> {
-        self.index
-            .get(&id)
-            .and_then(|&i| self.members.get(i as usize))
+    pub fn member(&self, id: NodeId) -> Option<SwimMember> {
+        self.table.slot(id).map(|s| self.table.view(s))
     }
 
-    /// Ids of the Alive and Suspect members, the peers to gossip with, in no particular (but
+    /// How many members are Alive or Suspect (the peers to gossip with), self excluded.
+    pub fn live_len(&self) -> usize {
+        self.table.live_len()
+    }
+
+    /// The `i`th of the [`live_len`](Swim::live_len) live members, in no particular (but
     /// deterministic) order.
-    pub fn live(&self) -> &[NodeId] {
-        &self.live
+    pub fn live_id(&self, i: usize) -> NodeId {
+        self.table.live_id(i)
+    }
+
+    /// Whether `id` is Alive or Suspect here.
+    pub fn is_live(&self, id: NodeId) -> bool {
+        self.rec(id).is_some_and(Rec::is_live)
+    }
+
+    /// The name of member `id` (not self).
+    pub fn member_name(&self, id: NodeId) -> Option<&str> {
+        self.rec(id).map(|r| self.table.name(r))
+    }
+
+    fn rec(&self, id: NodeId) -> Option<&Rec> {
+        self.table.get(id)
     }
 
     /// This node's incarnation.
@@ -712,7 +750,7 @@ impl Swim {
 
     fn suspicion_bounds(&self) -> (Duration, Duration, u32) {
         suspicion::bounds(
-            self.live.len() + 1,
+            self.table.live_len() + 1,
             self.config.suspicion_mult,
             self.config.suspicion_max_timeout_mult,
             self.config.probe_interval(),
@@ -720,7 +758,7 @@ impl Swim {
     }
 
     fn retransmit_limit(&self) -> u32 {
-        let n = (self.live.len() + 2) as f64; // N + 1, N counting self
+        let n = (self.table.live_len() + 2) as f64; // N + 1, N counting self
         self.config.retransmit_mult * (n.log10().ceil() as u32).max(1)
     }
 
@@ -782,16 +820,14 @@ impl Swim {
     /// Picks up to `k` distinct random indices into `live` (skipping `except`) into `picks`.
     fn pick_live(&mut self, k: usize, except: Option<NodeId>) {
         self.picks.clear();
-        let n = self.live.len();
-        let avail = n - usize::from(
-            except.is_some_and(|e| self.member(e).is_some_and(|m| m.live_slot != NOT_LIVE)),
-        );
+        let n = self.table.live_len();
+        let avail = n - usize::from(except.is_some_and(|e| self.is_live(e)));
         let k = k.min(avail);
         let mut attempts = 0;
         while self.picks.len() < k && attempts < 8 * k + 16 {
             attempts += 1;
             let i = self.rng.random_range(0..n);
-            if Some(self.live[i]) != except && !self.picks.contains(&i) {
+            if Some(self.table.live_id(i)) != except && !self.picks.contains(&i) {
                 self.picks.push(i);
             }
         }
@@ -803,28 +839,15 @@ impl Swim {
         }
         let mult = self.multiplier();
         self.next_probe = now + self.config.probe_interval() * mult;
-        let mut reshuffled = false;
-        let target = loop {
-            if self.probe_pos >= self.probe_order.len() {
-                if reshuffled || self.live.is_empty() {
-                    break None;
-                }
-                reshuffled = true;
-                self.end_of_pass();
-            }
-            let Some(&id) = self.probe_order.get(self.probe_pos) else {
-                break None;
-            };
-            self.probe_pos += 1;
-            if let Some(m) = self.member(id)
-                && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
-            {
-                break Some((id, m.addr));
-            }
-        };
-        let Some((target, addr)) = target else {
+        if self.table.live_len() == 0 {
             return;
-        };
+        }
+        if self.probe_pos >= self.table.live_len() {
+            self.end_of_pass();
+        }
+        let r = self.table.rec(self.table.live_slot(self.probe_pos));
+        self.probe_pos += 1;
+        let (target, addr) = (r.id, r.addr());
         self.seq += 1;
         let seq = self.seq;
         self.probe = Some(Probe {
@@ -849,26 +872,23 @@ impl Swim {
     /// Reshuffles the probe order and, if any member is dead, pushes our table to one of them
     /// so that two sides of a healed partition re-merge.
     fn end_of_pass(&mut self) {
-        self.probe_order.clear();
-        self.probe_order.extend_from_slice(&self.live);
-        for i in (1..self.probe_order.len()).rev() {
+        for i in (1..self.table.live_len()).rev() {
             let j = self.rng.random_range(0..=i);
-            self.probe_order.swap(i, j);
+            self.table.live_swap(i, j);
         }
         self.probe_pos = 0;
-        let dead = self
-            .members
+        let records = self.table.records();
+        let dead = records
             .iter()
             .filter(|m| m.status == MemberStatus::Dead)
             .count();
         if dead > 0 {
             let pick = self.rng.random_range(0..dead);
-            if let Some(to) = self
-                .members
+            if let Some(to) = records
                 .iter()
                 .filter(|m| m.status == MemberStatus::Dead)
                 .nth(pick)
-                .map(|m| m.addr)
+                .map(Rec::addr)
             {
                 self.push_table(to, true);
             }
@@ -887,18 +907,16 @@ impl Swim {
             .unwrap_or_default();
         helpers.clear();
         for i in 0..self.picks.len() {
-            let id = self.live[self.picks[i]];
-            if let Some(m) = self.member(id) {
-                let to = m.addr;
-                helpers.push(id);
-                self.stats.ping_reqs_sent += 1;
-                self.send(Out::PingReq {
-                    to,
-                    seq,
-                    target,
-                    addr,
-                });
-            }
+            let m = self.table.rec(self.table.live_slot(self.picks[i]));
+            let (id, to) = (m.id, m.addr());
+            helpers.push(id);
+            self.stats.ping_reqs_sent += 1;
+            self.send(Out::PingReq {
+                to,
+                seq,
+                target,
+                addr,
+            });
         }
         if let Some(p) = self.probe.as_mut() {
             p.helpers = helpers;
@@ -930,8 +948,8 @@ impl Swim {
         // Alive: suspect it. Already suspect (others accused it): our failed probe confirms
         // the suspicion, here and, rebroadcast, everywhere, so the timeout shrinks to its
         // minimum as independent probers fail.
-        if let Some(m) = self.member(target)
-            && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+        if let Some(m) = self.rec(target)
+            && m.is_live()
         {
             let s = suspect(m.id, m.generation, m.incarnation, self.local.id);
             self.apply(now, &s, true);
@@ -1021,7 +1039,7 @@ impl Swim {
     fn gossip(&mut self, now: Time) {
         self.recent_dead
             .retain(|&(_, t)| now.saturating_since(t) < GOSSIP_TO_THE_DEAD);
-        let n_live = self.live.len();
+        let n_live = self.table.live_len();
         let n = n_live + self.recent_dead.len();
         let k = self.config.gossip_nodes.min(n);
         self.picks.clear();
@@ -1036,12 +1054,11 @@ impl Swim {
         for j in 0..self.picks.len() {
             let i = self.picks[j];
             let id = if i < n_live {
-                self.live[i]
+                self.table.live_id(i)
             } else {
                 self.recent_dead[i - n_live].0
             };
-            if let Some(m) = self.member(id) {
-                let to = m.addr;
+            if let Some(to) = self.rec(id).map(Rec::addr) {
                 self.send(Out::Gossip { to });
             }
         }
@@ -1056,7 +1073,7 @@ impl Swim {
         let mut n = 0;
         wire::put_record(&mut items, &self.own_record());
         n += 1;
-        let len = self.members.len();
+        let len = self.table.len();
         let start = if len == 0 {
             0
         } else {
@@ -1075,7 +1092,7 @@ impl Swim {
         let room = max - 2 - wire::COUNT_RESERVE;
         let mut rec_buf = Vec::new();
         for k in 0..len {
-            let m = &self.members[(start + k) % len];
+            let m = self.table.rec((start + k) % len);
             rec_buf.clear();
             wire::put_record(
                 &mut rec_buf,
@@ -1084,8 +1101,8 @@ impl Swim {
                     id: m.id,
                     generation: m.generation,
                     incarnation: m.incarnation,
-                    name: &m.name,
-                    addr: m.addr,
+                    name: self.table.name(m),
+                    addr: m.addr(),
                 },
             );
             if items.len() + rec_buf.len() > room {
@@ -1151,14 +1168,11 @@ impl Swim {
             self.about_self(u);
             return;
         }
-        let Some(&idx) = self.index.get(&u.id) else {
+        let Some(idx) = self.table.slot(u.id) else {
             self.learn(now, u, spread);
             return;
         };
-        let idx = idx as usize;
-        let Some(m) = self.members.get(idx) else {
-            return;
-        };
+        let m = self.table.rec(idx);
         if u.generation < m.generation {
             self.stats.updates_ignored += 1;
             return;
@@ -1174,17 +1188,15 @@ impl Swim {
                 }
                 self.cancel_suspicion(u.id);
                 self.set_member_generation(idx, u.generation);
-                let m = &mut self.members[idx];
+                self.table.set_name(idx, u.name);
+                let m = self.table.rec_mut(idx);
                 m.incarnation = u.incarnation;
                 if let Some(a) = u.addr {
-                    m.addr = a;
-                }
-                if *m.name != *u.name {
-                    m.name = compact_str::CompactString::new(u.name);
+                    m.set_addr(a);
                 }
                 if was != MemberStatus::Alive {
                     m.status = MemberStatus::Alive;
-                    m.since = now;
+                    m.set_since(now);
                 }
                 if !was_live || newer_gen {
                     self.event(ClusterEvent::MemberUp(u.id));
@@ -1220,10 +1232,10 @@ impl Swim {
                     return;
                 }
                 self.set_member_generation(idx, u.generation);
-                let m = &mut self.members[idx];
+                let m = self.table.rec_mut(idx);
                 m.incarnation = u.incarnation;
                 m.status = MemberStatus::Suspect;
-                m.since = now;
+                m.set_since(now);
                 self.cancel_suspicion(u.id);
                 let s = Suspicion::new(
                     u.id,
@@ -1251,14 +1263,14 @@ impl Swim {
                 self.cancel_suspicion(u.id);
                 let left = u.from == u.id;
                 self.set_member_generation(idx, u.generation);
-                let m = &mut self.members[idx];
+                let m = self.table.rec_mut(idx);
                 m.incarnation = u.incarnation;
                 m.status = if left {
                     MemberStatus::Left
                 } else {
                     MemberStatus::Dead
                 };
-                m.since = now;
+                m.set_since(now);
                 if was_live {
                     self.remove_live(u.id);
                 }
@@ -1290,22 +1302,19 @@ impl Swim {
             }
             self.removed.remove(i);
         }
-        if self.members.len() >= self.config.max_members {
+        if self.table.len() >= self.config.max_members {
             self.stats.members_refused += 1;
             return;
         }
-        let i = self.members.len() as u32;
-        self.members.push(SwimMember {
+        self.table.insert(NewMember {
             id: u.id,
-            name: compact_str::CompactString::new(wire::truncate(u.name)),
+            name: u.name,
             addr,
             generation: u.generation,
             incarnation: u.incarnation,
             status: MemberStatus::Alive,
             since: now,
-            live_slot: NOT_LIVE,
         });
-        self.index.insert(u.id, i);
         self.add_live(u.id);
         self.event(ClusterEvent::MemberUp(u.id));
         if spread {
@@ -1396,55 +1405,44 @@ impl Swim {
         self.push_table(to, true);
     }
 
-    /// Puts a member on the live list and at a random place in this pass's probe order
-    /// (memberlist's swap with a random slot): O(1) at any N.
+    /// Puts a member on the live list at a random place in the part of this pass still to be
+    /// probed (memberlist's swap with a random slot): O(1) at any N.
     fn add_live(&mut self, id: NodeId) {
-        let Some(&idx) = self.index.get(&id) else {
+        let Some(slot) = self.table.slot(id) else {
             return;
         };
-        let slot = self.live.len() as u32;
-        let m = &mut self.members[idx as usize];
-        if m.live_slot != NOT_LIVE {
+        let m = self.table.rec(slot);
+        if m.is_live() {
             return;
         }
-        m.live_slot = slot;
         self.live_fp ^= fp_share(id, m.generation);
-        self.live.push(id);
+        let end = self.table.live_len();
+        let pos = self.rng.random_range(self.probe_pos.min(end)..=end);
+        self.table.live_insert(slot, pos);
         self.live_changes += 1;
         self.live_changed_at = self.now;
-        self.probe_order.push(id);
-        let last = self.probe_order.len() - 1;
-        let j = self.rng.random_range(0..=last);
-        self.probe_order.swap(j, last);
     }
 
-    /// Takes a member off the live list (swap-remove): O(1) at any N.
+    /// Takes a member off the live list: O(1) at any N.
     fn remove_live(&mut self, id: NodeId) {
-        let Some(&idx) = self.index.get(&id) else {
+        let Some(slot) = self.table.slot(id) else {
             return;
         };
-        let m = &mut self.members[idx as usize];
-        let slot = m.live_slot;
-        if slot == NOT_LIVE {
+        let m = self.table.rec(slot);
+        if !m.is_live() {
             return;
         }
-        m.live_slot = NOT_LIVE;
         self.live_fp ^= fp_share(id, m.generation);
-        self.live.swap_remove(slot as usize);
+        self.probe_pos = self.table.live_remove(slot, self.probe_pos);
         self.live_changes += 1;
         self.live_changed_at = self.now;
-        if let Some(&moved) = self.live.get(slot as usize)
-            && let Some(&j) = self.index.get(&moved)
-        {
-            self.members[j as usize].live_slot = slot;
-        }
     }
 
     /// Sets member `idx`'s generation, keeping the membership fingerprint in step.
     fn set_member_generation(&mut self, idx: usize, generation: u64) {
-        let m = &mut self.members[idx];
+        let m = self.table.rec_mut(idx);
         if m.generation != generation {
-            if m.live_slot != NOT_LIVE {
+            if m.is_live() {
                 self.live_fp ^= fp_share(m.id, m.generation) ^ fp_share(m.id, generation);
             }
             m.generation = generation;
@@ -1456,16 +1454,12 @@ impl Swim {
         let grace = self.config.dead_grace();
         let mut next = Time::NEVER;
         let mut i = 0;
-        while i < self.members.len() {
-            let m = &self.members[i];
+        while i < self.table.len() {
+            let m = self.table.rec(i);
             if matches!(m.status, MemberStatus::Dead | MemberStatus::Left) {
-                let due = m.since + grace;
+                let due = m.since() + grace;
                 if due <= now {
-                    let m = self.members.swap_remove(i);
-                    self.index.remove(&m.id);
-                    if let Some(moved) = self.members.get(i) {
-                        self.index.insert(moved.id, i as u32);
-                    }
+                    let m = self.table.swap_remove(i);
                     if self.removed.len() >= REMOVED_MEMORY {
                         self.removed.pop_front();
                     }
