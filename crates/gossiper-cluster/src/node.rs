@@ -550,7 +550,7 @@ impl ClusterNode {
 
     /// The next membership event.
     pub fn poll_event(&mut self) -> Option<ClusterEvent> {
-        self.events.pop_front()
+        crate::pop_releasing(&mut self.events)
     }
 
     fn joining(&self) -> bool {
@@ -896,7 +896,7 @@ impl ClusterNode {
             MemberStatus::Alive
         });
         match &self.swim {
-            Some(swim) => swim.members().for_each(|m| counts.add(m.status)),
+            Some(swim) => swim.statuses().for_each(|s| counts.add(s)),
             None => self.members.values().for_each(|m| counts.add(m.status)),
         }
         counts
@@ -913,7 +913,7 @@ impl ClusterNode {
             return Some(self.generation);
         }
         match &self.swim {
-            Some(swim) => swim.member(id).map(|m| m.generation),
+            Some(swim) => swim.member_generation(id),
             None => self.members.get(&id).map(|m| m.generation),
         }
     }
@@ -933,7 +933,7 @@ impl ClusterNode {
     pub fn id_of(&self, name: &str) -> Option<NodeId> {
         let id = NodeId::from_name(name);
         let known = match &self.swim {
-            Some(swim) => swim.member(id).is_some(),
+            Some(swim) => swim.member_generation(id).is_some(),
             None => self.state().node(id).is_some(),
         };
         (id == self.id || known).then_some(id)
@@ -1074,7 +1074,7 @@ impl ClusterNode {
     /// Where `id` is reached: SWIM's table, or the address book under φ.
     fn addr_of(&self, id: NodeId) -> Option<SocketAddr> {
         match &self.swim {
-            Some(swim) => swim.member(id).map(|m| m.addr),
+            Some(swim) => swim.member_addr(id),
             None => self.addrs.get(&id).map(|&(a, _)| a),
         }
     }

@@ -36,7 +36,9 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, Detector, MemberStatus};
+use gossiper_cluster::{
+    ClusterConfig, ClusterEvent, ClusterNode, Detector, KnownMember, MemberStatus,
+};
 use gossiper_types::{NodeId, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -89,6 +91,11 @@ pub struct ClusterSimConfig {
     /// 0 means within the first interval. A ramp keeps a large cluster's formation from being
     /// one join storm, as when an operator rolls nodes out.
     pub start_over_ms: u64,
+    /// Start from a formed cluster (SWIM only): every node but the late joiner starts at 0
+    /// knowing every other one as Alive ([`ClusterNode::restore_members`], as a restart from a
+    /// saved member list would), so the run measures the steady state without the join storm
+    /// that forming 10,000 nodes from nothing costs (O(N² log N) messages).
+    pub formed: bool,
     /// When the run ends, ms; the end-of-run invariants are checked then.
     pub duration_ms: u64,
     /// How often the measures are sampled, ms (their resolution).
@@ -110,6 +117,7 @@ impl Default for ClusterSimConfig {
             join_at_ms: Some(2_000),
             idle_window_ms: 500,
             start_over_ms: 0,
+            formed: false,
             duration_ms: 20_000,
             sample_ms: 10,
         }
@@ -200,6 +208,16 @@ impl ClusterSimConfig {
         if self.faults.crashes.iter().any(|c| c.keep_state) {
             return Err(ConfigError(
                 "a cluster restart always loses its state (a new generation): crash spec may not keep state".into(),
+            ));
+        }
+        if self.formed && self.detector != Detector::Swim {
+            return Err(ConfigError(
+                "a formed start needs the SWIM detector (φ's membership lives in the replicated state)".into(),
+            ));
+        }
+        if self.formed && self.start_over_ms > 0 {
+            return Err(ConfigError(
+                "a formed start has no ramp: nodes start at 0 (drop --start-over)".into(),
             ));
         }
         if self.sample_ms == 0 {
@@ -442,6 +460,8 @@ struct World<'c> {
     seed: u64,
     nodes: Vec<Option<ClusterNode>>,
     ids: Vec<NodeId>,
+    /// Every node's name, made only for a formed start.
+    names: Vec<String>,
     index: BTreeMap<NodeId, usize>,
     generation: Vec<u64>,
     started: Vec<bool>,
@@ -502,6 +522,7 @@ impl<'c> World<'c> {
             seed,
             nodes: (0..n).map(|_| None).collect(),
             ids,
+            names: Vec::new(),
             index,
             generation: vec![1; n],
             started: vec![false; n],
@@ -542,6 +563,7 @@ impl<'c> World<'c> {
         let late = cfg.late_joiner();
         for i in 0..n {
             let at = phase_rng.random_range(0..(cfg.start_over_ms * 1_000).max(interval_us));
+            let at = if cfg.formed { 0 } else { at };
             let at = match (late, cfg.join_at_ms) {
                 (Some(l), Some(j)) if l == i => j * 1_000,
                 _ => at,
@@ -595,6 +617,9 @@ impl<'c> World<'c> {
         let Ok(mut node) = node else {
             return;
         };
+        if self.cfg.formed && !self.started[i] && self.cfg.late_joiner() != Some(i) {
+            self.restore_formed(&mut node, now);
+        }
         if self.started[i] {
             // A restart: the boot key proves the new generation replaced the old one
             // everywhere (the no-zombie check). First starts write nothing, so that the key-value
@@ -612,6 +637,28 @@ impl<'c> World<'c> {
         }
         self.timer[i] = u64::MAX;
         self.after_touch(i);
+    }
+
+    /// Gives a first-starting node of a formed cluster everyone else's record (the late joiner
+    /// excluded: it joins for real).
+    fn restore_formed(&mut self, node: &mut ClusterNode, now: Time) {
+        if self.names.is_empty() {
+            self.names = (0..self.cfg.nodes).map(name).collect();
+        }
+        let late = self.cfg.late_joiner();
+        let (names, generation) = (&self.names, &self.generation);
+        node.restore_members(
+            now,
+            (0..self.cfg.nodes)
+                .filter(|&j| Some(j) != late)
+                .map(|j| KnownMember {
+                    id: self.ids[j],
+                    name: &names[j],
+                    addr: addr(j),
+                    generation: generation[j],
+                    incarnation: 0,
+                }),
+        );
     }
 
     fn crash(&mut self, i: usize) {

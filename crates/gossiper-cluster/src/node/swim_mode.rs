@@ -196,7 +196,7 @@ impl ClusterNode {
                 }
                 ClusterEvent::MemberUp(id) => {
                     // A restart: what the old generation wrote is superseded.
-                    let generation = swim.member(id).map_or(0, |m| m.generation);
+                    let generation = swim.member_generation(id).unwrap_or(0);
                     if self
                         .state()
                         .node(id)

@@ -190,8 +190,11 @@ pub struct SwimStats {
     pub members_refused: u64,
     /// Push-pull requests answered.
     pub join_requests_answered: u64,
-    /// Whole-table exchanges started because a peer's membership fingerprint differed.
+    /// Table exchanges started because a peer's membership fingerprint differed (each sends
+    /// this node's per-bucket fingerprints, 514 bytes).
     pub table_syncs: u64,
+    /// Per-bucket fingerprints answered with the records of the buckets that differed.
+    pub bucket_exchanges: u64,
     /// Suspicions nobody confirmed within the longest timeout, given one more ping.
     pub last_chance_pings: u64,
     /// Whois requests sent to senders this node did not know.
@@ -312,6 +315,9 @@ pub struct Swim {
     /// The live members' shares of [`Swim::membership_fingerprint`], kept up to date as they
     /// join, leave the live list or change generation.
     live_fp: u64,
+    /// The same shares per bucket (`wire::bucket`), so that a mismatch is narrowed to the
+    /// buckets that differ before any record is sent.
+    bucket_fp: [u64; wire::BUCKETS],
     /// Bumped whenever the live list changes (see [`Swim::live_changes`]).
     live_changes: u64,
     /// When the live list last changed (as of the last input).
@@ -357,6 +363,7 @@ impl Swim {
             scratch: Vec::new(),
             picks: Vec::new(),
             live_fp: 0,
+            bucket_fp: [0; wire::BUCKETS],
             live_changes: 0,
             live_changed_at: now,
             last_table_sync: now,
@@ -490,16 +497,16 @@ impl Swim {
             return Ok(());
         }
         if self
-            .member(sender)
-            .is_some_and(|m| m.generation > sender_generation)
+            .member_generation(sender)
+            .is_some_and(|g| g > sender_generation)
         {
             // A process older than the one we know: its news is stale.
             self.stats.updates_ignored += 1;
             return Ok(());
         }
         let gap = self
-            .member(sender)
-            .is_none_or(|m| m.generation < sender_generation);
+            .member_generation(sender)
+            .is_none_or(|g| g < sender_generation);
         if gap && !self.leaving && self.may_ask_whois(now, sender) {
             // Someone who knows us is unknown to us, or newer than we know: our table has a
             // gap that gossip missed (the announcement was retired before reaching us). Ask
@@ -518,14 +525,31 @@ impl Swim {
             self.send(Out::Raw { to: from, bytes: p });
         }
         let (_, n, mut r) = wire::read_header(payload)?;
-        if let Header::PushPull { reply_wanted } = header {
+        if let Header::PushPull {
+            reply_wanted,
+            buckets,
+        } = header
+        {
             for _ in 0..n {
                 let rec = wire::read_record(&mut r)?;
                 self.merge_record(now, &rec, sender);
             }
             if reply_wanted {
                 self.stats.join_requests_answered += 1;
-                self.push_table(from, false);
+                self.push_table(from, false, buckets);
+            }
+            return Ok(());
+        }
+        if let Header::Buckets { bits, fps } = header {
+            // Answer with the buckets that differ, asking for the sender's in return.
+            let ours = wire::fold(&self.bucket_fps(), bits);
+            let shift = wire::BUCKET_BITS - bits;
+            let mask = (0..wire::BUCKETS)
+                .filter(|&b| fps[b >> shift] != ours[b >> shift])
+                .fold(0u64, |m, b| m | (1 << b));
+            if mask != 0 && !self.leaving {
+                self.stats.bucket_exchanges += 1;
+                self.push_table(from, true, Some(mask));
             }
             return Ok(());
         }
@@ -557,7 +581,7 @@ impl Swim {
                     self.stats.nacks_received += 1;
                 }
             }
-            Header::PushPull { .. } | Header::Gossip | Header::Whois => {}
+            Header::PushPull { .. } | Header::Gossip | Header::Whois | Header::Buckets { .. } => {}
         }
         Ok(())
     }
@@ -565,7 +589,7 @@ impl Swim {
     /// Writes the next payload into `out` (cleared first) and returns its destination.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<SocketAddr> {
         loop {
-            let o = self.outbox.pop_front()?;
+            let o = crate::pop_releasing(&mut self.outbox)?;
             out.clear();
             let (to, header, suspect_first) = match o {
                 Out::Raw { to, bytes } => {
@@ -573,7 +597,13 @@ impl Swim {
                     return Some(to);
                 }
                 Out::Join { to } => {
-                    wire::put_header(out, &Header::PushPull { reply_wanted: true });
+                    wire::put_header(
+                        out,
+                        &Header::PushPull {
+                            reply_wanted: true,
+                            buckets: None,
+                        },
+                    );
                     wire::put_count(out, 1);
                     wire::put_record(out, &self.own_record());
                     return Some(to);
@@ -653,7 +683,7 @@ impl Swim {
 
     /// The next membership change, oldest first.
     pub fn poll_event(&mut self) -> Option<ClusterEvent> {
-        self.events.pop_front()
+        crate::pop_releasing(&mut self.events)
     }
 
     /// Graceful leave: broadcasts Left about itself at once to several members and stops
@@ -698,6 +728,22 @@ impl Swim {
     /// Whether `id` is Alive or Suspect here.
     pub fn is_live(&self, id: NodeId) -> bool {
         self.rec(id).is_some_and(Rec::is_live)
+    }
+
+    /// Where member `id` (not self) is reached.
+    pub fn member_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.rec(id).map(Rec::addr)
+    }
+
+    /// Member `id`'s generation (not self).
+    pub fn member_generation(&self, id: NodeId) -> Option<u64> {
+        self.rec(id).map(|r| r.generation)
+    }
+
+    /// Every other member's status, in [`members`](Swim::members)' order, without copying
+    /// the members.
+    pub fn statuses(&self) -> impl Iterator<Item = MemberStatus> + '_ {
+        self.table.records().iter().map(|r| r.status)
     }
 
     /// The name of member `id` (not self).
@@ -890,7 +936,7 @@ impl Swim {
                 .nth(pick)
                 .map(Rec::addr)
             {
-                self.push_table(to, true);
+                self.push_table(to, true, None);
             }
         }
     }
@@ -1064,35 +1110,46 @@ impl Swim {
         }
     }
 
-    /// Queues our table (self first, then from a random offset) as push-pull payloads to `to`.
-    fn push_table(&mut self, to: SocketAddr, reply_wanted: bool) {
-        let header = Header::PushPull { reply_wanted };
+    /// Queues our table (self first, then from a random offset) as push-pull payloads to `to`:
+    /// all of it, or only the records in the `buckets` mask. Only the first payload asks for a
+    /// reply, so that a table of many payloads is answered once.
+    fn push_table(&mut self, to: SocketAddr, reply_wanted: bool, buckets: Option<u64>) {
+        let wanted = |id: NodeId| buckets.is_none_or(|m| m & (1 << wire::bucket(id)) != 0);
         let max = self.config.max_payload;
         let mut payloads = 0;
         let mut items = Vec::new();
         let mut n = 0;
-        wire::put_record(&mut items, &self.own_record());
-        n += 1;
+        if wanted(self.local.id) {
+            wire::put_record(&mut items, &self.own_record());
+            n += 1;
+        }
         let len = self.table.len();
         let start = if len == 0 {
             0
         } else {
             self.rng.random_range(0..len)
         };
-        let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
-        let flush = |items: &mut Vec<u8>, n: &mut usize, out: &mut Vec<(SocketAddr, Vec<u8>)>| {
-            let mut p = Vec::with_capacity(items.len() + 4);
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let flush = |items: &mut Vec<u8>, n: &mut usize, out: &mut Vec<Vec<u8>>| {
+            let header = Header::PushPull {
+                reply_wanted: reply_wanted && out.is_empty(),
+                buckets,
+            };
+            let mut p = Vec::with_capacity(items.len() + 12);
             wire::put_header(&mut p, &header);
             wire::put_count(&mut p, *n);
             p.extend_from_slice(items);
-            out.push((to, p));
+            out.push(p);
             items.clear();
             *n = 0;
         };
-        let room = max - 2 - wire::COUNT_RESERVE;
+        let room = max - 10 - wire::COUNT_RESERVE;
         let mut rec_buf = Vec::new();
         for k in 0..len {
             let m = self.table.rec((start + k) % len);
+            if !wanted(m.id) {
+                continue;
+            }
             rec_buf.clear();
             wire::put_record(
                 &mut rec_buf,
@@ -1115,12 +1172,19 @@ impl Swim {
             items.extend_from_slice(&rec_buf);
             n += 1;
         }
-        if n > 0 && payloads < MAX_PUSH_PULL_PAYLOADS {
+        if (n > 0 || out.is_empty()) && payloads < MAX_PUSH_PULL_PAYLOADS {
             flush(&mut items, &mut n, &mut out);
         }
-        for (to, bytes) in out {
+        for bytes in out {
             self.send(Out::Raw { to, bytes });
         }
+    }
+
+    /// This node's membership fingerprint per bucket (its own share included).
+    fn bucket_fps(&self) -> [u64; wire::BUCKETS] {
+        let mut fps = self.bucket_fp;
+        fps[wire::bucket(self.local.id)] ^= fp_share(self.local.id, self.local.generation);
+        fps
     }
 
     fn merge_record(&mut self, now: Time, r: &Record<'_>, sender: NodeId) {
@@ -1402,7 +1466,21 @@ impl Swim {
         self.next_sync = now + period;
         self.last_table_sync = now;
         self.stats.table_syncs += 1;
-        self.push_table(to, true);
+        // As many buckets as fit the payload budget (64 at the usual MTU).
+        let bits = (0..=wire::BUCKET_BITS)
+            .rev()
+            .find(|&b| wire::buckets_len(b) <= self.config.max_payload)
+            .unwrap_or(0);
+        let mut p = Vec::with_capacity(wire::buckets_len(bits));
+        wire::put_header(
+            &mut p,
+            &Header::Buckets {
+                bits,
+                fps: wire::fold(&self.bucket_fps(), bits),
+            },
+        );
+        wire::put_count(&mut p, 0);
+        self.send(Out::Raw { to, bytes: p });
     }
 
     /// Puts a member on the live list at a random place in the part of this pass still to be
@@ -1416,6 +1494,7 @@ impl Swim {
             return;
         }
         self.live_fp ^= fp_share(id, m.generation);
+        self.bucket_fp[wire::bucket(id)] ^= fp_share(id, m.generation);
         let end = self.table.live_len();
         let pos = self.rng.random_range(self.probe_pos.min(end)..=end);
         self.table.live_insert(slot, pos);
@@ -1433,6 +1512,7 @@ impl Swim {
             return;
         }
         self.live_fp ^= fp_share(id, m.generation);
+        self.bucket_fp[wire::bucket(id)] ^= fp_share(id, m.generation);
         self.probe_pos = self.table.live_remove(slot, self.probe_pos);
         self.live_changes += 1;
         self.live_changed_at = self.now;
@@ -1443,7 +1523,9 @@ impl Swim {
         let m = self.table.rec_mut(idx);
         if m.generation != generation {
             if m.is_live() {
-                self.live_fp ^= fp_share(m.id, m.generation) ^ fp_share(m.id, generation);
+                let change = fp_share(m.id, m.generation) ^ fp_share(m.id, generation);
+                self.live_fp ^= change;
+                self.bucket_fp[wire::bucket(m.id)] ^= change;
             }
             m.generation = generation;
         }
