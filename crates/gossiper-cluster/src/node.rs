@@ -399,7 +399,7 @@ pub struct ClusterNode {
     scratch_digest: ClusterDigest,
     /// The SWIM membership engine, under [`Detector::Swim`] (then `members` and `addrs` stay
     /// empty: SWIM's table is the membership).
-    swim: Option<Swim>,
+    swim: Option<Box<Swim>>,
     /// Reused for SWIM payloads.
     swim_buf: Vec<u8>,
     /// Next fingerprint exchange (SWIM only).
@@ -444,7 +444,7 @@ impl ClusterNode {
         let mut state = ClusterState::new();
         state.set_digest_budget(config.digest_budget);
         let swim = match config.detector {
-            Detector::Swim => Some(Self::swim_for(&config, id, budget, now, seed)),
+            Detector::Swim => Some(Box::new(Self::swim_for(&config, id, budget, now, seed))),
             Detector::Phi => {
                 state.start_node(id, config.generation);
                 state.set(id, KEY_NAME, config.name.clone().into_bytes());
@@ -853,7 +853,7 @@ impl ClusterNode {
                 MemberStatus::Alive
             },
             generation: self.generation,
-            incarnation: self.swim.as_ref().map_or(0, Swim::incarnation),
+            incarnation: self.swim.as_deref().map_or(0, Swim::incarnation),
             heartbeat: self.state().node(self.id).map_or(0, |r| r.heartbeat),
             phi: 0.0,
         }];
@@ -904,7 +904,7 @@ impl ClusterNode {
 
     /// SWIM's counters, under [`Detector::Swim`].
     pub fn swim_stats(&self) -> Option<&crate::SwimStats> {
-        self.swim.as_ref().map(Swim::stats)
+        self.swim.as_deref().map(Swim::stats)
     }
 
     /// The generation this node holds for member `id` (its own included), if it knows `id`.

@@ -127,7 +127,7 @@ impl ClusterNode {
     fn send_fingerprints_to(&mut self, addr: SocketAddr) {
         let mut payload = [0; 16];
         payload[..8].copy_from_slice(&self.state().fingerprint().to_le_bytes());
-        let members = self.swim.as_ref().map_or(0, Swim::membership_fingerprint);
+        let members = self.swim.as_deref().map_or(0, Swim::membership_fingerprint);
         payload[8..].copy_from_slice(&members.to_le_bytes());
         self.send_raw(addr, EnvelopeKind::Sync, &payload);
     }

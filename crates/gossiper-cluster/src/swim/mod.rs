@@ -389,7 +389,9 @@ impl Swim {
     pub fn restore<'a>(&mut self, now: Time, members: impl IntoIterator<Item = KnownMember<'a>>) {
         self.now = self.now.max(now);
         let members = members.into_iter();
-        self.table.reserve(members.size_hint().0);
+        let (low, high) = members.size_hint();
+        let room = self.config.max_members.saturating_sub(self.table.len());
+        self.table.reserve(high.unwrap_or(low).min(room));
         for m in members {
             if m.id == self.local.id || self.table.slot(m.id).is_some() {
                 continue;
