@@ -291,6 +291,7 @@ fn write_error(e: WriteError) -> Reply {
     match e {
         WriteError::BadKey(_) => error(400, e.to_string()),
         WriteError::ValueTooLarge { .. } => error(413, e.to_string()),
+        WriteError::VersionsExhausted => error(409, e.to_string()),
     }
 }
 

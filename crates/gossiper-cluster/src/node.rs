@@ -21,6 +21,7 @@ use gossiper_types::{Message, MessageKind, NodeId, State, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+mod authority;
 mod swim_mode;
 
 use crate::phi::PhiDetector;
@@ -346,6 +347,14 @@ pub struct ClusterStats {
     pub syncs_received: u64,
     /// Fingerprints received that differed from ours (each opened an exchange).
     pub syncs_mismatched: u64,
+    /// Claims about this node it did not make, refuted with a new generation.
+    pub claims_refuted: u64,
+    /// Datagrams from a live member's id at another address that would have moved it (φ;
+    /// SWIM counts its own in [`SwimStats::address_conflicts`](crate::SwimStats)).
+    pub address_conflicts: u64,
+    /// Claims at a generation too high to go above
+    /// ([`MAX_GENERATION`](crate::state::MAX_GENERATION)).
+    pub claims_unrefutable: u64,
 }
 
 impl ClusterStats {
@@ -396,6 +405,10 @@ pub struct ClusterNode {
     join_backoff: Duration,
     live: Vec<NodeId>,
     left: bool,
+    /// The highest generation a peer claimed for this node, waiting for its refutation.
+    pending_claim: Option<u64>,
+    /// No refutation before this.
+    next_refute: Time,
     scratch_digest: ClusterDigest,
     /// The SWIM membership engine, under [`Detector::Swim`] (then `members` and `addrs` stay
     /// empty: SWIM's table is the membership).
@@ -443,6 +456,7 @@ impl ClusterNode {
         let every = FixedInterval::new(interval).map_err(|e| ConfigError(e.to_string()))?;
         let mut state = ClusterState::new();
         state.set_digest_budget(config.digest_budget);
+        state.set_owner(id);
         let swim = match config.detector {
             Detector::Swim => Some(Box::new(Self::swim_for(&config, id, budget, now, seed))),
             Detector::Phi => {
@@ -476,6 +490,8 @@ impl ClusterNode {
             join_backoff: interval,
             live: Vec::new(),
             left: false,
+            pending_claim: None,
+            next_refute: now,
             scratch_digest: ClusterDigest::default(),
             swim,
             swim_buf: Vec::new(),
@@ -622,6 +638,7 @@ impl ClusterNode {
             let max = Duration::from_millis(self.config.join_backoff_max_ms.max(1));
             self.join_backoff = (self.join_backoff * 2).min(max);
         }
+        self.note_claims(now);
     }
 
     /// Handles one received datagram from `from`. `buf` is decrypted in place. On error the
@@ -687,16 +704,14 @@ impl ClusterNode {
                 let g = r.varint().map_err(DropReason::from_decode)?;
                 r.finish().map_err(DropReason::from_decode)?;
                 if g == self.generation && !self.left {
-                    self.generation += 1;
-                    let (id, generation) = (self.id, self.generation);
-                    log::warn!(
-                        "{}: the cluster forgot us; rejoining as generation {generation}",
-                        self.config.name
-                    );
-                    self.engine
-                        .write(now, &mut self.outbox, |s| s.bump_generation(id, generation));
+                    // The cluster forgot this generation: come back as a newer one, through
+                    // the same rate-limited path as any claim about us (one a second at most,
+                    // however many peers say so).
+                    log::debug!("{}: the cluster forgot generation {g}", self.config.name);
+                    self.pending_claim = Some(self.pending_claim.map_or(g, |c| c.max(g)));
                     self.next_join = now;
                     self.join_backoff = Duration::from_millis(self.config.interval_ms);
+                    self.note_claims(now);
                 }
                 Ok(())
             }
@@ -720,9 +735,21 @@ impl ClusterNode {
                 }
                 // Only a well-formed message teaches us where its sender is (a newer
                 // generation may have moved).
-                let known = self.addrs.get(&env.sender).map(|&(_, g)| g);
-                if self.swim.is_none() && known.is_none_or(|g| env.generation > g) {
-                    self.addrs.insert(env.sender, (from, env.generation));
+                let known = self.addrs.get(&env.sender).copied();
+                // A live member does not move on one datagram's word: a forger claiming its
+                // id from elsewhere would get its traffic. It moves once it is no longer
+                // alive here (a restart elsewhere is believed after its old process died).
+                let alive_elsewhere = known.is_some_and(|(a, _)| a != from)
+                    && self
+                        .members
+                        .get(&env.sender)
+                        .is_some_and(|m| m.status == MemberStatus::Alive);
+                if self.swim.is_none() && known.is_none_or(|(_, g)| env.generation > g) {
+                    if alive_elsewhere {
+                        self.stats.address_conflicts += 1;
+                    } else {
+                        self.addrs.insert(env.sender, (from, env.generation));
+                    }
                 }
                 // Heartbeats ride in digests too (Syn and SynAck), which the engine decoded.
                 let is_syn = kind == Some(MessageKind::Syn);
@@ -738,6 +765,7 @@ impl ClusterNode {
                     self.scratch_digest = d;
                 }
                 let changed = self.engine.stats().state_changes > before;
+                self.note_claims(now);
                 if changed && is_push {
                     // Rumor: pass news on at once, each node once per piece of news.
                     let payload = payload.to_vec();
@@ -782,6 +810,9 @@ impl ClusterNode {
         }
         self.ensure_own_record(now);
         let id = self.id;
+        if !self.state().can_write(id) {
+            return Err(WriteError::VersionsExhausted);
+        }
         let before = self.digest();
         let version = self
             .engine
@@ -805,6 +836,9 @@ impl ClusterNode {
         self.ttls.remove(key);
         self.ensure_own_record(now);
         let id = self.id;
+        if !self.state().can_write(id) {
+            return Err(WriteError::VersionsExhausted);
+        }
         let before = self.digest();
         let version = self
             .engine

@@ -88,6 +88,7 @@ impl ClusterNode {
             self.join_backoff = (self.join_backoff * 2).min(max);
         }
         self.drain_swim(now);
+        self.note_claims(now);
     }
 
     /// Starts from a known member list under SWIM (see [`Swim::restore`]); under φ, where
@@ -174,6 +175,7 @@ impl ClusterNode {
                 .map_err(DropReason::from_decode)?;
         }
         self.drain_swim(now);
+        self.note_claims(now);
         Ok(())
     }
 

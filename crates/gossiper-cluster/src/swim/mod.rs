@@ -199,6 +199,13 @@ pub struct SwimStats {
     pub last_chance_pings: u64,
     /// Whois requests sent to senders this node did not know.
     pub whois_sent: u64,
+    /// Updates about this node at a newer generation than its own (see
+    /// [`Swim::take_generation_claim`]).
+    pub generation_claims: u64,
+    /// Second-hand Alive updates that would have moved a live member to another address,
+    /// ignored (memberlist's "conflicting address"): only the member itself, or its death,
+    /// moves it.
+    pub address_conflicts: u64,
 }
 
 /// Hashes a [`NodeId`] (already a hash of a name) with the splitmix64 finalizer: fast and
@@ -328,6 +335,11 @@ pub struct Swim {
     next_compact: Time,
     /// Senders recently asked who they are (see `may_ask_whois`).
     whois_asked: Vec<(NodeId, Time)>,
+    /// The newest generation claimed for this node by others, not yet taken.
+    generation_claim: Option<u64>,
+    /// The envelope sender and source address of the message being applied: news about a
+    /// member from that member itself, at that address, is first-hand.
+    first_hand: Option<(NodeId, SocketAddr)>,
     /// The time of the input being handled.
     now: Time,
 }
@@ -369,6 +381,8 @@ impl Swim {
             last_table_sync: now,
             next_compact: now,
             whois_asked: Vec::new(),
+            generation_claim: None,
+            first_hand: None,
             now,
             config,
         }
@@ -486,6 +500,20 @@ impl Swim {
     /// Applies one received payload. `sender`/`sender_generation` come from the authenticated
     /// envelope the caller opened. On a decoding error nothing changed.
     pub fn handle_message(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: NodeId,
+        sender_generation: u64,
+        payload: &[u8],
+    ) -> Result<(), DecodeError> {
+        self.first_hand = Some((sender, from));
+        let result = self.apply_message(now, from, sender, sender_generation, payload);
+        self.first_hand = None;
+        result
+    }
+
+    fn apply_message(
         &mut self,
         now: Time,
         from: SocketAddr,
@@ -774,6 +802,12 @@ impl Swim {
         self.incarnation = 0;
         self.leaving = false;
         self.broadcast_self();
+    }
+
+    /// The newest generation someone claimed for this node, beyond its own, once: the caller
+    /// refutes it by moving to a higher generation ([`set_generation`](Swim::set_generation)).
+    pub fn take_generation_claim(&mut self) -> Option<u64> {
+        self.generation_claim.take()
     }
 
     /// Counters.
@@ -1252,6 +1286,16 @@ impl Swim {
                     self.stats.updates_ignored += 1;
                     return;
                 }
+                if let Some(a) = u.addr
+                    && was_live
+                    && a != m.addr()
+                    && self.first_hand != Some((u.id, a))
+                {
+                    // Someone says a live member moved: a forger redirecting its traffic, or a
+                    // restart elsewhere, which is believed once the old process is dead.
+                    self.stats.address_conflicts += 1;
+                    return;
+                }
                 self.cancel_suspicion(u.id);
                 self.set_member_generation(idx, u.generation);
                 self.table.set_name(idx, u.name);
@@ -1389,6 +1433,15 @@ impl Swim {
     }
 
     fn about_self(&mut self, u: &Update<'_>) {
+        if u.generation > self.local.generation && !self.leaving {
+            // Someone speaks for a newer run of this node (forged, or an older process of ours
+            // that ran ahead): only a newer generation of our own can answer it, and that is
+            // the caller's to choose (`take_generation_claim`).
+            self.stats.generation_claims += 1;
+            let g = u.generation;
+            self.generation_claim = Some(self.generation_claim.map_or(g, |c| c.max(g)));
+            return;
+        }
         if u.generation != self.local.generation || self.leaving {
             self.stats.updates_ignored += 1;
             return;
