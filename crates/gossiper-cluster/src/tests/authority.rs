@@ -232,7 +232,10 @@ fn under_phi_a_datagram_in_a_live_members_name_from_elsewhere_does_not_move_it()
     inject(&mut net, 0, id(3), g3 + 1, EnvelopeKind::Gossip, &forged).unwrap();
     assert_eq!(net.node(0).stats().address_conflicts, 1);
     net.run(3_000);
-    assert!(net.node(3).generation() > g3 + 1, "n3 refuted the forged generation");
+    assert!(
+        net.node(3).generation() > g3 + 1,
+        "n3 refuted the forged generation"
+    );
     for i in 0..3 {
         let m = net.node(i).members(net.now);
         let n3 = m.iter().find(|m| m.name == "n3").unwrap();
