@@ -55,6 +55,7 @@
 
 mod node;
 pub mod phi;
+pub mod replay;
 pub mod state;
 pub mod swim;
 pub mod wire;

@@ -297,6 +297,8 @@ pub struct DropCounts {
     pub from_self: u64,
     /// [`DropReason::Forgotten`].
     pub forgotten: u64,
+    /// [`DropReason::Replayed`].
+    pub replayed: u64,
 }
 
 impl DropCounts {
@@ -310,6 +312,7 @@ impl DropCounts {
             DropReason::AuthFailure => &mut self.auth_failure,
             DropReason::FromSelf => &mut self.from_self,
             DropReason::Forgotten => &mut self.forgotten,
+            DropReason::Replayed => &mut self.replayed,
         }
     }
 
@@ -403,6 +406,8 @@ pub struct ClusterNode {
     /// Where each peer is reached, and the generation that said so (newer generations win:
     /// a restarted node may come back on another port).
     addrs: BTreeMap<NodeId, (SocketAddr, u64)>,
+    /// Sealed datagrams already seen, per sender.
+    replay: crate::replay::ReplayGuard,
     /// φ: the address each peer answered one of our messages from (a round trip).
     verified: BTreeMap<NodeId, SocketAddr>,
     transmits: VecDeque<Transmit>,
@@ -494,6 +499,7 @@ impl ClusterNode {
             members: BTreeMap::new(),
             addrs: BTreeMap::new(),
             verified: BTreeMap::new(),
+            replay: crate::replay::ReplayGuard::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: ClusterStats::default(),
@@ -682,6 +688,13 @@ impl ClusterNode {
         let env = self.codec.open(buf, self.config.mtu)?;
         if env.sender == self.id {
             return Err(DropReason::FromSelf);
+        }
+        if self.codec.encrypted()
+            && !self
+                .replay
+                .accept(now, env.sender, env.generation, env.counter)
+        {
+            return Err(DropReason::Replayed);
         }
         self.source_trusted = self.is_member_at(env.sender, from);
         if self.swim.is_some() {
