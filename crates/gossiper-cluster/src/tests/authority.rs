@@ -244,3 +244,37 @@ fn under_phi_a_datagram_in_a_live_members_name_from_elsewhere_does_not_move_it()
         assert_eq!(net.value(i, 3, "k"), None, "the forged key is gone at n{i}");
     }
 }
+
+both_detectors!(a_restart_with_the_clock_behind_still_supersedes_the_old_process);
+
+fn a_restart_with_the_clock_behind_still_supersedes_the_old_process() {
+    let mut net = Net::new(3, |c| c.generation = if c.name == "n1" { 1_000 } else { 1 });
+    net.run(1_000);
+    let now = net.now;
+    net.node_mut(1).set(now, "k", b"old", None).unwrap();
+    net.run(1_000);
+    assert_eq!(net.value(0, 1, "k").as_deref(), Some(&b"old"[..]));
+    // n1 restarts with a generation from a clock an hour behind: 5 < 1,000.
+    net.nodes[1] = Some(ClusterNode::new(config(1, 5), net.now, 99).unwrap());
+    net.run(3_000);
+    let g = net.node(1).generation();
+    assert!(g > 1_000, "raised past what peers hold: generation {g}");
+    for i in 0..3 {
+        assert_eq!(
+            net.value(i, 1, "k"),
+            None,
+            "n{i} still serves the dead process's key"
+        );
+        let m = net.node(i).members(net.now);
+        let n1 = m.iter().find(|m| m.name == "n1").unwrap();
+        assert_eq!(
+            (n1.generation, n1.status),
+            (g, MemberStatus::Alive),
+            "at n{i}"
+        );
+    }
+    assert!(
+        net.node(1).stats().claims_refuted <= 2,
+        "refuted once or twice, not per datagram"
+    );
+}
