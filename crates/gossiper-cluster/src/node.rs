@@ -352,6 +352,8 @@ pub struct ClusterStats {
     pub syncs_mismatched: u64,
     /// Claims about this node it did not make, refuted with a new generation.
     pub claims_refuted: u64,
+    /// φ: senders not added to the full address book.
+    pub senders_refused: u64,
     /// Datagrams from a live member's id at another address that would have moved it (φ;
     /// SWIM counts its own in [`SwimStats::address_conflicts`](crate::SwimStats)).
     pub address_conflicts: u64,
@@ -782,8 +784,13 @@ impl ClusterNode {
                     self.verified.insert(env.sender, from);
                 }
                 if self.swim.is_none() && known.is_none_or(|(_, g)| env.generation > g) {
+                    let full = known.is_none() && self.addrs.len() >= self.address_book_bound();
                     if alive_elsewhere {
                         self.stats.address_conflicts += 1;
+                    } else if full {
+                        // Spoofed sender ids must not grow the book without bound; a real
+                        // newcomer is still learned from its gossiped `__addr`.
+                        self.stats.senders_refused += 1;
                     } else {
                         self.addrs.insert(env.sender, (from, env.generation));
                     }
@@ -1150,6 +1157,20 @@ impl ClusterNode {
         match &self.swim {
             Some(swim) => swim.member_addr(id),
             None => self.addrs.get(&id).map(|&(a, _)| a),
+        }
+    }
+
+    /// Most entries of the φ address book: room for every node the state holds, and as many
+    /// senders again not yet in it.
+    fn address_book_bound(&self) -> usize {
+        2 * self.state().len() + 1_024
+    }
+
+    /// Entries in the address book (SWIM: its member table), for bounds checks and metrics.
+    pub fn address_book_len(&self) -> usize {
+        match &self.swim {
+            Some(swim) => swim.member_count(),
+            None => self.addrs.len(),
         }
     }
 

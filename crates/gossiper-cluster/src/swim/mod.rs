@@ -775,6 +775,11 @@ impl Swim {
         (0..self.table.len()).map(|s| self.table.view(s))
     }
 
+    /// How many other members are known (any status).
+    pub fn member_count(&self) -> usize {
+        self.table.len()
+    }
+
     /// One member (not self).
     pub fn member(&self, id: NodeId) -> Option<SwimMember> {
         self.table.slot(id).map(|s| self.table.view(s))

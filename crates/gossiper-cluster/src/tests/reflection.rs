@@ -58,3 +58,44 @@ fn a_joiners_first_datagrams_from_a_forged_source_get_at_most_3x_back() {
     let known = net.node(30).members(net.now).len();
     assert!(known >= 30, "the real joiner knows {known} members");
 }
+
+both_detectors!(a_hundred_thousand_spoofed_sender_ids_leave_the_tables_bounded);
+
+fn a_hundred_thousand_spoofed_sender_ids_leave_the_tables_bounded() {
+    let mut net = Net::new(4, |_| {});
+    net.run(2_000);
+    let before = net.node(0).address_book_len();
+    let mut codec = Codec::new("default", None);
+    // A well-formed message per spoofed id: a SWIM ping, or under φ a push announcing nothing.
+    let mut ping = Vec::new();
+    crate::swim::wire::put_header(
+        &mut ping,
+        &crate::swim::wire::Header::Ping {
+            seq: 1,
+            target: net.node(0).id(),
+        },
+    );
+    crate::swim::wire::put_count(&mut ping, 0);
+    let empty_push = [gossiper_types::MessageKind::Push as u8];
+    let (kind, payload) = match DETECTOR.get() {
+        Detector::Swim => (EnvelopeKind::Swim, &ping[..]),
+        Detector::Phi => (EnvelopeKind::Gossip, &empty_push[..]),
+    };
+    for i in 0..100_000u64 {
+        let mut out = Vec::new();
+        codec.seal(kind, NodeId(1 << 40 | i), 1, payload, &mut out);
+        let now = net.now;
+        let from = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 9));
+        let _ = net.node_mut(0).handle_datagram(now, from, &mut out);
+        while net.node_mut(0).poll_transmit().is_some() {}
+    }
+    let after = net.node(0).address_book_len();
+    println!("address book: {before} before, {after} after 10^5 spoofed ids");
+    assert!(after <= before + 1_100, "{after} entries");
+    // And the real cluster still works.
+    net.run(1_000);
+    let now = net.now;
+    net.node_mut(1).set(now, "k", b"v", None).unwrap();
+    net.run(1_000);
+    assert_eq!(net.value(0, 1, "k").as_deref(), Some(&b"v"[..]));
+}
