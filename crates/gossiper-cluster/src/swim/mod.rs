@@ -1637,8 +1637,8 @@ impl Swim {
         self.live_fp ^ fp_share(self.local.id, self.local.generation)
     }
 
-    /// A counter bumped whenever [`live`](Swim::live) changes: a caller that keeps something
-    /// derived from the live list compares this instead of the list.
+    /// A counter bumped whenever the live list ([`live_id`](Swim::live_id)) changes: a caller
+    /// that keeps something derived from the live list compares this instead of the list.
     pub fn live_changes(&self) -> u64 {
         self.live_changes
     }
