@@ -1,23 +1,31 @@
-//! The gossiper agent: the sans-IO cluster protocol of `gossiper-node` driven by a UDP socket
-//! and a real clock, with an HTTP/JSON control API.
+//! The gossiper agent as a library: the sans-IO cluster protocol of `gossiper-cluster` run on
+//! tokio, with an in-process handle and an optional HTTP API.
 //!
-//! * [`udp`] — the UDP [`Transport`](gossiper_network::Transport) (it passes the same
-//!   conformance suite as the in-memory one) and address-level send/receive for the agent.
-//! * [`Agent`] — one socket, one [`ClusterNode`](gossiper_cluster::ClusterNode), one
-//!   gossip thread, one API thread, and one thread that answers every parked blocking query
-//!   (not a thread per query). Every input to the protocol goes through one lock.
-//! * [`client`] — a tiny HTTP client for the API, used by the CLI and the benchmark.
-//!
-//! The API: `GET /v1/members`, `GET /v1/state`, `PUT|DELETE /v1/kv/KEY` (optional `?ttl=30s`),
-//! `GET /v1/kv/NODE/KEY` (with `?index=V&wait=5s` a blocking query that answers as soon as the
-//! key's version exceeds `V`), `GET /metrics` (Prometheus text).
+//! * [`AgentBuilder`] takes a [`ClusterConfig`](gossiper_cluster::ClusterConfig) and,
+//!   optionally, a UDP socket the caller bound; [`start`](AgentBuilder::start) spawns one task
+//!   that owns the node, the socket and the clock (see [`engine`]).
+//! * [`AgentHandle`] (cheap to clone) is how everything else talks to it: `set`, `get`,
+//!   `delete`, `members`, a [`membership`](AgentHandle::membership) watch, key-change
+//!   [`subscribe`](AgentHandle::subscribe)ptions filtered by node and key prefix, and a graceful
+//!   [`shutdown`](AgentHandle::shutdown).
+//! * `http` (the `http` cargo feature, on by default): the HTTP/JSON API on axum/hyper,
+//!   a client of the handle like any other, with limits on everything a client sends.
+//! * [`udp`]: a blocking UDP [`Transport`](gossiper_network::Transport) for the threaded
+//!   runtimes (it passes the same conformance suite as the in-memory one).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-mod agent;
-pub mod client;
-mod http;
+mod builder;
+pub mod engine;
+mod error;
+mod events;
+mod handle;
 pub mod udp;
 
-pub use agent::{Agent, AgentConfig, AgentError};
-pub use http::{parse_duration, percent_decode};
+pub use builder::{AgentBuilder, DEFAULT_MAX_VALUE_BYTES};
+pub use error::AgentError;
+pub use events::{
+    Entry, Event, EventStream, KeyEvent, KeyFilter, MemberEvent, MemberEventKind, RecvError,
+    Subscription,
+};
+pub use handle::{AgentHandle, AgentInfo, RuntimeCounters};
 pub use udp::UdpTransport;
