@@ -98,7 +98,8 @@ impl AgentBuilder {
             Some(s) => s,
             None => {
                 let addr = self.bind.unwrap_or(cc.addr);
-                std::net::UdpSocket::bind(addr).map_err(|source| AgentError::Bind { addr, source })?
+                std::net::UdpSocket::bind(addr)
+                    .map_err(|source| AgentError::Bind { addr, source })?
             }
         };
         socket.set_nonblocking(true)?;

@@ -248,7 +248,8 @@ impl Engine {
                     version: entry.version,
                 }));
             }
-            self.seen.insert(id, (record.generation, record.max_version));
+            self.seen
+                .insert(id, (record.generation, record.max_version));
         }
         if self.seen.len() > state.len() {
             self.seen.retain(|&id, _| state.node(id).is_some());

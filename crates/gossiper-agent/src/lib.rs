@@ -8,17 +8,21 @@
 //!   `delete`, `members`, a [`membership`](AgentHandle::membership) watch, key-change
 //!   [`subscribe`](AgentHandle::subscribe)ptions filtered by node and key prefix, and a graceful
 //!   [`shutdown`](AgentHandle::shutdown).
-//! * `http` (the `http` cargo feature, on by default): the HTTP/JSON API on axum/hyper,
+//! * [`http`] (the `http` cargo feature, on by default): the HTTP/JSON API on axum/hyper,
 //!   a client of the handle like any other, with limits on everything a client sends.
 //! * [`udp`]: a blocking UDP [`Transport`](gossiper_network::Transport) for the threaded
 //!   runtimes (it passes the same conformance suite as the in-memory one).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod builder;
+#[cfg(feature = "http")]
+pub mod client;
 pub mod engine;
 mod error;
 mod events;
 mod handle;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod udp;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_VALUE_BYTES};
@@ -28,4 +32,6 @@ pub use events::{
     Subscription,
 };
 pub use handle::{AgentHandle, AgentInfo, RuntimeCounters};
+#[cfg(feature = "http")]
+pub use http::{parse_duration, percent_decode};
 pub use udp::UdpTransport;
