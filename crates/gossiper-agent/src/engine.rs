@@ -242,6 +242,7 @@ impl Engine {
                 let owner = owner.get_or_insert_with(|| name_of(node, id)).clone();
                 Counters::add(&self.counters.key_events);
                 let _ = self.events.send(Event::Key(KeyEvent {
+                    id,
                     node: owner,
                     key: key.to_owned(),
                     value: (!entry.deleted).then(|| entry.value.clone()),

@@ -22,6 +22,8 @@ pub struct Entry {
 /// node. Reserved keys (`__name`, `__addr`, ...) are not reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyEvent {
+    /// The owner's id.
+    pub id: NodeId,
     /// The owner's name (its id in text while its name is not known yet).
     pub node: String,
     /// The key.
@@ -106,7 +108,7 @@ pub enum Event {
 /// with a prefix (empty: every key).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyFilter {
-    node: Option<String>,
+    node: Option<NodeId>,
     prefix: String,
 }
 
@@ -124,15 +126,16 @@ impl KeyFilter {
         }
     }
 
-    /// Narrows the filter to keys owned by the node named `name`.
-    pub fn on_node(mut self, name: impl Into<String>) -> KeyFilter {
-        self.node = Some(name.into());
+    /// Narrows the filter to keys owned by the node named `name` (matched by the id derived
+    /// from it, so it works before the name itself has arrived).
+    pub fn on_node(mut self, name: &str) -> KeyFilter {
+        self.node = Some(NodeId::from_name(name));
         self
     }
 
     /// Whether `event` passes.
     pub fn matches(&self, event: &KeyEvent) -> bool {
-        self.node.as_ref().is_none_or(|n| *n == event.node) && event.key.starts_with(&self.prefix)
+        self.node.is_none_or(|id| id == event.id) && event.key.starts_with(&self.prefix)
     }
 }
 
@@ -192,6 +195,7 @@ mod tests {
     #[test]
     fn filters_match_node_and_prefix() {
         let e = KeyEvent {
+            id: NodeId::from_name("a"),
             node: "a".into(),
             key: "svc/web".into(),
             value: None,
