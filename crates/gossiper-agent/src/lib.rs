@@ -12,6 +12,38 @@
 //!   a client of the handle like any other, with limits on everything a client sends.
 //! * [`udp`]: a blocking UDP [`Transport`](gossiper_network::Transport) for the threaded
 //!   runtimes (it passes the same conformance suite as the in-memory one).
+//!
+//! Embedding two nodes in one program (a service runs one per process, the same way):
+//!
+//! ```
+//! use std::time::Duration;
+//! use gossiper_agent::{AgentBuilder, KeyFilter};
+//! use gossiper_cluster::{ClusterConfig, MemberStatus};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Port 0: a free port, which peers are told. Generation 0: the wall clock's.
+//! let a = AgentBuilder::new(ClusterConfig::new("a", "127.0.0.1:0".parse()?, 0)).start().await?;
+//! let mut config = ClusterConfig::new("b", "127.0.0.1:0".parse()?, 0);
+//! config.seeds = vec![a.gossip_addr()];
+//! let b = AgentBuilder::new(config).start().await?;
+//!
+//! // b hears of every key a writes under "svc/".
+//! let mut changes = b.subscribe(KeyFilter::prefix("svc/").on_node("a"));
+//! a.set("svc/web", "10.0.0.7:80").await?;
+//! let change = tokio::time::timeout(Duration::from_secs(10), changes.recv()).await??;
+//! assert_eq!((change.key.as_str(), change.value.as_deref()), ("svc/web", Some(&b"10.0.0.7:80"[..])));
+//! assert_eq!(b.get("a", "svc/web").await?.as_deref(), Some(&b"10.0.0.7:80"[..]));
+//!
+//! // a leaves gracefully: b's membership watch shows it as left, not dead.
+//! a.shutdown().await;
+//! let mut members = b.membership();
+//! let left = members.wait_for(|m| m.iter().any(|m| m.name == "a" && m.status == MemberStatus::Left));
+//! tokio::time::timeout(Duration::from_secs(10), left).await??;
+//! b.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod builder;
