@@ -45,6 +45,13 @@ pub struct AgentArgs {
     /// API blocking queries and event streams waiting at once; more get 429.
     #[arg(long, default_value_t = 256)]
     pub api_max_parked: usize,
+    /// Milliseconds a client has to send a request head; also the longest idle time of a
+    /// keep-alive API connection.
+    #[arg(long, default_value_t = 10_000)]
+    pub api_header_timeout_ms: u64,
+    /// Milliseconds a client has to send a request body (else 408).
+    #[arg(long, default_value_t = 10_000)]
+    pub api_body_timeout_ms: u64,
     /// Largest value a write accepts, in bytes; it must fit one datagram (--mtu) with a
     /// 256-byte key.
     #[arg(long, default_value_t = DEFAULT_MAX_VALUE_BYTES)]
@@ -175,6 +182,8 @@ pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
         allowed_hosts: args.api_allow_host.clone(),
         max_connections: args.api_max_connections,
         max_parked: args.api_max_parked,
+        header_timeout: Duration::from_millis(args.api_header_timeout_ms.max(1)),
+        body_timeout: Duration::from_millis(args.api_body_timeout_ms.max(1)),
         ..HttpConfig::default()
     };
     Ok(Plan {
