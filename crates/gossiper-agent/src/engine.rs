@@ -50,7 +50,7 @@ impl Counters {
 }
 
 /// What a [`Command`] works on: the node and the clock.
-pub struct Core {
+pub(crate) struct Core {
     pub(crate) node: ClusterNode,
     epoch: Instant,
     /// Set by a shutdown request or when every handle is gone: the loop leaves and ends.

@@ -1,6 +1,6 @@
 //! [`AgentHandle`]: the one door into a running agent, cheap to clone, for the embedding
 //! application and the HTTP API alike. Each call is a command to the agent's task (see
-//! [`engine`](crate::engine)), answered through a oneshot channel; reads of membership and
+//! `engine`), answered through a oneshot channel; reads of membership and
 //! events go through watch and broadcast channels that the task fills.
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //!
 //! * [`AgentBuilder`] takes a [`ClusterConfig`](gossiper_cluster::ClusterConfig) and,
 //!   optionally, a UDP socket the caller bound; [`start`](AgentBuilder::start) spawns one task
-//!   that owns the node, the socket and the clock (see [`engine`]).
+//!   that owns the node, the socket and the clock (the `engine` module).
 //! * [`AgentHandle`] (cheap to clone) is how everything else talks to it: `set`, `get`,
 //!   `delete`, `members`, a [`membership`](AgentHandle::membership) watch, key-change
 //!   [`subscribe`](AgentHandle::subscribe)ptions filtered by node and key prefix, and a graceful
@@ -49,7 +49,7 @@
 mod builder;
 #[cfg(feature = "http")]
 pub mod client;
-pub mod engine;
+mod engine;
 mod error;
 mod events;
 mod handle;
