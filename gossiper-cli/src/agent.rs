@@ -25,7 +25,8 @@ pub struct AgentArgs {
     /// Address peers should use, when --bind is 0.0.0.0 or behind NAT.
     #[arg(long)]
     pub advertise: Option<String>,
-    /// A peer's gossip address to join through (repeatable); retried with back-off.
+    /// A peer's gossip address to join through (repeatable), `HOST:PORT` with a host name or
+    /// an IP; every address the name resolves to is tried, with back-off.
     #[arg(long = "join", value_name = "ADDR")]
     pub join: Vec<String>,
     /// HTTP API address (loopback by default; port 0 picks a free one).
@@ -138,11 +139,17 @@ pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
         .transpose()?;
     // The builder fills an unspecified IP or port 0 from the bound socket.
     let mut c = ClusterConfig::new(args.name.clone(), advertise.unwrap_or(bind), 0);
-    c.seeds = args
-        .join
-        .iter()
-        .map(|j| resolve("--join", j))
-        .collect::<Result<_, _>>()?;
+    // Every address a name resolves to is a seed (IPv4 and IPv6 alike).
+    for j in &args.join {
+        let addrs = j
+            .to_socket_addrs()
+            .map_err(|e| CliError::usage(format!("bad --join address {j:?}: {e}")))?;
+        for a in addrs {
+            if !c.seeds.contains(&a) {
+                c.seeds.push(a);
+            }
+        }
+    }
     c.cluster = args.cluster.clone();
     if let Some(path) = &args.key_file {
         let text = read_secret("key file", path)?;
@@ -216,13 +223,16 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::failure(e.to_string()))?;
         let agent = plan.agent.start().await.map_err(start_error)?;
         let server = tokio::spawn(serve(agent.clone(), listener, plan.http));
-        println!(
+        // A closed stdout is no reason to stop: the line is a courtesy.
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
             "gossiper agent {}: gossip {} api http://{api}",
             agent.name(),
             agent.gossip_addr()
         );
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let _ = out.flush();
         let signal = wait_for_signal().await;
         log::info!("{signal}: leaving the cluster");
         agent.shutdown().await;

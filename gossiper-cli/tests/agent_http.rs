@@ -4,13 +4,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gossiper_agent::client::send;
 use serde_json::Value;
 
 mod agent_support;
-use agent_support::{Agent, cluster, wait_for};
+use agent_support::{Agent, BIN, cluster, wait_for};
 
 const SHORT: Duration = Duration::from_secs(5);
 
@@ -163,11 +164,14 @@ fn a_slow_body_delays_no_other_client() {
             let _ = slow.write_all(b"x");
             next_byte += Duration::from_secs(1);
         }
-        worst = worst.max(members_ms(&a.api));
+        // The fastest of three back-to-back GETs: a server held up by the slow body would
+        // make all three slow, while one slow GET alone is the scheduler of a loaded machine.
+        let fastest = (0..3).map(|_| members_ms(&a.api)).fold(f64::MAX, f64::min);
+        worst = worst.max(fastest);
         std::thread::sleep(Duration::from_millis(100));
     }
-    eprintln!("slowest GET /v1/members beside a 1-byte/s body: {worst:.1} ms");
-    assert!(worst < 100.0, "a GET took {worst:.1} ms");
+    eprintln!("slowest GET /v1/members (best of 3) beside a 1-byte/s body: {worst:.1} ms");
+    assert!(worst < 100.0, "GETs took {worst:.1} ms");
     assert_eq!(
         status(&mut stalled),
         413,
@@ -304,6 +308,12 @@ fn binary_values_round_trip_through_gossip() {
     assert_eq!(raw.status, 200);
     assert_eq!(raw.body, value, "byte for byte");
     assert_eq!(raw.header("content-type"), Some("application/octet-stream"));
+    // `gossiper get` prints the bytes themselves.
+    let out = Command::new(BIN)
+        .args(["get", "n0", "blob", "--api", &agents[1].api])
+        .output()
+        .expect("run get");
+    assert_eq!(out.stdout, b"\xff\xfe\x00bin\n");
     let (_, v) = agents[1].call("GET", "/v1/kv/n0/blob", b"");
     assert_eq!(v["encoding"], "base64");
     assert_eq!(v["value"], "//4AYmlu");
@@ -345,6 +355,19 @@ fn the_token_is_enforced_for_writes() {
     );
     let (_, info) = agents[0].call("GET", "/v1/info", b"");
     assert_eq!(info["api"]["token_required_for_writes"], true);
+    // The client commands send the token from --token-file (or GOSSIPER_API_TOKEN).
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["set", "k2", "v2", "--api", api])
+            .args(extra)
+            .env_remove("GOSSIPER_API_TOKEN")
+            .output()
+            .expect("run set")
+    };
+    let refused = run(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("HTTP 401"));
+    assert!(run(&["--token-file", &path_s]).status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -49,7 +49,7 @@ impl AgentBuilder {
             socket: None,
             seed: None,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
-            event_capacity: 1_024,
+            event_capacity: 256,
         }
     }
 
@@ -81,7 +81,7 @@ impl AgentBuilder {
         self
     }
 
-    /// Events held for slow subscribers before the oldest are dropped (default 1,024).
+    /// Events held for slow subscribers before the oldest are dropped (default 256).
     pub fn event_capacity(mut self, events: usize) -> AgentBuilder {
         self.event_capacity = events.max(1);
         self
