@@ -11,7 +11,7 @@ use gossiper_agent::client::request;
 use serde_json::Value;
 
 mod agent_support;
-use agent_support::{Agent, BIN, cluster, wait_for};
+use agent_support::{Agent, BIN, all_alive, cluster, wait_for};
 
 #[test]
 fn five_agents_converge_on_a_key_set_at_one() {
@@ -219,6 +219,24 @@ fn junk_truncated_and_oversized_datagrams_are_dropped_and_counted() {
         agents[1].call("GET", "/v1/kv/n0/after", b"").0 == 200
     });
     assert_eq!(agents[0].members().len(), 2);
+}
+
+#[test]
+fn agents_gossip_and_serve_over_ipv6_loopback() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine: nothing to test");
+        return;
+    }
+    let a = Agent::start_on("[::1]:0", "v6a", None, &[]);
+    let b = Agent::start_on("[::1]:0", "v6b", Some(a.gossip), &[]);
+    assert!(a.gossip.is_ipv6(), "{}", a.gossip);
+    wait_for("the two to meet over ::1", Duration::from_secs(10), || {
+        all_alive(&[&a, &b], 2)
+    });
+    assert_eq!(b.call("PUT", "/v1/kv/k", b"v6").0, 200);
+    wait_for("the key to reach a", Duration::from_secs(5), || {
+        a.call("GET", "/v1/kv/v6b/k", b"").0 == 200
+    });
 }
 
 #[test]

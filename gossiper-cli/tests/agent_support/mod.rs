@@ -26,22 +26,20 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// An agent on 127.0.0.1, gossip and API on free ports.
     pub fn start(name: &str, join: Option<SocketAddr>, extra: &[&str]) -> Agent {
+        Agent::start_on("127.0.0.1:0", name, join, extra)
+    }
+
+    /// An agent gossiping and serving on `addr` (a free port when its port is 0).
+    pub fn start_on(addr: &str, name: &str, join: Option<SocketAddr>, extra: &[&str]) -> Agent {
         let mut cmd = Command::new(BIN);
-        cmd.args([
-            "agent",
-            "--name",
-            name,
-            "--bind",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-        ])
-        .args(["--interval-ms", &INTERVAL_MS.to_string()])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        cmd.args(["agent", "--name", name, "--bind", addr, "--api", addr])
+            .args(["--interval-ms", &INTERVAL_MS.to_string()])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         if let Some(j) = join {
             cmd.args(["--join", &j.to_string()]);
         }
