@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod demo;
 pub mod detector;
 mod exit;
+pub mod keygen;
 pub mod simulate;
 pub mod simulate_cluster;
 
@@ -26,7 +27,7 @@ pub use exit::{CliError, ExitStatus};
 /// With no subcommand, runs the demo: a small cluster of in-process nodes gossiping until they
 /// agree, printing every node's state as it goes.
 #[derive(Debug, Parser)]
-#[command(name = "gossiper", version, long_about = None)]
+#[command(name = "gossiper", version, propagate_version = true, long_about = None)]
 #[command(about = "Gossip protocols you can watch (the demo), measure (simulate) and run (agent).")]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -55,6 +56,13 @@ pub enum Command {
     Delete(client::DeleteArgs),
     /// Start a local cluster of agents as child processes.
     Cluster(cluster::ClusterArgs),
+    /// Write a new cluster key file (mode 0600) for --key-file.
+    Keygen(keygen::KeygenArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Measure a protocol on many simulated nodes (deterministic, with faults).
     Simulate(simulate::SimulateArgs),
     /// Measure the cluster protocol (membership, failure detection) on simulated nodes.
@@ -102,6 +110,15 @@ where
         Some(Command::Get(args)) => client::get(&args),
         Some(Command::Delete(args)) => client::delete(&args),
         Some(Command::Cluster(args)) => cluster::run(&args),
+        Some(Command::Keygen(args)) => keygen::run(&args),
+        Some(Command::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "gossiper", &mut script);
+            // Into a buffer first: a closed stdout must not panic inside the generator.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
+        }
         Some(Command::Simulate(args)) => simulate::run(&args),
         Some(Command::SimulateCluster(args)) => simulate_cluster::run(&args),
     };

@@ -114,7 +114,6 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
         .max_header_size(config.max_header_bytes)
-        .max_headers(64)
         // Bodies are small (one value): no reason to buffer more than this per connection.
         .max_buf_size(16 * 1024);
     let api = Arc::new(Api {
