@@ -89,6 +89,9 @@ pub struct AgentArgs {
     /// Seed for the agent's random choices (default: from the OS).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Leave and exit when stdin closes: how `gossiper cluster` makes its agents die with it.
+    #[arg(long, hide = true)]
+    pub exit_with_stdin: bool,
 }
 
 fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
@@ -210,11 +213,12 @@ fn start_error(e: AgentError) -> CliError {
 /// Runs the agent until a signal; prints one line with its addresses on stdout once serving.
 pub fn run(args: &AgentArgs) -> Result<(), CliError> {
     let plan = plan(args)?;
+    let exit_with_stdin = args.exit_with_stdin;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(plan.api)
             .await
             .map_err(|e| CliError::failure(format!("cannot serve the API on {}: {e}", plan.api)))?;
@@ -233,14 +237,28 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
             agent.gossip_addr()
         );
         let _ = out.flush();
-        let signal = wait_for_signal().await;
+        let signal = tokio::select! {
+            s = wait_for_signal() => s,
+            () = stdin_closed(), if exit_with_stdin => "stdin closed",
+        };
         log::info!("{signal}: leaving the cluster");
         agent.shutdown().await;
         match tokio::time::timeout(Duration::from_secs(3), server).await {
             Ok(Ok(Err(e))) => Err(CliError::failure(format!("API: {e}"))),
             _ => Ok(()),
         }
-    })
+    });
+    // A stdin reader may still block in the runtime's pool: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+/// Resolves when stdin reaches its end (or fails).
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0; 256];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
 /// Waits for SIGINT or SIGTERM; names the one that came.

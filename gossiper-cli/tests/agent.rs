@@ -322,7 +322,11 @@ fn client_commands_talk_to_the_api() {
 /// `count` consecutive free ports (TCP and UDP) on loopback, starting at a port derived from the
 /// process id so parallel test binaries start apart.
 fn free_port_run(count: u16) -> u16 {
-    let mut base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    // Calls in this process (tests run in parallel) start apart too: a run found free is not
+    // bound until its agents start.
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut base = 20_000 + (std::process::id() % 2_000) as u16 * 10 + (call % 20) * 1_000;
     'search: for _ in 0..500 {
         base = if base > 60_000 {
             20_000
@@ -401,5 +405,83 @@ fn cluster_command_starts_n_agents_and_stops_them_cleanly() {
             request(&addr, "GET", "/v1/members", b"", Duration::from_millis(500)).is_err(),
             "agent {i} stopped"
         );
+    }
+}
+
+#[test]
+fn cluster_command_survives_a_dead_agent_restarts_it_and_takes_its_agents_along_when_killed() {
+    let gossip = free_port_run(3);
+    let api = free_port_run(3);
+    let mut child = Command::new(BIN)
+        .args(["cluster", "--nodes", "3", "--interval-ms", "100"])
+        .args(["--base-port", &gossip.to_string()])
+        .args(["--api-base-port", &api.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn cluster");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut guard = Agent {
+        name: "cluster".into(),
+        child,
+        gossip: SocketAddr::from(([127, 0, 0, 1], gossip)),
+        api: format!("127.0.0.1:{api}"),
+    };
+    let status_of_node_2 = |guard: &Agent| guard.status_of("node-2");
+    wait_for("three alive members", Duration::from_secs(15), || {
+        request(
+            &guard.api,
+            "GET",
+            "/v1/members",
+            b"",
+            Duration::from_secs(2),
+        )
+        .ok()
+        .and_then(|(_, t)| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| {
+            v.as_array()
+                .map(|a| a.iter().filter(|m| m["status"] == "alive").count())
+        }) == Some(3)
+    });
+    let (_, first_generation) = status_of_node_2(&guard).expect("node-2 known");
+    use std::io::Write;
+    writeln!(stdin, "kill node-2").expect("command");
+    wait_for(
+        "node-2 to be declared dead",
+        Duration::from_secs(10),
+        || status_of_node_2(&guard).is_some_and(|(s, _)| s == "dead"),
+    );
+    assert!(
+        guard.child.try_wait().expect("try_wait").is_none(),
+        "the cluster keeps running"
+    );
+    writeln!(stdin, "restart node-2").expect("command");
+    wait_for("node-2 to come back", Duration::from_secs(10), || {
+        status_of_node_2(&guard).is_some_and(|(s, g)| s == "alive" && g > first_generation)
+    });
+    let printed: Vec<String> = rx.try_iter().collect();
+    assert!(
+        printed.iter().any(|l| l.contains("node-2 exited")),
+        "{printed:?}"
+    );
+    assert!(
+        printed.iter().any(|l| l.contains("node-2 restarted")),
+        "{printed:?}"
+    );
+    // Killed outright, the cluster cannot stop its agents; they see their stdin close and go.
+    guard.kill9();
+    for i in 0..3 {
+        let addr = format!("127.0.0.1:{}", api + i);
+        wait_for("an orphaned agent to exit", Duration::from_secs(5), || {
+            request(&addr, "GET", "/v1/health", b"", Duration::from_millis(300)).is_err()
+        });
     }
 }
