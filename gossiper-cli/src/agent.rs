@@ -89,9 +89,22 @@ pub struct AgentArgs {
     /// Seed for the agent's random choices (default: from the OS).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Log lines as text or as JSON objects (`RUST_LOG` filters them; membership changes are
+    /// at info, refused peers and dead members at warn).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Leave and exit when stdin closes: how `gossiper cluster` makes its agents die with it.
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
+}
+
+/// How the agent writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[time LEVEL target] message`.
+    Text,
+    /// One JSON object a line: `ts`, `level`, `target`, `msg`.
+    Json,
 }
 
 fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {

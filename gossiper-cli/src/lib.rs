@@ -87,7 +87,6 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    init_logging();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if e.exit_code() == 0 => {
@@ -101,6 +100,11 @@ where
             return ExitCode::from(e.exit_code().clamp(1, 255) as u8);
         }
     };
+    match &cli.command {
+        // The agent tells membership changes at info by default, optionally as JSON lines.
+        Some(Command::Agent(a)) => init_logging_as("warn,gossiper_agent=info", a.log_format),
+        _ => init_logging(),
+    }
     let result = match cli.command {
         None => demo::run(&cli.demo, strategies),
         Some(Command::Demo(args)) => demo::run(&args, strategies),
@@ -149,9 +153,32 @@ fn one_line(rendered: &str) -> String {
 
 /// Logs go to stderr through `env_logger`, filtered by `RUST_LOG` (default: warnings only).
 pub fn init_logging() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_millis()
-        .try_init();
+    init_logging_as("warn", agent::LogFormat::Text);
+}
+
+/// [`init_logging`] with another default filter, as text or as one JSON object a line
+/// (`{"ts", "level", "target", "msg"}`).
+pub fn init_logging_as(default_filter: &str, format: agent::LogFormat) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
+    match format {
+        agent::LogFormat::Text => {
+            builder.format_timestamp_millis();
+        }
+        agent::LogFormat::Json => {
+            builder.format(|buf, record| {
+                use std::io::Write;
+                let line = serde_json::json!({
+                    "ts": buf.timestamp_millis().to_string(),
+                    "level": record.level().as_str(),
+                    "target": record.target(),
+                    "msg": record.args().to_string(),
+                });
+                writeln!(buf, "{line}")
+            });
+        }
+    }
+    let _ = builder.try_init();
 }
 
 #[cfg(test)]

@@ -485,3 +485,52 @@ fn cluster_command_survives_a_dead_agent_restarts_it_and_takes_its_agents_along_
         });
     }
 }
+
+#[test]
+fn membership_changes_are_logged_by_default_and_as_json_on_request() {
+    let seed = Agent::start("seed", None, &[]);
+    let mut child = Command::new(BIN)
+        .args([
+            "agent",
+            "--name",
+            "logger",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .args(["--interval-ms", "100", "--log-format", "json"])
+        .args(["--join", &seed.gossip.to_string()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("member seed is alive"))
+    {
+        assert!(Instant::now() < deadline, "no join logged: {lines:?}");
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            lines.push(l);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for line in &lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(
+            v["level"].is_string() && v["msg"].is_string() && v["ts"].is_string(),
+            "{v}"
+        );
+    }
+}
