@@ -98,6 +98,9 @@ fn agent_error(e: AgentError) -> Response {
         AgentError::Write(gossiper_cluster::WriteError::ValueTooLarge { .. }) => {
             error(413, e.to_string())
         }
+        AgentError::Write(gossiper_cluster::WriteError::VersionsExhausted) => {
+            error(409, e.to_string())
+        }
         AgentError::Write(_) => error(400, e.to_string()),
         AgentError::Stopped => error(503, "agent is stopping"),
         other => error(500, other.to_string()),
