@@ -378,6 +378,14 @@ struct Member {
 
 type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
 
+/// A datagram from an address that has not proven it receives (it never answered one of our
+/// messages there) gets at most about this many times its own size back (QUIC's
+/// anti-amplification limit), so a forged source cannot turn a node into an amplifier aimed at
+/// a third party: SWIM answers a ping with a short ack and a table request with its own record
+/// and a verification ping, sending the table once the ack proves the address; φ sends its
+/// multi-datagram snapshot only to verified peers.
+pub const REFLECTION_FACTOR: usize = 3;
+
 /// Suspicion period in gossip intervals per decade of cluster size (see
 /// `ClusterNode::suspicion_period`).
 const SUSPICION_MULT: f64 = 3.0;
@@ -395,6 +403,8 @@ pub struct ClusterNode {
     /// Where each peer is reached, and the generation that said so (newer generations win:
     /// a restarted node may come back on another port).
     addrs: BTreeMap<NodeId, (SocketAddr, u64)>,
+    /// φ: the address each peer answered one of our messages from (a round trip).
+    verified: BTreeMap<NodeId, SocketAddr>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<ClusterEvent>,
     stats: ClusterStats,
@@ -405,6 +415,9 @@ pub struct ClusterNode {
     join_backoff: Duration,
     live: Vec<NodeId>,
     left: bool,
+    /// Whether the datagram being handled came from a live member at its known address (see
+    /// `limit_reflection`).
+    source_trusted: bool,
     /// The highest generation a peer claimed for this node, waiting for its refutation.
     pending_claim: Option<u64>,
     /// No refutation before this.
@@ -480,6 +493,7 @@ impl ClusterNode {
             rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5eed_c1a5_7e00_0001),
             members: BTreeMap::new(),
             addrs: BTreeMap::new(),
+            verified: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: ClusterStats::default(),
@@ -490,6 +504,7 @@ impl ClusterNode {
             join_backoff: interval,
             live: Vec::new(),
             left: false,
+            source_trusted: false,
             pending_claim: None,
             next_refute: now,
             scratch_digest: ClusterDigest::default(),
@@ -651,6 +666,7 @@ impl ClusterNode {
     ) -> Result<(), DropReason> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += buf.len() as u64;
+        self.source_trusted = false;
         let result = self.dispatch(now, from, buf);
         if let Err(reason) = result {
             self.stats.drops.count(reason);
@@ -667,6 +683,7 @@ impl ClusterNode {
         if env.sender == self.id {
             return Err(DropReason::FromSelf);
         }
+        self.source_trusted = self.is_member_at(env.sender, from);
         if self.swim.is_some() {
             match env.kind {
                 EnvelopeKind::Swim => {
@@ -744,6 +761,13 @@ impl ClusterNode {
                         .members
                         .get(&env.sender)
                         .is_some_and(|m| m.status == MemberStatus::Alive);
+                if self.swim.is_none()
+                    && matches!(kind, Some(MessageKind::SynAck | MessageKind::Ack))
+                    && known.is_some_and(|(a, _)| a == from)
+                {
+                    // An answer to our Syn or SynAck: the peer receives at this address.
+                    self.verified.insert(env.sender, from);
+                }
                 if self.swim.is_none() && known.is_none_or(|(_, g)| env.generation > g) {
                     if alive_elsewhere {
                         self.stats.address_conflicts += 1;
@@ -759,7 +783,10 @@ impl ClusterNode {
                     self.engine
                         .write(now, &mut self.outbox, |s| s.absorb_heartbeats(&d));
                     let known = d.compact.as_ref().map_or(d.nodes.len(), Vec::len);
-                    if is_syn && !d.sampled && known * 2 < self.state().len() {
+                    // The snapshot (many datagrams) only to a peer that answered us from this
+                    // address before: a forged Syn must not aim it at a third party.
+                    if is_syn && !d.sampled && known * 2 < self.state().len() && self.source_trusted
+                    {
                         self.send_snapshot(sender, &d);
                     }
                     self.scratch_digest = d;
@@ -1113,6 +1140,21 @@ impl ClusterNode {
         }
     }
 
+    /// Whether `id` is a live member reached at `from` that proved it receives there (it
+    /// answered a ping, under SWIM; a SynAck or Ack answered one of our messages, under φ).
+    fn is_member_at(&self, id: NodeId, from: SocketAddr) -> bool {
+        match &self.swim {
+            Some(swim) => swim.is_verified(id, from),
+            None => {
+                self.verified.get(&id) == Some(&from)
+                    && self
+                        .members
+                        .get(&id)
+                        .is_some_and(|m| m.status == MemberStatus::Alive)
+            }
+        }
+    }
+
     fn send_raw(&mut self, to: SocketAddr, kind: EnvelopeKind, payload: &[u8]) {
         let mut bytes = Vec::with_capacity(payload.len() + self.codec.overhead());
         self.codec
@@ -1340,6 +1382,7 @@ impl ClusterNode {
         for id in forget {
             self.members.remove(&id);
             self.addrs.remove(&id);
+            self.verified.remove(&id);
             self.engine
                 .write(now, &mut self.outbox, |s| s.forget(id, now));
             self.events.push_back(ClusterEvent::MemberRemoved(id));

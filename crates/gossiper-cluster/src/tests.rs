@@ -760,3 +760,4 @@ fn bad_syncs_whois_floods_and_maximal_incarnations_are_harmless() {
 }
 
 mod authority;
+mod reflection;

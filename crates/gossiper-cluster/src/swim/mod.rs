@@ -85,6 +85,9 @@ const QUEUE_BOUND: usize = 4_096;
 const OUTBOX_BOUND: usize = 4_096;
 /// Most pending events; beyond it the oldest are dropped (the caller is not polling).
 const EVENT_BOUND: usize = 16_384;
+/// Most verification pings in flight, and most tables waiting for one (a mass start sends a
+/// seed this many joins at once; a flood of forged ones evicts the oldest, whose joiners retry).
+const HANDSHAKE_BOUND: usize = 1_024;
 /// Most indirect probes run for others at once.
 const RELAY_BOUND: usize = 64;
 /// At most one table sync with an unknown sender per this many probe periods.
@@ -190,6 +193,9 @@ pub struct SwimStats {
     pub members_refused: u64,
     /// Push-pull requests answered.
     pub join_requests_answered: u64,
+    /// Push-pull requests from an address not yet verified, whose table waited for the
+    /// asker's ack.
+    pub tables_deferred: u64,
     /// Table exchanges started because a peer's membership fingerprint differed (each sends
     /// this node's per-bucket fingerprints, 514 bytes).
     pub table_syncs: u64,
@@ -267,6 +273,9 @@ enum Out {
         to: SocketAddr,
         seq: u64,
         target: NodeId,
+        /// Most payload bytes (piggyback included): a reply to an address that has not proven
+        /// it receives is at most `REFLECTION_FACTOR` times the ping.
+        room: usize,
     },
     PingReq {
         to: SocketAddr,
@@ -340,6 +349,11 @@ pub struct Swim {
     /// The envelope sender and source address of the message being applied: news about a
     /// member from that member itself, at that address, is first-hand.
     first_hand: Option<(NodeId, SocketAddr)>,
+    /// Verification pings in flight: (seq, member, address).
+    verifying: Vec<(u64, NodeId, SocketAddr)>,
+    /// Tables owed to askers whose address is being verified: (asker, address, whether to
+    /// ask for theirs, buckets).
+    deferred: Vec<(NodeId, SocketAddr, bool, Option<u64>)>,
     /// The time of the input being handled.
     now: Time,
 }
@@ -383,6 +397,8 @@ impl Swim {
             whois_asked: Vec::new(),
             generation_claim: None,
             first_hand: None,
+            verifying: Vec::new(),
+            deferred: Vec::new(),
             now,
             config,
         }
@@ -566,7 +582,11 @@ impl Swim {
             }
             if reply_wanted {
                 self.stats.join_requests_answered += 1;
-                self.push_table(from, false, buckets);
+                if self.is_verified(sender, from) {
+                    self.push_table(from, false, buckets);
+                } else {
+                    self.defer_table(sender, from, false, buckets);
+                }
             }
             return Ok(());
         }
@@ -579,7 +599,11 @@ impl Swim {
                 .fold(0u64, |m, b| m | (1 << b));
             if mask != 0 && !self.leaving {
                 self.stats.bucket_exchanges += 1;
-                self.push_table(from, true, Some(mask));
+                if self.is_verified(sender, from) {
+                    self.push_table(from, true, Some(mask));
+                } else {
+                    self.defer_table(sender, from, true, Some(mask));
+                }
             }
             return Ok(());
         }
@@ -590,10 +614,16 @@ impl Swim {
         match header {
             Header::Ping { seq, target } => {
                 if target == self.local.id {
+                    let room = if self.is_verified(sender, from) {
+                        self.config.max_payload
+                    } else {
+                        crate::node::REFLECTION_FACTOR * payload.len()
+                    };
                     self.send(Out::Ack {
                         to: from,
                         seq,
                         target,
+                        room,
                     });
                 }
             }
@@ -621,6 +651,7 @@ impl Swim {
         loop {
             let o = crate::pop_releasing(&mut self.outbox)?;
             out.clear();
+            let mut room_left = self.config.max_payload;
             let (to, header, suspect_first) = match o {
                 Out::Raw { to, bytes } => {
                     out.extend_from_slice(&bytes);
@@ -645,7 +676,15 @@ impl Swim {
                         .map(|m| suspect(m.id, m.generation, m.incarnation, self.local.id));
                     (to, Header::Ping { seq, target }, suspect)
                 }
-                Out::Ack { to, seq, target } => (to, Header::Ack { seq, target }, None),
+                Out::Ack {
+                    to,
+                    seq,
+                    target,
+                    room,
+                } => {
+                    room_left = room.min(room_left);
+                    (to, Header::Ack { seq, target }, None)
+                }
                 Out::Nack { to, seq, target } => (to, Header::Nack { seq, target }, None),
                 Out::PingReq {
                     to,
@@ -668,10 +707,7 @@ impl Swim {
                 wire::put_update(&mut items, &s);
                 n += 1;
             }
-            let budget = self
-                .config
-                .max_payload
-                .saturating_sub(out.len() + wire::COUNT_RESERVE + items.len());
+            let budget = room_left.saturating_sub(out.len() + wire::COUNT_RESERVE + items.len());
             let sent = self.queue.fill(&mut items, budget, self.retransmit_limit());
             self.stats.broadcasts_sent += sent as u64;
             n += sent;
@@ -1039,6 +1075,15 @@ impl Swim {
     }
 
     fn on_ack(&mut self, seq: u64, target: NodeId, sender: NodeId) {
+        if sender == target
+            && let Some(i) = self
+                .verifying
+                .iter()
+                .position(|v| v.0 == seq && v.1 == target)
+        {
+            let (_, id, at) = self.verifying.swap_remove(i);
+            self.mark_verified(id, at);
+        }
         if let Some(p) = self.probe.as_mut()
             && p.seq == seq
             && p.target == target
@@ -1046,6 +1091,10 @@ impl Swim {
             && (sender == target || p.helpers.contains(&sender))
         {
             p.acked = true;
+            if sender == target {
+                let at = p.addr;
+                self.mark_verified(target, at);
+            }
             self.stats.acks_received += 1;
             self.health = self.health.saturating_sub(1);
             return;
@@ -1060,8 +1109,83 @@ impl Swim {
                 to: r.requester,
                 seq: r.requester_seq,
                 target,
+                room: self.config.max_payload,
             });
         }
+    }
+
+    /// `id` answered a ping sent to `at`: if that is where we reach it (and the answer came
+    /// from there), its address is verified.
+    fn mark_verified(&mut self, id: NodeId, at: SocketAddr) {
+        if self.first_hand != Some((id, at)) {
+            return;
+        }
+        if let Some(slot) = self.table.slot(id)
+            && self.table.rec(slot).addr() == at
+        {
+            self.table.rec_mut(slot).set_verified(true);
+        }
+        if let Some(i) = self.deferred.iter().position(|d| d.0 == id && d.1 == at) {
+            let (_, to, reply_wanted, buckets) = self.deferred.swap_remove(i);
+            self.push_table(to, reply_wanted, buckets);
+        }
+    }
+
+    /// Whether `id` is a live member reached at `from` that proved it receives there (it
+    /// answered one of our pings): replies to it need no amplification limit.
+    pub fn is_verified(&self, id: NodeId, from: SocketAddr) -> bool {
+        self.rec(id)
+            .is_some_and(|r| r.is_live() && r.verified() && r.addr() == from)
+    }
+
+    /// A table asked for from an address that has not proven it receives (a forged source
+    /// would turn this node into an amplifier aimed at it): answer with our own record only,
+    /// ping the asker, and send the table when its ack proves the address (one round trip, as
+    /// a TCP handshake would).
+    fn defer_table(
+        &mut self,
+        id: NodeId,
+        to: SocketAddr,
+        reply_wanted: bool,
+        buckets: Option<u64>,
+    ) {
+        self.stats.tables_deferred += 1;
+        self.deferred.retain(|d| d.0 != id);
+        if self.deferred.len() >= HANDSHAKE_BOUND {
+            self.deferred.remove(0);
+        }
+        self.deferred.push((id, to, reply_wanted, buckets));
+        let mut p = Vec::with_capacity(64);
+        wire::put_header(
+            &mut p,
+            &Header::PushPull {
+                reply_wanted: false,
+                buckets: None,
+            },
+        );
+        wire::put_count(&mut p, 1);
+        wire::put_record(&mut p, &self.own_record());
+        self.send(Out::Raw { to, bytes: p });
+        if !self.verifying.iter().any(|v| v.1 == id && v.2 == to) {
+            self.verify(id, to);
+        }
+    }
+
+    /// Pings a member first heard of first-hand, so that its address is verified at once
+    /// rather than when its turn in the probe order comes.
+    fn verify(&mut self, id: NodeId, to: SocketAddr) {
+        if self.verifying.len() >= HANDSHAKE_BOUND {
+            self.verifying.remove(0);
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        self.verifying.push((seq, id, to));
+        self.stats.pings_sent += 1;
+        // Bare: no piggyback towards an address that has not proven it receives.
+        let mut p = Vec::with_capacity(16);
+        wire::put_header(&mut p, &Header::Ping { seq, target: id });
+        wire::put_count(&mut p, 0);
+        self.send(Out::Raw { to, bytes: p });
     }
 
     fn on_ping_req(
@@ -1077,6 +1201,7 @@ impl Swim {
                 to: from,
                 seq,
                 target,
+                room: self.config.max_payload,
             });
             return;
         }
@@ -1301,12 +1426,19 @@ impl Swim {
                 self.table.set_name(idx, u.name);
                 let m = self.table.rec_mut(idx);
                 m.incarnation = u.incarnation;
+                let mut unverified = None;
                 if let Some(a) = u.addr {
                     m.set_addr(a);
+                    unverified = (!m.verified()).then_some(a);
                 }
                 if was != MemberStatus::Alive {
                     m.status = MemberStatus::Alive;
                     m.set_since(now);
+                }
+                if let Some(a) = unverified
+                    && self.first_hand == Some((u.id, a))
+                {
+                    self.verify(u.id, a);
                 }
                 if !was_live || newer_gen {
                     self.event(ClusterEvent::MemberUp(u.id));
@@ -1426,6 +1558,9 @@ impl Swim {
             since: now,
         });
         self.add_live(u.id);
+        if self.first_hand == Some((u.id, addr)) {
+            self.verify(u.id, addr);
+        }
         self.event(ClusterEvent::MemberUp(u.id));
         if spread {
             self.rebroadcast(u);

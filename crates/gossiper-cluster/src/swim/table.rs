@@ -19,6 +19,8 @@ use std::hash::Hasher;
 
 /// A member's position in the live list when it is not live.
 pub(super) const NOT_LIVE: u32 = u32::MAX;
+/// The seconds part of `Rec::since_s`.
+const SINCE_MASK: u32 = u32::MAX >> 1;
 
 /// An address in 18 bytes (IPv4 as IPv4-mapped IPv6). Scope ids and flow labels are not kept:
 /// members are reached by address and port only.
@@ -61,7 +63,8 @@ pub(super) struct Rec {
     /// Position in the live list, or [`NOT_LIVE`].
     pub live_slot: u32,
     /// When `status` last changed, in whole seconds of [`Time`], rounded up (so that a grace
-    /// period counted from it never ends early); u32 seconds last 136 years.
+    /// period counted from it never ends early), in the low 31 bits (68 years of uptime); the
+    /// top bit is [`Rec::verified`].
     since_s: u32,
     name_len: u8,
     pub status: MemberStatus,
@@ -72,16 +75,32 @@ impl Rec {
         self.addr.get()
     }
 
+    /// Moves the member; a new address is not verified.
     pub fn set_addr(&mut self, a: SocketAddr) {
-        self.addr = PackedAddr::new(a);
+        let a = PackedAddr::new(a);
+        if a != self.addr {
+            self.addr = a;
+            self.set_verified(false);
+        }
     }
 
     pub fn since(&self) -> Time {
-        Time(u64::from(self.since_s) * 1_000_000)
+        Time(u64::from(self.since_s & SINCE_MASK) * 1_000_000)
     }
 
     pub fn set_since(&mut self, t: Time) {
-        self.since_s = u32::try_from(t.0.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+        let s = u32::try_from(t.0.div_ceil(1_000_000)).map_or(SINCE_MASK, |s| s.min(SINCE_MASK));
+        self.since_s = (self.since_s & !SINCE_MASK) | s;
+    }
+
+    /// Whether the member answered a ping of ours at its current address: it receives there,
+    /// so replies to that address reach the member, not a third party whose address was forged.
+    pub fn verified(&self) -> bool {
+        self.since_s & !SINCE_MASK != 0
+    }
+
+    pub fn set_verified(&mut self, v: bool) {
+        self.since_s = (self.since_s & SINCE_MASK) | if v { !SINCE_MASK } else { 0 };
     }
 
     pub fn is_live(&self) -> bool {
@@ -387,6 +406,20 @@ mod tests {
         assert_eq!(t.rec(s).since(), Time(3_000_000));
         t.rec_mut(s).set_since(Time(2_000_000));
         assert_eq!(t.rec(s).since(), Time(2_000_000));
+        t.rec_mut(s).set_verified(true);
+        assert!(t.rec(s).verified());
+        assert_eq!(
+            t.rec(s).since(),
+            Time(2_000_000),
+            "the flag leaves the time alone"
+        );
+        t.rec_mut(s).set_since(Time(u64::MAX));
+        assert!(t.rec(s).verified(), "and the time the flag");
+        let a = t.rec(s).addr();
+        t.rec_mut(s).set_addr(a);
+        assert!(t.rec(s).verified(), "the same address stays verified");
+        t.rec_mut(s).set_addr("10.9.9.9:1".parse().unwrap());
+        assert!(!t.rec(s).verified(), "a new address is not");
     }
 
     #[test]

@@ -779,7 +779,9 @@ fn a_fingerprint_mismatch_costs_the_differing_bucket_not_the_table() {
     let now = net.now;
     net.node(1).sync_table(now, addr(0));
     net.flush(1);
-    net.run_for(Duration::from_millis(5));
+    // Node 1 never answered node 0 (restored tables are unverified): node 0 first pings it,
+    // then sends the bucket.
+    net.run_for(Duration::from_millis(10));
     assert_eq!(
         net.swim(0).member(id(missing)).map(|m| m.status),
         Some(MemberStatus::Alive),
@@ -789,7 +791,8 @@ fn a_fingerprint_mismatch_costs_the_differing_bucket_not_the_table() {
         net.swim(0).membership_fingerprint(),
         net.swim(1).membership_fingerprint()
     );
-    // The 514-byte bucket list, then one bucket of ~16 records each way.
+    // The 514-byte bucket list, node 0's own record while it verifies node 1, then one bucket
+    // of ~16 records each way.
     let cost: u64 = net.table_bytes.iter().sum();
     println!("repair cost {cost} B, whole table {whole} B");
     assert!(cost < 2_000, "{cost} bytes");
@@ -872,10 +875,63 @@ fn a_join_reply_is_split_into_payloads_that_fit() {
             buckets: None,
         },
     );
-    wire::put_count(&mut p, 0);
+    // A join: the asker's own record.
+    wire::put_count(&mut p, 1);
+    wire::put_record(
+        &mut p,
+        &wire::Record {
+            status: MemberStatus::Alive,
+            id: NodeId(200),
+            generation: 1,
+            incarnation: 0,
+            name: "joiner",
+            addr: addr(200),
+        },
+    );
     s.handle_message(Time::ZERO, addr(200), NodeId(200), 1, &p)
         .unwrap();
+    // An address that never answered us gets our own record and a ping, not the table: a
+    // forged source must not be flooded.
     let mut out = Vec::new();
+    let mut challenge = None;
+    let mut bytes_back = 0;
+    while let Some(to) = s.poll_transmit(&mut out) {
+        if to != addr(200) {
+            continue;
+        }
+        bytes_back += out.len();
+        match wire::read_header(&out).unwrap() {
+            (
+                Header::Ping {
+                    seq,
+                    target: NodeId(200),
+                },
+                _,
+                _,
+            ) => challenge = Some(seq),
+            (Header::PushPull { .. }, n, _) => assert_eq!(n, 1, "our own record only"),
+            (h, _, _) => panic!("unexpected {h:?}"),
+        }
+    }
+    assert!(
+        bytes_back <= 3 * p.len(),
+        "{bytes_back} bytes back for {}",
+        p.len()
+    );
+    let seq = challenge.expect("a verification ping");
+    assert_eq!(s.stats().tables_deferred, 1);
+    // Its ack proves it receives there: the table follows.
+    let mut ack = Vec::new();
+    wire::put_header(
+        &mut ack,
+        &Header::Ack {
+            seq,
+            target: NodeId(200),
+        },
+    );
+    wire::put_count(&mut ack, 0);
+    s.handle_message(Time::ZERO, addr(200), NodeId(200), 1, &ack)
+        .unwrap();
     let mut seen = 0;
     let mut payloads = 0;
     while let Some(to) = s.poll_transmit(&mut out) {
@@ -894,7 +950,7 @@ fn a_join_reply_is_split_into_payloads_that_fit() {
         seen += n;
         payloads += 1;
     }
-    assert_eq!(seen, 100, "everyone and self");
+    assert_eq!(seen, 101, "everyone, the joiner and self");
     assert!(payloads > 5);
 }
 
