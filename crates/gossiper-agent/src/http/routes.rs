@@ -371,25 +371,33 @@ async fn blocking_get(
     };
     let deadline = tokio::time::Instant::now() + wait;
     // Subscribed before reading: a change between the read and the wait is not missed.
-    let mut changes = api.handle.subscribe(KeyFilter::prefix(key));
+    let mut changes = api.handle.subscribe(KeyFilter::prefix(key).on_node(node));
+    let mut entry = api.handle.entry(node, key).await;
     loop {
-        let entry = api.handle.entry(node, key).await;
         if !matches!(&entry, Ok(e) if e.as_ref().map_or(0, |e| e.version) <= index) {
             return Ok(entry);
         }
+        // The change itself answers: no second trip to the agent's task.
         let next = async {
             loop {
                 match changes.recv().await {
-                    Ok(change) if change.key == key && change.version > index => return,
+                    Ok(change) if change.key == key && change.version > index => {
+                        return Some(Entry {
+                            version: change.version,
+                            value: change.value,
+                        });
+                    }
                     Ok(_) => {}
                     // Missed events, or the agent stopped: look again.
-                    Err(RecvError::Lagged(_) | RecvError::Closed) => return,
+                    Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
                 }
             }
         };
-        if tokio::time::timeout_at(deadline, next).await.is_err() || api.handle.is_stopped() {
-            return Ok(api.handle.entry(node, key).await);
-        }
+        entry = match tokio::time::timeout_at(deadline, next).await {
+            Ok(Some(changed)) => return Ok(Ok(Some(changed))),
+            Ok(None) if !api.handle.is_stopped() => api.handle.entry(node, key).await,
+            _ => return Ok(api.handle.entry(node, key).await),
+        };
     }
 }
 
