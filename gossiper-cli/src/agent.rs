@@ -64,6 +64,11 @@ pub struct AgentArgs {
     /// encrypted and authenticated (XChaCha20-Poly1305); all listed keys decrypt.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// Gossip without --key-file on an address other than loopback. Then anyone who can send
+    /// this agent one datagram can write cluster state as any other member (docs/security.md);
+    /// without this flag such a bind is refused.
+    #[arg(long)]
+    pub insecure: bool,
     /// Gossip round interval in milliseconds (10..=60000).
     #[arg(long, default_value_t = 200)]
     pub interval_ms: u64,
@@ -148,6 +153,15 @@ pub struct Plan {
 /// Turns the options into a plan (reading the key and token files).
 pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
     let bind = resolve("--bind", &args.bind)?;
+    if args.key_file.is_none() && !bind.ip().is_loopback() && !args.insecure {
+        return Err(CliError::usage(format!(
+            "gossip on {bind} without --key-file would let anyone who reaches it write cluster \
+             state: give a key (`gossiper keygen PATH`, then --key-file PATH) or --insecure"
+        )));
+    }
+    if args.key_file.is_none() && !bind.ip().is_loopback() {
+        log::warn!("gossip on {bind} is unauthenticated (--insecure): see docs/security.md");
+    }
     let advertise = args
         .advertise
         .as_deref()

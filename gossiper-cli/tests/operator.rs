@@ -51,3 +51,33 @@ fn completions_and_versions_are_printed() {
         assert!(out.contains(env!("CARGO_PKG_VERSION")), "{sub}: {out}");
     }
 }
+
+#[test]
+fn gossip_off_loopback_without_a_key_needs_insecure() {
+    let o = common::gossiper("agent", &["--name", "a", "--bind", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("--insecure") && err.contains("--key-file"),
+        "{err}"
+    );
+    // With --insecure the bind passes; the next check (a bad API address) is what stops it.
+    let o = common::gossiper(
+        "agent",
+        &[
+            "--name",
+            "a",
+            "--bind",
+            "0.0.0.0:0",
+            "--insecure",
+            "--api",
+            "not-an-address",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("unauthenticated") && err.contains("bad --api"),
+        "{err}"
+    );
+}
