@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use gossiper_network::Topology;
-use gossiper_node::{Feedback, LossOfInterest, Mode, Protocol, RumorConfig, RumorDirection};
+use gossiper_node::{
+    Feedback, LossOfInterest, Mode, Protocol, RumorConfig, RumorDirection, RumorReading,
+};
 use gossiper_sim::{
     Churn, Crash, Latency, NodeSet, Partition, RunReport, SimConfig, SimError, SimInterval,
     Summary, Timing, metrics::fmt_num, run_many, theory,
@@ -53,6 +55,18 @@ pub enum ModeArg {
     Pull,
     /// Both (anti-entropy only).
     PushPull,
+}
+
+/// How rumor mongering reads two of Demers et al.'s definitions (see `docs/theory.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadingArg {
+    /// A recipient knows the rumor once its first copy arrived; the counter counts every
+    /// unnecessary contact. Matches the paper's formula s = e^-(k+1)(1-s).
+    Instant,
+    /// The paper's own simulations (its Tables 1 and 2): a recipient that learned the rumor in
+    /// this same cycle still counts as news, and the counter counts unnecessary contacts in a row.
+    Demers87,
 }
 
 /// Timing model.
@@ -105,6 +119,10 @@ pub struct SimulateArgs {
     /// Rumor: lose interest with probability 1/K after each unnecessary contact.
     #[arg(long, value_name = "K")]
     pub coin: Option<u32>,
+    /// Rumor: how to read "already knew" and the counter: instant (default) or demers87, the
+    /// reading that reproduces the paper's tables.
+    #[arg(long, value_enum)]
+    pub reading: Option<ReadingArg>,
     /// Rumor: back it with one push-pull anti-entropy exchange every N rounds (0: never).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub anti_entropy_every: u32,
@@ -285,6 +303,9 @@ pub fn rerun_command(args: &SimulateArgs, seed: u64) -> String {
             (Some(k), None) => c.push_str(&format!(" --counter {k}")),
             (None, None) => {}
         }
+        if let Some(r) = args.reading {
+            c.push_str(&format!(" --reading {}", value_name(r)));
+        }
         if args.anti_entropy_every > 0 {
             c.push_str(&format!(
                 " --anti-entropy-every {}",
@@ -361,15 +382,14 @@ pub fn to_config(args: &SimulateArgs) -> Result<SimConfig, String> {
         || args.blind
         || args.counter.is_some()
         || args.coin.is_some()
+        || args.reading.is_some()
         || args.anti_entropy_every > 0;
     let (protocol, mode) = match args.protocol {
         ProtocolArg::AntiEntropy => {
             if rumor_only {
-                return Err(
-                    "--feedback, --blind, --counter, --coin and --anti-entropy-every \
-                            need --protocol rumor"
-                        .into(),
-                );
+                return Err("--feedback, --blind, --counter, --coin, --reading and \
+                     --anti-entropy-every need --protocol rumor"
+                    .into());
             }
             (Protocol::AntiEntropy, mode)
         }
@@ -398,6 +418,10 @@ pub fn to_config(args: &SimulateArgs) -> Result<SimConfig, String> {
                 },
                 loss,
                 anti_entropy_every: args.anti_entropy_every,
+                reading: match args.reading {
+                    Some(ReadingArg::Demers87) => RumorReading::Demers87,
+                    Some(ReadingArg::Instant) | None => RumorReading::Instant,
+                },
             };
             // The backing exchange is push-pull, the fastest anti-entropy.
             (Protocol::Rumor(rc), Mode::PushPull)
@@ -684,43 +708,27 @@ fn describe(args: &SimulateArgs, config: &SimConfig) -> String {
     )
 }
 
-/// The closed form for this experiment's rounds, where one applies.
-fn theory_rounds(config: &SimConfig) -> Option<(String, f64)> {
-    let applies = config.protocol == Protocol::AntiEntropy
-        && config.topology == Topology::Complete
-        && config.fanout == 1
-        && config.timing == Timing::Sync;
-    applies.then(|| {
-        (
-            theory::rounds_formula(config.mode).to_owned(),
-            theory::rounds(config.mode, config.nodes as f64),
-        )
-    })
-}
-
-fn theory_residue(config: &SimConfig) -> Option<f64> {
-    match config.protocol {
-        Protocol::Rumor(RumorConfig {
-            direction: RumorDirection::Push,
-            feedback: Feedback::Feedback,
-            loss: LossOfInterest::Coin(k),
-            anti_entropy_every: 0,
-        }) if config.topology == Topology::Complete && config.fanout == 1 => {
-            Some(theory::rumor_residue(k))
-        }
-        _ => None,
-    }
-}
-
 fn text_report(args: &SimulateArgs, config: &SimConfig, s: &Summary) -> String {
     let mut out = format!("gossiper simulate: {}\n", describe(args, config));
     out.push_str(&format!("converged: {}/{} runs\n\n", s.converged, s.runs));
     push_stat_table(&mut out, s.measures());
-    if let Some((formula, value)) = theory_rounds(config) {
+    let expected = theory::expected(config);
+    if let Some((formula, value)) = expected.rounds {
         out.push_str(&format!("\ntheory: rounds ≈ {formula} = {value:.2}\n"));
     }
-    if let Some(r) = theory_residue(config) {
+    if let Some(r) = expected.residue {
         out.push_str(&format!("\ntheory: residue s = e^-(k+1)(1-s) = {r:.4}\n"));
+    }
+    if let Some((table, row)) = expected.paper {
+        out.push_str(&format!(
+            "\npaper (Demers et al. 1987, Table {}, k = {}): s {}, m {}, t_ave {}, t_last {}\n",
+            table.number(),
+            row.k,
+            row.residue,
+            row.traffic,
+            row.t_ave,
+            row.t_last
+        ));
     }
     out
 }
@@ -763,14 +771,29 @@ fn json_report(args: &SimulateArgs, config: &SimConfig, s: &Summary) -> String {
         obj.insert(name.into(), stat_json(st));
     }
     let mut theory = serde_json::Map::new();
-    if let Some((formula, value)) = theory_rounds(config) {
+    let expected = theory::expected(config);
+    if let Some((formula, value)) = expected.rounds {
         theory.insert("rounds_formula".into(), json!(formula));
         theory.insert("rounds".into(), json!(value));
     }
-    if let Some(r) = theory_residue(config) {
+    if let Some(r) = expected.residue {
         theory.insert("residue".into(), json!(r));
     }
     obj.insert("theory".into(), Value::Object(theory));
+    if let Some((table, row)) = expected.paper {
+        obj.insert(
+            "paper".into(),
+            json!({
+                "source": "Demers et al. 1987",
+                "table": table.number(),
+                "k": row.k,
+                "residue": row.residue,
+                "traffic": row.traffic,
+                "t_ave": row.t_ave,
+                "t_last": row.t_last,
+            }),
+        );
+    }
     obj.insert("mean_curve".into(), json!(s.mean_curve));
     let mut text = Value::Object(obj).to_string();
     text.push('\n');
@@ -837,9 +860,8 @@ fn plot(
     use plotters::prelude::*;
 
     let len = summary.mean_curve.len().max(2);
-    let theory_curve = (config.protocol == Protocol::AntiEntropy
-        && config.topology == Topology::Complete
-        && config.timing == Timing::Sync)
+    let theory_curve = theory::expected(config)
+        .curve
         .then(|| theory::informed_curve(config.mode, config.fanout, config.nodes, len - 1));
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;

@@ -16,7 +16,8 @@
 //! - the measures of Demers et al. (residue, traffic, t_ave, t_last) plus rounds to convergence,
 //!   messages, bytes, duplicates and the informed-fraction curve ([`RunReport`]), and their
 //!   mean, spread and range over many runs spread across cores ([`run_many`], [`Summary`]);
-//! - the closed forms to compare them with ([`theory`]);
+//! - the closed forms to compare them with ([`theory`]), and the published tables of Demers et
+//!   al. (1987) with the configurations that re-run them ([`paper`]);
 //! - the cluster protocol (`ClusterNode`: membership, failure detection, generations) on the
 //!   same network model, with its own measures ([`cluster`]).
 //!
@@ -37,6 +38,7 @@
 pub mod cluster;
 pub mod config;
 pub mod metrics;
+pub mod paper;
 pub mod replica;
 pub mod runner;
 pub mod sim;

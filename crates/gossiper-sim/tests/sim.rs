@@ -292,7 +292,7 @@ fn rumor(direction: RumorDirection, feedback: Feedback, loss: LossOfInterest) ->
             direction,
             feedback,
             loss,
-            anti_entropy_every: 0,
+            ..RumorConfig::default()
         }),
         ..SimConfig::default()
     }
