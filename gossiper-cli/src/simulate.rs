@@ -27,7 +27,7 @@ use gossiper_node::{
 };
 use gossiper_sim::{
     Churn, Crash, Latency, NodeSet, Partition, RunReport, SimConfig, SimError, SimInterval,
-    Summary, Timing, metrics::fmt_num, run_many, theory,
+    Summary, Timing, metrics::fmt_num, run_each, theory,
 };
 use gossiper_types::Register;
 use serde::Serialize;
@@ -204,25 +204,108 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
             p.display()
         )));
     }
-    let reports = with_progress(args.runs, args.threads, |threads, tick| {
-        run_many::<Register<u64>>(&config, args.seed, args.runs, threads, tick)
+    check_memory(&config, args.runs, args.threads)?;
+    let outcomes = with_progress(args.runs, args.threads, |threads, tick| {
+        run_each::<Register<u64>>(&config, args.seed, args.runs, threads, tick)
     })
     .map_err(|e| failure(args, &e))?;
+    // A failed run is reported, never dropped: its measures join the others when it ran to its
+    // end (not converged), and every failure is listed with its seed and rerun command.
+    let reports: Vec<RunReport> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Ok(r) => Some(r.clone()),
+            Err(e) => e.report().cloned(),
+        })
+        .collect();
+    let failures: Vec<Failed> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(run, o)| {
+            let e = o.as_ref().err()?;
+            let seed = e.seed().unwrap_or(args.seed);
+            Some(Failed {
+                run,
+                seed,
+                error: e.to_string(),
+                rerun: rerun_command(args, seed),
+                measured: e.report().is_some(),
+            })
+        })
+        .collect();
     let summary = Summary::of(&reports);
     let text = match args.format {
-        FormatArg::Text => text_report(args, &config, &summary),
-        FormatArg::Json => json_report(args, &config, &summary),
-        FormatArg::Csv => csv_report(&reports, &summary),
+        FormatArg::Text => text_report(args, &config, &summary, &failures),
+        FormatArg::Json => json_report(args, &config, &summary, &failures),
+        FormatArg::Csv => csv_report(&outcomes, &summary),
     };
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .map_err(|e| CliError::from_output(&e))?;
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.plot
+        && !reports.is_empty()
+    {
         plot(path, args, &config, &reports, &summary)
             .map_err(|e| CliError::failure(format!("cannot draw {}: {e}", path.display())))?;
     }
-    Ok(())
+    match outcomes.iter().find_map(|o| o.as_ref().err()) {
+        Some(first) => Err(failure(args, first)),
+        None => Ok(()),
+    }
+}
+
+/// Refuses, with one line, a batch whose runs would not fit in the memory available: each of
+/// the `threads` workers holds one run's nodes at a time.
+pub(crate) fn check_memory(
+    config: &SimConfig,
+    runs: usize,
+    threads: Option<usize>,
+) -> Result<(), CliError> {
+    let threads = threads
+        .unwrap_or_else(gossiper_sim::default_threads)
+        .min(runs)
+        .max(1) as u64;
+    let per_run = gossiper_sim::memory::run_bytes::<Register<u64>>(config);
+    let need = per_run.saturating_mul(threads);
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if need <= available {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    let fix = if threads > 1 && per_run <= available {
+        "use --threads 1 or fewer --nodes"
+    } else {
+        "use fewer --nodes"
+    };
+    Err(CliError::usage(format!(
+        "--nodes {} needs about {:.1} GiB ({threads} thread(s) x {:.1} GiB per run) but {:.1} GiB \
+         of memory is available; {fix}",
+        config.nodes,
+        gib(need),
+        gib(per_run),
+        gib(available)
+    )))
+}
+
+/// The memory the kernel says is available (`MemAvailable` in `/proc/meminfo`), if it says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// A run that failed, as the reports list it.
+struct Failed {
+    run: usize,
+    seed: u64,
+    error: String,
+    rerun: String,
+    /// Whether its measures are in the summary (it ran to `--max-rounds`).
+    measured: bool,
 }
 
 /// Runs a batch of `runs` runs on `threads` threads (default: all cores, at most one per run)
@@ -708,9 +791,21 @@ fn describe(args: &SimulateArgs, config: &SimConfig) -> String {
     )
 }
 
-fn text_report(args: &SimulateArgs, config: &SimConfig, s: &Summary) -> String {
+fn text_report(args: &SimulateArgs, config: &SimConfig, s: &Summary, failed: &[Failed]) -> String {
     let mut out = format!("gossiper simulate: {}\n", describe(args, config));
-    out.push_str(&format!("converged: {}/{} runs\n\n", s.converged, s.runs));
+    out.push_str(&format!("converged: {}/{} runs\n", s.converged, args.runs));
+    for f in failed {
+        let counted = if f.measured {
+            "measured to --max-rounds, included below"
+        } else {
+            "not included below"
+        };
+        out.push_str(&format!(
+            "FAILED run {} (seed {}): {} [{counted}]\n",
+            f.run, f.seed, f.error
+        ));
+    }
+    out.push('\n');
     push_stat_table(&mut out, s.measures());
     let expected = theory::expected(config);
     if let Some((formula, value)) = expected.rounds {
@@ -758,15 +853,29 @@ pub(crate) fn stat_json(st: gossiper_sim::Stat) -> Value {
     json!({ "mean": st.mean, "std": st.std, "min": st.min, "max": st.max })
 }
 
-fn json_report(args: &SimulateArgs, config: &SimConfig, s: &Summary) -> String {
+fn json_report(args: &SimulateArgs, config: &SimConfig, s: &Summary, failed: &[Failed]) -> String {
     let mut obj = serde_json::Map::new();
     obj.insert(
         "args".into(),
         serde_json::to_value(args).unwrap_or(Value::Null),
     );
     obj.insert("seed".into(), json!(args.seed));
-    obj.insert("runs".into(), json!(s.runs));
+    obj.insert("runs".into(), json!(args.runs));
+    obj.insert("measured_runs".into(), json!(s.runs));
     obj.insert("converged_runs".into(), json!(s.converged));
+    let failures: Vec<Value> = failed
+        .iter()
+        .map(|f| {
+            json!({
+                "run": f.run,
+                "seed": f.seed,
+                "error": f.error,
+                "rerun": f.rerun,
+                "measured": f.measured,
+            })
+        })
+        .collect();
+    obj.insert("failures".into(), Value::Array(failures));
     for (name, st) in s.measures() {
         obj.insert(name.into(), stat_json(st));
     }
@@ -800,6 +909,11 @@ fn json_report(args: &SimulateArgs, config: &SimConfig, s: &Summary) -> String {
     text
 }
 
+/// A CSV field: quoted, with inner quotes doubled.
+fn csv_text(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
 fn csv_num(x: f64) -> String {
     if x.is_nan() {
         String::new()
@@ -808,12 +922,27 @@ fn csv_num(x: f64) -> String {
     }
 }
 
-fn csv_report(reports: &[RunReport], s: &Summary) -> String {
+/// One row per run in run order (a failed run's row names its error in the last column, and has
+/// its measures if it ran to its end), then the mean, std, min and max of the measured runs.
+fn csv_report(outcomes: &[Result<RunReport, SimError>], s: &Summary) -> String {
     let mut out = String::from(
         "run,seed,converged,rounds,residue,traffic,t_ave,t_last,messages_per_node,\
-         bytes_per_node,duplicates_per_node\n",
+         bytes_per_node,duplicates_per_node,failure\n",
     );
-    for (i, r) in reports.iter().enumerate() {
+    for (i, o) in outcomes.iter().enumerate() {
+        let (r, failure) = match o {
+            Ok(r) => (Some(r), String::new()),
+            Err(e) => (e.report(), csv_text(&e.to_string())),
+        };
+        let Some(r) = r else {
+            let seed = o
+                .as_ref()
+                .err()
+                .and_then(SimError::seed)
+                .unwrap_or_default();
+            out.push_str(&format!("{i},{seed},false,,,,,,,,,{failure}\n"));
+            continue;
+        };
         let vals = [
             r.rounds,
             r.residue,
@@ -826,7 +955,7 @@ fn csv_report(reports: &[RunReport], s: &Summary) -> String {
         ];
         let vals: Vec<String> = vals.iter().map(|&v| csv_num(v)).collect();
         out.push_str(&format!(
-            "{i},{},{},{}\n",
+            "{i},{},{},{},{failure}\n",
             r.seed,
             r.converged,
             vals.join(",")
@@ -843,7 +972,7 @@ fn csv_report(reports: &[RunReport], s: &Summary) -> String {
         ("max", |st| st.max),
     ] {
         let vals: Vec<String> = measures.iter().map(|(_, st)| csv_num(pick(*st))).collect();
-        out.push_str(&format!("{label},,,{}\n", vals.join(",")));
+        out.push_str(&format!("{label},,,{},\n", vals.join(",")));
     }
     out
 }

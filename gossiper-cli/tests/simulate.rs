@@ -34,6 +34,10 @@ fn bad_arguments_are_one_line_and_exit_2() {
     assert_usage_error(&["--nodes", "100", "--crash", "3:500"], "names node 500");
     assert_usage_error(&["--partition", "9..2:0-10"], "must heal after it starts");
     assert_usage_error(&["--nodes", "1"], "at least 2 nodes");
+    // Refused before anything is allocated: 4·10^9 engines need about 1.5 TiB (10^8, about
+    // 40 GiB, is refused the same way on a machine with less than that available).
+    assert_usage_error(&["--nodes", "4000000000"], "GiB");
+    assert_usage_error(&["--reading", "demers87"], "need --protocol rumor");
     assert_usage_error(&["--latency", "fixed:10ms"], "--timing async");
     assert_usage_error(
         &["--timing", "async", "--latency", "fixed:10"],
@@ -129,6 +133,71 @@ fn a_failing_run_prints_its_seed_and_the_command_to_rerun_it() {
     assert!(err.contains("seed 41"), "{err}");
     assert!(err.contains("rerun with: gossiper simulate"), "{err}");
     assert!(err.contains("--runs 1 --seed 41"), "{err}");
+}
+
+#[test]
+fn failed_runs_are_reported_beside_the_others_then_exit_3() {
+    // Push on 1,000 nodes needs 17 to 19 rounds for seeds 1..=6; with 18 allowed, runs 0, 3 and
+    // 5 (seeds 1, 4, 6) fall short.
+    let args = [
+        "--nodes",
+        "1000",
+        "--mode",
+        "push",
+        "--runs",
+        "6",
+        "--max-rounds",
+        "18",
+    ];
+    let text = simulate(&args);
+    assert_eq!(text.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("converged: 3/6 runs"), "{out}");
+    assert!(out.contains("FAILED run 3 (seed 4): not converged"), "{out}");
+    assert!(out.contains("residue"), "the table is printed: {out}");
+    assert!(stderr(&text).contains("rerun with:"));
+
+    let csv = simulate(&[&args[..], &["--format", "csv"]].concat());
+    assert_eq!(csv.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&csv.stdout);
+    let rows: Vec<&str> = out.lines().collect();
+    assert!(rows[0].ends_with(",failure"));
+    assert_eq!(rows.len(), 1 + 6 + 4, "{out}");
+    assert!(rows[4].starts_with("3,4,false,18,"), "{}", rows[4]);
+    assert!(rows[4].ends_with("of live nodes informed\""), "{}", rows[4]);
+    assert!(rows[2].ends_with(','), "a converged run has no failure: {}", rows[2]);
+
+    let json = simulate(&[&args[..], &["--format", "json"]].concat());
+    assert_eq!(json.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
+    assert_eq!(v["runs"], 6);
+    assert_eq!(v["converged_runs"], 3);
+    assert_eq!(v["failures"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["failures"][1]["seed"], 4);
+    assert!(v["rounds"]["mean"].is_number());
+}
+
+#[test]
+fn the_demers87_reading_names_the_papers_row() {
+    let o = simulate(&[
+        "--protocol",
+        "rumor",
+        "--mode",
+        "push",
+        "--counter",
+        "2",
+        "--reading",
+        "demers87",
+        "--runs",
+        "20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("(demers87 reading)"), "{out}");
+    assert!(
+        out.contains("paper (Demers et al. 1987, Table 1, k = 2): s 0.037, m 3.3"),
+        "{out}"
+    );
 }
 
 #[test]

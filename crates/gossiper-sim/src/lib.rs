@@ -37,6 +37,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod memory;
 pub mod metrics;
 pub mod paper;
 pub mod replica;
@@ -49,5 +50,5 @@ pub use config::{
 };
 pub use metrics::{RunReport, Stat, Summary};
 pub use replica::{Observed, Replica};
-pub use runner::{default_threads, run_indexed, run_many, run_seed};
+pub use runner::{default_threads, run_each, run_indexed, run_indexed_each, run_many, run_seed};
 pub use sim::{SimError, SimNode, Violation, run};

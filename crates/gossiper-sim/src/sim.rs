@@ -71,6 +71,9 @@ pub enum SimError {
         rounds: u32,
         /// Fraction of live nodes holding the update at the end.
         informed: f64,
+        /// What the run measured up to `max_rounds` (`converged` is false): a failed run's
+        /// numbers are still results.
+        report: Box<RunReport>,
     },
 }
 
@@ -81,6 +84,15 @@ impl SimError {
             SimError::Config(_) => None,
             SimError::Topology { seed, .. } | SimError::NotConverged { seed, .. } => Some(*seed),
             SimError::Invariant(v) => Some(v.seed),
+        }
+    }
+
+    /// The measures of a run that ran to its end without reaching its goal; `None` when the
+    /// run's numbers cannot be trusted (an invariant broke) or nothing ran.
+    pub fn report(&self) -> Option<&RunReport> {
+        match self {
+            SimError::NotConverged { report, .. } => Some(report),
+            _ => None,
         }
     }
 }
@@ -95,6 +107,7 @@ impl fmt::Display for SimError {
                 seed,
                 rounds,
                 informed,
+                ..
             } => write!(
                 f,
                 "not converged after {rounds} rounds (seed {seed}): {:.4} of live nodes informed",
@@ -702,19 +715,12 @@ impl<'c, S: Replica> World<'c, S> {
         self.rounds = f64::from(self.cfg.max_rounds);
     }
 
-    fn finish(self) -> Result<RunReport, SimError> {
-        if let Some(v) = self.violation {
+    fn finish(mut self) -> Result<RunReport, SimError> {
+        if let Some(v) = self.violation.take() {
             return Err(SimError::Invariant(v));
         }
         let promises = self.cfg.promises_convergence();
         let converged = self.ended && self.informed_live == self.live_count;
-        if promises && !converged {
-            return Err(SimError::NotConverged {
-                seed: self.seed,
-                rounds: self.cfg.max_rounds,
-                informed: self.fraction_informed(),
-            });
-        }
         if self.cfg.check && converged {
             // Every live node must now hold exactly the update: the same write, the same value.
             let expected = self.written.iter().max().copied().unwrap_or_default();
@@ -730,6 +736,22 @@ impl<'c, S: Replica> World<'c, S> {
                 }
             }
         }
+        let (seed, max_rounds, informed) =
+            (self.seed, self.cfg.max_rounds, self.fraction_informed());
+        let report = self.report(converged);
+        if promises && !converged {
+            return Err(SimError::NotConverged {
+                seed,
+                rounds: max_rounds,
+                informed,
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
+    }
+
+    /// The run's measures.
+    fn report(self, converged: bool) -> RunReport {
         let n = self.nodes.len() as f64;
         let mut sum = 0.0f64;
         let mut count = 0usize;
@@ -745,7 +767,7 @@ impl<'c, S: Replica> World<'c, S> {
                 };
             }
         }
-        Ok(RunReport {
+        RunReport {
             seed: self.seed,
             converged,
             rounds: self.rounds,
@@ -767,7 +789,7 @@ impl<'c, S: Replica> World<'c, S> {
             dropped: self.dropped,
             network_duplicates: self.net_duplicates,
             curve: self.curve,
-        })
+        }
     }
 }
 
