@@ -150,18 +150,48 @@ pub fn run<S: Replica>(config: &SimConfig, seed: u64) -> Result<RunReport, SimEr
     world.finish()
 }
 
+/// One message of a delivery phase: sender, receiver, where its bytes sit in the phase's
+/// buffer, and whether it carries the update (decided once, when it was sent).
+#[derive(Clone, Copy)]
+struct Item {
+    from: u32,
+    to: u32,
+    start: u32,
+    /// End offset; the top bit is the "carries the update" flag.
+    end_and_flag: u32,
+}
+
+const CARRIES: u32 = 1 << 31;
+
+impl Item {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.end_and_flag & !CARRIES) as usize
+    }
+    fn carrying(&self) -> bool {
+        self.end_and_flag & CARRIES != 0
+    }
+}
+
 /// Messages of one delivery phase (synchronous model), packed in one byte buffer.
 #[derive(Default)]
 struct Wave {
-    items: Vec<(u32, u32, u32, u32)>,
+    items: Vec<Item>,
     bytes: Vec<u8>,
 }
 
 impl Wave {
-    fn push(&mut self, from: u32, to: u32, b: &[u8]) {
+    fn push(&mut self, from: u32, to: u32, b: &[u8], carrying: bool) {
         let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(b);
-        self.items.push((from, to, start, self.bytes.len() as u32));
+        let end = self.bytes.len() as u32;
+        debug_assert!(end < CARRIES, "a phase holds less than 2 GiB");
+        let flag = if carrying { CARRIES } else { 0 };
+        self.items.push(Item {
+            from,
+            to,
+            start,
+            end_and_flag: end | flag,
+        });
     }
     fn clear(&mut self) {
         self.items.clear();
@@ -169,7 +199,8 @@ impl Wave {
     }
 }
 
-/// Whether a message carries the update: any non-empty delta (the run has one update).
+/// Whether a message carries the update: any non-empty delta (the run has one update). Decoded
+/// once per message, when it is sent; the delivery reuses the answer.
 fn carries_update(bytes: &[u8]) -> bool {
     match Message::decode(bytes) {
         Ok(
@@ -197,6 +228,7 @@ enum Ev {
 struct InFlight {
     from: u32,
     to: u32,
+    carrying: bool,
     bytes: Vec<u8>,
 }
 
@@ -398,11 +430,13 @@ impl<'c, S: Replica> World<'c, S> {
         })
     }
 
-    /// Counts an outgoing message and decides its fate: 0 (lost), 1 or 2 (duplicated) copies.
-    fn send_copies(&mut self, from: u32, to: NodeId, bytes: &[u8]) -> u32 {
+    /// Counts an outgoing message and decides its fate: 0 (lost), 1 or 2 (duplicated) copies,
+    /// and whether it carries the update.
+    fn send_copies(&mut self, from: u32, to: NodeId, bytes: &[u8]) -> (u32, bool) {
         self.messages += 1;
         self.bytes += bytes.len() as u64;
-        if carries_update(bytes) {
+        let carrying = carries_update(bytes);
+        if carrying {
             self.traffic += 1;
         }
         let f = &self.cfg.faults;
@@ -411,23 +445,22 @@ impl<'c, S: Replica> World<'c, S> {
             || self.blocked(from, to.0 as u32)
         {
             self.dropped += 1;
-            return 0;
+            return (0, carrying);
         }
         if f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate) {
             self.net_duplicates += 1;
-            2
+            (2, carrying)
         } else {
-            1
+            (1, carrying)
         }
     }
 
     /// Hands one message to its receiver; returns false if it was dropped on the way in.
-    fn deliver(&mut self, from: u32, to: u32, bytes: &[u8], now: Time) -> bool {
+    fn deliver(&mut self, from: u32, to: u32, bytes: &[u8], carrying: bool, now: Time) -> bool {
         if !self.live[to as usize] || self.blocked(from, to) {
             self.dropped += 1;
             return false;
         }
-        let carrying = carries_update(bytes);
         let was_informed = self.touch(to as usize, |node, out| {
             // The engine counts and drops what it rejects; simulated peers send well-formed bytes.
             let _ = node.handle_message(now, NodeId(u64::from(from)), bytes, out);
@@ -568,10 +601,10 @@ impl<'c, S: Replica> World<'c, S> {
                     wave.items.shuffle(&mut self.net_rng);
                 }
                 for k in 0..wave.items.len() {
-                    let (from, to, s, e) = wave.items[k];
-                    let bytes = &wave.bytes[s as usize..e as usize];
-                    if self.deliver(from, to, bytes, now) {
-                        self.route_sync(to, &mut next);
+                    let item = wave.items[k];
+                    let bytes = &wave.bytes[item.range()];
+                    if self.deliver(item.from, item.to, bytes, item.carrying(), now) {
+                        self.route_sync(item.to, &mut next);
                     }
                 }
                 std::mem::swap(&mut wave, &mut next);
@@ -588,8 +621,9 @@ impl<'c, S: Replica> World<'c, S> {
     fn route_sync(&mut self, from: u32, wave: &mut Wave) {
         let out = std::mem::take(&mut self.out);
         for (to, bytes) in out.iter() {
-            for _ in 0..self.send_copies(from, to, bytes) {
-                wave.push(from, to.0 as u32, bytes);
+            let (copies, carrying) = self.send_copies(from, to, bytes);
+            for _ in 0..copies {
+                wave.push(from, to.0 as u32, bytes, carrying);
             }
         }
         self.out = out;
@@ -661,11 +695,12 @@ impl<'c, S: Replica> World<'c, S> {
                         InFlight {
                             from: 0,
                             to: 0,
+                            carrying: false,
                             bytes: Vec::new(),
                         },
                     );
                     free.push(slot);
-                    let delivered = self.deliver(m.from, m.to, &m.bytes, now);
+                    let delivered = self.deliver(m.from, m.to, &m.bytes, m.carrying, now);
                     spare.push(m.bytes);
                     delivered.then_some(m.to)
                 }
@@ -673,7 +708,8 @@ impl<'c, S: Replica> World<'c, S> {
             if let Some(from) = from {
                 let out = std::mem::take(&mut self.out);
                 for (to, bytes) in out.iter() {
-                    for _ in 0..self.send_copies(from, to, bytes) {
+                    let (copies, carrying) = self.send_copies(from, to, bytes);
+                    for _ in 0..copies {
                         let mut delay = latency.sample(&mut self.net_rng);
                         let reorder = self.cfg.faults.reorder;
                         if reorder > 0.0 && self.net_rng.random_bool(reorder) {
@@ -685,6 +721,7 @@ impl<'c, S: Replica> World<'c, S> {
                         let msg = InFlight {
                             from,
                             to: to.0 as u32,
+                            carrying,
                             bytes: buf,
                         };
                         let slot = match free.pop() {
