@@ -51,8 +51,19 @@ pub const MAX_NODES: usize = 1_000;
 /// Largest datagram, in bytes: the engine's default, safe under an Ethernet MTU.
 const MTU: u32 = 1_400;
 
-/// How often the watcher thread looks at the snapshots, at most.
+/// How often the watcher thread wakes, at most (to hand out writes on time).
 const TICK: Duration = Duration::from_millis(5);
+
+/// How often the watcher compares the nodes' digests, at most. A comparison locks every node's
+/// snapshot slot and compares digests of one entry per node, so at 1,000 nodes it is a million
+/// comparisons fighting 1,000 threads for the locks: done every `TICK`, as it once was, it kept
+/// a core busy and starved the watcher past `--max-duration`.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
+
+/// A text table shows at most this many nodes (evenly spaced ids, the first and last included),
+/// so that it fits an 80×40 terminal. Each shown node costs one state copy; copying all of them
+/// for every table is what made the demo at 1,000 nodes balloon.
+const MAX_ROWS: usize = 16;
 
 /// Writes are injected during the first this-many milliseconds (or half of `--max-duration`,
 /// if that is shorter).
@@ -702,20 +713,18 @@ impl<W: Write> Printer<W> {
             }),
             Format::Text => {
                 self.line(format_args!(
-                    "gossiper demo: {} nodes on {} ({} links), {mode}, fanout {}, selector {}, \
-                     interval {}, seed {}",
+                    "gossiper demo: {} nodes on {} ({} links)",
                     args.nodes,
                     plan.topology,
                     plan.graph.edge_count(),
-                    args.fanout,
-                    plan.selector_name,
-                    plan.interval_name,
-                    args.seed
+                ))?;
+                self.line(format_args!(
+                    "{mode}, fanout {}, selector {}, interval {}, seed {}",
+                    args.fanout, plan.selector_name, plan.interval_name, args.seed
                 ))?;
                 let window = plan.writes.last().map_or(0, |w| w.at_ms);
                 self.line(format_args!(
-                    "{} writes by {:.1} s; a table every {} ms until every node holds the same \
-                     state (at most {} s)",
+                    "{} writes by {:.1} s; a table every {} ms until all agree (at most {} s)",
                     plan.writes.len(),
                     window as f64 / 1_000.0,
                     args.print_every_ms,
@@ -741,32 +750,38 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    fn table(
-        &mut self,
-        t_ms: u64,
-        rows: &[Row],
-        totals: &Stats,
-        target: u64,
-    ) -> Result<(), CliError> {
-        let distinct = distinct_states(rows);
+    /// One table: the totals, then a row per node in `rows` (all nodes, or the ones shown);
+    /// `distinct` counts the different states among `counted` nodes.
+    fn table(&mut self, t_ms: u64, view: &View, target: u64) -> Result<(), CliError> {
+        let View {
+            rows,
+            totals,
+            distinct,
+            nodes,
+        } = view;
         match self.format {
             Format::Json => self.json(&Line::Snapshot {
                 t_ms,
                 rounds: totals.rounds,
                 messages: totals.messages_sent,
                 bytes: totals.bytes_sent,
-                distinct_states: distinct,
+                distinct_states: *distinct,
                 nodes: rows,
             }),
             Format::Text => {
+                let among = if rows.len() < *nodes {
+                    format!(" among the {} shown", rows.len())
+                } else {
+                    String::new()
+                };
                 self.line(format_args!(
-                    "{:>7}  {} rounds, {} messages, {} bytes; {} distinct state{}",
+                    "{:>7}  {} rounds, {} messages, {}; {} distinct state{}{among}",
                     seconds(t_ms),
                     totals.rounds,
                     totals.messages_sent,
-                    totals.bytes_sent,
+                    bytes(totals.bytes_sent),
                     distinct,
-                    if distinct == 1 { "" } else { "s" }
+                    if *distinct == 1 { "" } else { "s" }
                 ))?;
                 self.line(format_args!(
                     "  {:>5} {:>5} {:>6}  {:<8}  {:<w$}  {:<8} {:>6}",
@@ -790,6 +805,9 @@ impl<W: Write> Printer<W> {
                         r.newest.as_deref().unwrap_or("-"),
                         r.rounds
                     ))?;
+                }
+                if rows.len() < *nodes {
+                    self.line(format_args!("  ({} of {} nodes shown)", rows.len(), nodes))?;
                 }
                 Ok(())
             }
@@ -821,6 +839,60 @@ impl<W: Write> Printer<W> {
                 s.bytes
             )),
         }
+    }
+}
+
+/// What one table shows: its rows, the totals over every node, and how many distinct states
+/// the rows hold.
+struct View {
+    rows: Vec<Row>,
+    totals: Stats,
+    distinct: usize,
+    /// Nodes in the cluster (more than `rows` when the table shows a sample).
+    nodes: usize,
+}
+
+impl View {
+    /// A view of every node's row, shown whole (JSON) or sampled (text, above `MAX_ROWS`); the
+    /// distinct states are counted over every row.
+    fn of(rows: Vec<Row>, totals: Stats, format: Format) -> View {
+        let nodes = rows.len();
+        let distinct = distinct_states(&rows);
+        let rows = match format {
+            Format::Json => rows,
+            Format::Text => shown(nodes)
+                .into_iter()
+                .filter_map(|i| rows.get(i).cloned())
+                .collect(),
+        };
+        View {
+            rows,
+            totals,
+            distinct,
+            nodes,
+        }
+    }
+}
+
+/// The nodes a text table shows: all of them up to `MAX_ROWS`, else `MAX_ROWS` evenly spaced
+/// indices from the first to the last.
+fn shown(nodes: usize) -> Vec<usize> {
+    if nodes <= MAX_ROWS {
+        return (0..nodes).collect();
+    }
+    (0..MAX_ROWS)
+        .map(|k| k * (nodes - 1) / (MAX_ROWS - 1))
+        .collect()
+}
+
+/// Bytes in B, kB or MB (decimal), to keep a table's first line short.
+fn bytes(b: u64) -> String {
+    if b < 10_000 {
+        format!("{b} B")
+    } else if b < 10_000_000 {
+        format!("{} kB", b / 1_000)
+    } else {
+        format!("{} MB", b / 1_000_000)
     }
 }
 
@@ -856,12 +928,12 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
     printer.start(args, &plan)?;
     // Every node's version counter starts at 1 (its own key); each write adds one.
     let target = args.nodes as u64 + u64::from(args.writes);
-    printer.table(
-        0,
-        &rows_of_nodes(&plan.nodes, &plan.writes),
-        &Stats::default(),
-        target,
-    )?;
+    let start = View::of(
+        rows_of_nodes(&plan.nodes, &plan.writes),
+        Stats::default(),
+        args.format,
+    );
+    printer.table(0, &start, target)?;
 
     let Plan { nodes, writes, .. } = plan;
     let network = InMemoryNetwork::new(MTU as usize);
@@ -870,9 +942,10 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
     let every = Duration::from_millis(args.print_every_ms);
     let max = Duration::from_secs_f64(args.max_duration);
     let mut next_print = every;
+    let mut next_check = Duration::ZERO;
     let mut pending = writes.iter().peekable();
-    // Ends with whether the nodes agree, and the snapshots that showed it.
-    let (converged, snaps) = loop {
+    // Ends with the snapshots that showed agreement, or `None` when time ran out.
+    let agreed = loop {
         let now = cluster.elapsed();
         while let Some(w) = pending.next_if(|w| Duration::from_millis(w.at_ms) <= now) {
             let (owner, key) = (NodeId(w.node), w.key.clone());
@@ -886,22 +959,24 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
         }
         // Digests first (cheap), then whole states: the demo claims agreement only when every
         // node holds exactly the same entries.
-        if pending.peek().is_none()
-            && cluster.writes_applied() == u64::from(args.writes)
-            && cluster.converged()
-        {
-            let snaps = cluster.snapshots();
-            if snaps.windows(2).all(|w| w[0].state == w[1].state) {
-                break (true, snaps);
+        if now >= next_check {
+            next_check = now + CHECK_EVERY;
+            if pending.peek().is_none()
+                && cluster.writes_applied() == u64::from(args.writes)
+                && cluster.converged()
+            {
+                let snaps = cluster.snapshots();
+                if snaps.windows(2).all(|w| w[0].state == w[1].state) {
+                    break Some(snaps);
+                }
             }
         }
         if now >= max {
-            break (false, cluster.snapshots());
+            break None;
         }
         if now >= next_print {
-            let snaps = cluster.snapshots();
-            let rows = rows_of_snapshots(&snaps, &writes);
-            printer.table(millis(now), &rows, &totals(&snaps), target)?;
+            let view = live_view(&cluster, &writes, args.format);
+            printer.table(millis(now), &view, target)?;
             while next_print <= now {
                 next_print += every;
             }
@@ -913,27 +988,34 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
         std::thread::sleep(wake.saturating_sub(cluster.elapsed()));
     };
     let elapsed_ms = millis(cluster.elapsed());
-    cluster
+    let converged = agreed.is_some();
+    let converged_at_ms = agreed
+        .as_ref()
+        .and_then(|snaps| snaps.iter().filter_map(|s| s.last_change).max())
+        .map(|t| t.as_millis());
+    // The final table reads the stopped nodes themselves: no copy of any state.
+    let nodes = cluster
         .stop()
         .map_err(|e| CliError::failure(format!("stopping the cluster failed: {e}")))?;
-
-    let rows = rows_of_snapshots(&snaps, &writes);
-    let stats = totals(&snaps);
-    printer.table(elapsed_ms, &rows, &stats, target)?;
+    let rows = rows_of_nodes(&nodes, &writes);
+    let mut stats = Stats::default();
+    for n in &nodes {
+        stats.accumulate(n.stats());
+    }
+    let keys = rows.iter().map(|r| r.keys).max().unwrap_or(0);
+    let last = View::of(rows, stats, args.format);
+    printer.table(elapsed_ms, &last, target)?;
     let summary = Summary {
         converged,
         elapsed_ms,
-        converged_at_ms: converged
-            .then(|| snaps.iter().filter_map(|s| s.last_change).max())
-            .flatten()
-            .map(|t| t.as_millis()),
+        converged_at_ms,
         rounds: stats.rounds,
         messages: stats.messages_sent,
         bytes: stats.bytes_sent,
         nodes: args.nodes,
-        keys: rows.iter().map(|r| r.keys).max().unwrap_or(0),
+        keys,
         writes: args.writes,
-        distinct_states: distinct_states(&rows),
+        distinct_states: last.distinct,
         seed: args.seed,
     };
     printer.summary(&summary)?;
@@ -948,13 +1030,34 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
     }
 }
 
-fn totals(snaps: &[Snapshot<KvMap>]) -> Stats {
-    let mut t = Stats::default();
-    for s in snaps {
-        t.accumulate(&s.stats);
+/// A table of the running cluster: every node's snapshot for JSON (whose consumers get every
+/// row), only the shown nodes' for text (one state copy each), and the totals over all nodes.
+fn live_view(cluster: &DemoCluster, writes: &[ScheduledWrite], format: Format) -> View {
+    let totals = cluster.totals();
+    match format {
+        Format::Json => {
+            let snaps = cluster.snapshots();
+            View::of(rows_of_snapshots(&snaps, writes), totals, format)
+        }
+        Format::Text => {
+            let ids = cluster.ids();
+            let rows: Vec<Row> = shown(ids.len())
+                .into_iter()
+                .filter_map(|i| cluster.snapshot(ids[i]).ok())
+                .map(|s| row(s.id, &s.state, &s.stats, writes))
+                .collect();
+            View {
+                distinct: distinct_states(&rows),
+                nodes: ids.len(),
+                rows,
+                totals,
+            }
+        }
     }
-    t
 }
+
+/// The running cluster the demo watches.
+type DemoCluster = Cluster<KvMap, Box<dyn NeighborSelector>, Box<dyn GossipInterval>>;
 
 #[cfg(test)]
 mod tests {

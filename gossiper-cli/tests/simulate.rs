@@ -153,7 +153,10 @@ fn failed_runs_are_reported_beside_the_others_then_exit_3() {
     assert_eq!(text.status.code(), Some(3));
     let out = String::from_utf8_lossy(&text.stdout);
     assert!(out.contains("converged: 3/6 runs"), "{out}");
-    assert!(out.contains("FAILED run 3 (seed 4): not converged"), "{out}");
+    assert!(
+        out.contains("FAILED run 3 (seed 4): not converged"),
+        "{out}"
+    );
     assert!(out.contains("residue"), "the table is printed: {out}");
     assert!(stderr(&text).contains("rerun with:"));
 
@@ -165,7 +168,11 @@ fn failed_runs_are_reported_beside_the_others_then_exit_3() {
     assert_eq!(rows.len(), 1 + 6 + 4, "{out}");
     assert!(rows[4].starts_with("3,4,false,18,"), "{}", rows[4]);
     assert!(rows[4].ends_with("of live nodes informed\""), "{}", rows[4]);
-    assert!(rows[2].ends_with(','), "a converged run has no failure: {}", rows[2]);
+    assert!(
+        rows[2].ends_with(','),
+        "a converged run has no failure: {}",
+        rows[2]
+    );
 
     let json = simulate(&[&args[..], &["--format", "json"]].concat());
     assert_eq!(json.status.code(), Some(3));
