@@ -4,8 +4,8 @@
 //! allocation failure (or the kernel's OOM killer) minutes in. The estimate counts the few
 //! things that grow with the node count, per node: the engine itself, the simulator's two
 //! per-node fields, the neighbour lists of an explicit topology, and the messages of one
-//! delivery phase (two phase buffers in the synchronous model; in-flight slots and heap events in
-//! the asynchronous one). Measured against peak RSS at 10^5 and 10^6 nodes (`docs/benchmarks.md`)
+//! delivery phase (three phase buffers and a counter per node in the synchronous model;
+//! in-flight slots and heap events in the asynchronous one). Measured against peak RSS at 10^5 and 10^6 nodes (`docs/benchmarks.md`)
 //! it errs on the high side by about 10%.
 
 use gossiper_network::Topology;
@@ -46,9 +46,11 @@ pub fn run_bytes<S: Replica>(config: &SimConfig) -> u64 {
     } else {
         0.0
     };
-    // Two phases' messages (the one being delivered and the answers it provokes).
-    let messages = 2.0 * f64::from(config.fanout.max(1)) * MESSAGE_BYTES as f64;
-    (n * (engine + bookkeeping + lists + messages)) as u64
+    // Three phase buffers (the one being delivered, its copy grouped by receiver, and the
+    // answers it provokes), and the grouping's counter per node.
+    let messages = 3.0 * f64::from(config.fanout.max(1)) * MESSAGE_BYTES as f64;
+    let grouping = std::mem::size_of::<u32>() as f64;
+    (n * (engine + bookkeeping + lists + messages + grouping)) as u64
 }
 
 #[cfg(test)]
