@@ -144,7 +144,9 @@ pub struct SimulateArgs {
     /// Master seed; run i uses seed + i.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Worker threads (default: all cores). Each thread holds one run's nodes in memory.
+    /// Worker threads (default: all cores). Runs are spread over them, each holding its nodes in
+    /// memory; with fewer runs than threads, each run spreads its rounds over the rest (sync
+    /// timing). Results are the same whatever the number.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Probability that a message is lost, in [0, 1).
@@ -308,16 +310,15 @@ struct Failed {
     measured: bool,
 }
 
-/// Runs a batch of `runs` runs on `threads` threads (default: all cores, at most one per run)
-/// with a progress bar: `batch` gets the thread count and the callback to tick after each run.
+/// Runs a batch of `runs` runs on `threads` threads (default: all cores) with a progress bar:
+/// `batch` gets the thread count and the callback to tick after each run. (The batch decides
+/// what to do with more threads than runs: `run_each` gives them to the runs' rounds.)
 pub(crate) fn with_progress<T>(
     runs: usize,
     threads: Option<usize>,
     batch: impl FnOnce(usize, &(dyn Fn() + Sync)) -> T,
 ) -> T {
-    let threads = threads
-        .unwrap_or_else(gossiper_sim::default_threads)
-        .min(runs);
+    let threads = threads.unwrap_or_else(gossiper_sim::default_threads);
     let bar = progress_bar(runs);
     let tick = || {
         if let Some(b) = &bar {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::config::SimConfig;
 use crate::metrics::RunReport;
 use crate::replica::Replica;
-use crate::sim::{SimError, run};
+use crate::sim::{SimError, run_threaded};
 
 /// The seed of run `index` of a batch started with `master`.
 pub fn run_seed(master: u64, index: usize) -> u64 {
@@ -35,6 +35,10 @@ pub fn run_many<S: Replica>(
 /// Like [`run_many`], but keeps every run's outcome, failed or not, in run order: a batch with
 /// one failing run still has the others' results (and the failed run's own measures, when it
 /// ran to its end: [`SimError::report`]). Fails only when the configuration is refused.
+///
+/// Runs go to the threads first; when there are fewer runs than threads, each run spreads its
+/// synchronous rounds over the threads left ([`run_threaded`]), which changes nothing in its
+/// report.
 pub fn run_each<S: Replica>(
     config: &SimConfig,
     master: u64,
@@ -43,8 +47,10 @@ pub fn run_each<S: Replica>(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Result<RunReport, SimError>>, SimError> {
     config.validate()?;
-    Ok(run_indexed_each(runs, threads, progress, &|i| {
-        run::<S>(config, run_seed(master, i))
+    let outer = threads.clamp(1, runs.max(1));
+    let inner = (threads / outer).max(1);
+    Ok(run_indexed_each(runs, outer, progress, &|i| {
+        run_threaded::<S>(config, run_seed(master, i), inner)
     }))
 }
 

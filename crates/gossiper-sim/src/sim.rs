@@ -19,8 +19,11 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use crate::config::{ConfigError, Latency, SimConfig, SimInterval, Timing};
+
+mod shard;
 use crate::metrics::RunReport;
 use crate::replica::{Observed, Replica};
+use shard::{Ctx, Lanes, Tally};
 
 /// The engine type the simulator drives: the production [`Node`] with the uniform random
 /// selector (the phone-call model) and the simulator's compact interval.
@@ -141,8 +144,19 @@ pub(crate) fn node_seed(run_seed: u64, id: u64, incarnation: u64) -> u64 {
 ///
 /// The same seed and configuration always give the same report, bit for bit.
 pub fn run<S: Replica>(config: &SimConfig, seed: u64) -> Result<RunReport, SimError> {
+    run_threaded::<S>(config, seed, 1)
+}
+
+/// [`run`], with each synchronous round spread over up to `threads` threads (the asynchronous
+/// model runs on one). The report is the same, bit for bit, whatever the thread count.
+pub fn run_threaded<S: Replica>(
+    config: &SimConfig,
+    seed: u64,
+    threads: usize,
+) -> Result<RunReport, SimError> {
     config.validate()?;
     let mut world = World::<S>::new(config, seed)?;
+    world.threads = threads.max(1);
     match config.timing {
         Timing::Sync => world.run_sync(),
         Timing::Async { interval, latency } => world.run_async(interval, latency),
@@ -309,6 +323,8 @@ struct World<'c, S: Replica> {
     violation: Option<Violation>,
     faults_end: f64,
     promises_convergence: bool,
+    /// Threads a synchronous round may use.
+    threads: usize,
 }
 
 impl<'c, S: Replica> World<'c, S> {
@@ -370,6 +386,7 @@ impl<'c, S: Replica> World<'c, S> {
             violation: None,
             faults_end: f64::from(cfg.faults_end()),
             promises_convergence: cfg.promises_convergence(),
+            threads: 1,
         })
     }
 
@@ -413,66 +430,43 @@ impl<'c, S: Replica> World<'c, S> {
     /// and hot counts, checking the invariants on any change of the held write. Returns whether
     /// the node held the update before the call.
     fn touch(&mut self, i: usize, f: impl FnOnce(&mut SimNode<S>, &mut Outbox)) -> bool {
-        self.out.clear();
-        let node = &mut self.nodes[i];
-        let before = node.state().observe();
-        let was_hot = node.is_hot();
-        f(node, &mut self.out);
-        let after = node.state().observe();
-        let hot = node.is_hot();
-        if hot != was_hot {
-            if hot {
-                self.hot_live += 1;
-            } else {
-                self.hot_live -= 1;
-            }
-        }
-        let was_informed = self.is_informed(&before);
-        if after != before {
-            if self.cfg.check && self.violation.is_none() {
-                self.check_change(i, &before, &after);
-            }
-            let is_informed = self.is_informed(&after);
-            if is_informed && !was_informed {
-                self.learned[i] = self.now_round as f32;
-                self.informed_live += 1;
-            } else if was_informed && !is_informed {
-                self.learned[i] = f32::NAN;
-                self.informed_live -= 1;
-            }
-        }
+        let never = |_: u32, _: u32| false;
+        let ctx = Ctx {
+            check: self.cfg.check && self.violation.is_none(),
+            seed: self.seed,
+            round: self.now_round,
+            target: self.target,
+            written: &self.written,
+            live: &self.live,
+            blocked: &never,
+        };
+        let mut tally = Tally::default();
+        let was_informed = shard::touch(
+            &ctx,
+            i,
+            &mut self.nodes[i],
+            &mut self.learned[i],
+            &mut self.out,
+            &mut tally,
+            f,
+        );
+        self.merge(tally);
         was_informed
     }
 
-    fn check_change(&mut self, i: usize, before: &Observed, after: &Observed) {
-        let what = if after.dot() < before.dot() {
-            Some(format!(
-                "version went backwards from {}@{} to {}@{}",
-                before.version, before.origin, after.version, after.origin
-            ))
-        } else if after.version > 0 && !self.written.contains(after) {
-            Some(format!(
-                "holds a value nobody wrote: version {} by {} = {:?}",
-                after.version, after.origin, after.value
-            ))
-        } else {
-            None
-        };
-        if let Some(what) = what {
-            self.violation = Some(Violation {
-                seed: self.seed,
-                round: self.now_round,
-                node: NodeId(i as u64),
-                what,
-            });
+    /// Adds what a group of node calls changed to the run's counts.
+    fn merge(&mut self, tally: Tally) {
+        self.hot_live = (self.hot_live as i64 + tally.hot) as usize;
+        self.informed_live = (self.informed_live as i64 + tally.informed) as usize;
+        self.dropped += tally.dropped;
+        self.duplicates += tally.duplicates;
+        if self.violation.is_none() {
+            self.violation = tally.violation;
         }
     }
 
     fn blocked(&self, from: u32, to: u32) -> bool {
-        self.active_partitions.iter().any(|&p| {
-            let p = &self.cfg.faults.partitions[p];
-            p.group_of(u64::from(from)) != p.group_of(u64::from(to))
-        })
+        blocked(self.cfg, &self.active_partitions, from, to)
     }
 
     /// Counts an outgoing message and decides its fate: 0 (lost), 1 or 2 (duplicated) copies,
@@ -624,8 +618,8 @@ impl<'c, S: Replica> World<'c, S> {
         self.curve.push(self.fraction_informed());
         let n = self.nodes.len();
         let mut wave = Wave::default();
-        let mut next = Wave::default();
         let (mut counts, mut scratch) = (Vec::new(), Wave::default());
+        let mut lanes = Lanes::new(self.threads, n);
         let reorder = self.cfg.faults.reorder > 0.0;
         for r in 1..=self.cfg.max_rounds {
             self.now_round = f64::from(r);
@@ -633,13 +627,8 @@ impl<'c, S: Replica> World<'c, S> {
             self.apply_faults(r);
             // Phase 1: every live node opens its round against the state at the round's start
             // (opening a round reads the state and changes nothing).
-            for i in 0..n {
-                if !self.live[i] {
-                    continue;
-                }
-                self.touch(i, |node, out| node.gossip_now(now, out));
-                self.route_sync(i as u32, &mut wave);
-            }
+            self.phase(&mut lanes, &|ctx, shard| shard.open_rounds(ctx, now));
+            self.route(&mut lanes, &mut wave);
             // Phases 2, 3, ...: deliver everything sent in the previous phase, collecting the
             // answers for the next one.
             while !wave.items.is_empty() {
@@ -647,15 +636,19 @@ impl<'c, S: Replica> World<'c, S> {
                     wave.items.shuffle(&mut self.net_rng);
                 }
                 wave.group_by_receiver(n, &mut scratch, &mut counts);
-                for k in 0..wave.items.len() {
-                    let item = wave.items[k];
-                    let bytes = &wave.bytes[item.range()];
-                    if self.deliver(item.from, item.to, bytes, item.carrying(), now) {
-                        self.route_sync(item.to, &mut next);
-                    }
-                }
-                std::mem::swap(&mut wave, &mut next);
-                next.clear();
+                // Each lane's receivers are one slice of the grouped phase.
+                let cuts: Vec<usize> = lanes
+                    .bounds
+                    .iter()
+                    .map(|&b| wave.items.partition_point(|it| (it.to as usize) < b))
+                    .collect();
+                let phase = &wave;
+                self.phase(&mut lanes, &|ctx, shard| {
+                    let k = shard.index();
+                    shard.deliver(ctx, phase, &phase.items[cuts[k]..cuts[k + 1]], now);
+                });
+                wave.clear();
+                self.route(&mut lanes, &mut wave);
             }
             self.curve.push(self.fraction_informed());
             if self.violation.is_some() || self.check_done(f64::from(r), 0) {
@@ -665,15 +658,44 @@ impl<'c, S: Replica> World<'c, S> {
         self.rounds = f64::from(self.cfg.max_rounds);
     }
 
-    fn route_sync(&mut self, from: u32, wave: &mut Wave) {
-        let out = std::mem::take(&mut self.out);
-        for (to, bytes) in out.iter() {
-            let (copies, carrying) = self.send_copies(from, to, bytes);
-            for _ in 0..copies {
-                wave.push(from, to.0 as u32, bytes, carrying);
+    /// Runs `f` on every lane's range of nodes (in parallel when there are several lanes), then
+    /// merges the lanes' counts in range order.
+    fn phase(
+        &mut self,
+        lanes: &mut Lanes,
+        f: &(dyn Fn(&Ctx<'_>, &mut shard::Shard<'_, S>) + Sync),
+    ) {
+        let (cfg, active) = (self.cfg, &self.active_partitions);
+        let blocked = |from: u32, to: u32| blocked(cfg, active, from, to);
+        let ctx = Ctx {
+            check: self.cfg.check && self.violation.is_none(),
+            seed: self.seed,
+            round: self.now_round,
+            target: self.target,
+            written: &self.written,
+            live: &self.live,
+            blocked: &blocked,
+        };
+        lanes.run(&mut self.nodes, &mut self.learned, &|shard| f(&ctx, shard));
+        for k in 0..lanes.tallies.len() {
+            let tally = std::mem::take(&mut lanes.tallies[k]);
+            self.merge(tally);
+        }
+    }
+
+    /// Sends what every lane's nodes sent, lane after lane (the order one thread sends in):
+    /// counted, and lost or duplicated by the network, into `wave`.
+    fn route(&mut self, lanes: &mut Lanes, wave: &mut Wave) {
+        for sent in &lanes.sent {
+            for item in &sent.items {
+                let bytes = &sent.bytes[item.range()];
+                let (copies, carrying) =
+                    self.send_copies(item.from, NodeId(u64::from(item.to)), bytes);
+                for _ in 0..copies {
+                    wave.push(item.from, item.to, bytes, carrying);
+                }
             }
         }
-        self.out = out;
     }
 
     fn run_async(&mut self, interval: SimInterval, latency: Latency) {
@@ -875,6 +897,15 @@ impl<'c, S: Replica> World<'c, S> {
             curve: self.curve,
         }
     }
+}
+
+/// Whether a partition in force (`active`, indices into the configuration's) separates `from`
+/// and `to`.
+fn blocked(cfg: &SimConfig, active: &[usize], from: u32, to: u32) -> bool {
+    active.iter().any(|&p| {
+        let p = &cfg.faults.partitions[p];
+        p.group_of(u64::from(from)) != p.group_of(u64::from(to))
+    })
 }
 
 fn peers_of(graph: &Option<Graph>, n: usize, id: u64) -> Peers {

@@ -66,6 +66,47 @@ fn many_runs_do_not_depend_on_thread_count() {
 }
 
 #[test]
+fn one_run_is_the_same_on_any_number_of_threads() {
+    // Faults of every kind, so that every shared decision (the network's RNG, partitions, dead
+    // receivers, restarts) is exercised, and rumor mongering, whose feedback depends on the
+    // order of deliveries to a node.
+    let mut faulty = cfg(600, Mode::PushPull);
+    faulty.faults = Faults {
+        loss: 0.2,
+        duplicate: 0.1,
+        reorder: 1.0,
+        partitions: vec![Partition {
+            from: 2,
+            until: 6,
+            groups: vec![NodeSet(vec![(0, 199)])],
+        }],
+        crashes: vec![Crash {
+            at: 3,
+            restart: Some(7),
+            nodes: NodeSet(vec![(100, 149)]),
+            keep_state: false,
+        }],
+        churn: None,
+    };
+    let rumor = rumor(
+        RumorDirection::Push,
+        Feedback::Feedback,
+        LossOfInterest::Counter(2),
+    );
+    let pull = cfg(500, Mode::Pull);
+    for c in [faulty, rumor, pull] {
+        let one = gossiper_sim::run_threaded::<Reg>(&c, 11, 1).unwrap();
+        for threads in [2, 3, 7] {
+            assert_eq!(
+                gossiper_sim::run_threaded::<Reg>(&c, 11, threads).unwrap(),
+                one,
+                "{threads} threads"
+            );
+        }
+    }
+}
+
+#[test]
 fn thirty_percent_loss_still_converges_in_both_timing_models() {
     for timing in [Timing::Sync, asynchronous(Latency::Fixed { us: 10_000 })] {
         for mode in [Mode::Push, Mode::Pull, Mode::PushPull] {
