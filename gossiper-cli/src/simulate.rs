@@ -104,9 +104,10 @@ pub struct SimulateArgs {
     /// Anti-entropy or rumor mongering.
     #[arg(long, value_enum, default_value_t = ProtocolArg::AntiEntropy)]
     pub protocol: ProtocolArg,
-    /// Exchange: push, pull or push-pull (rumor mongering: push or pull).
-    #[arg(long, value_enum, default_value_t = ModeArg::PushPull)]
-    pub mode: ModeArg,
+    /// Exchange: push, pull or push-pull (rumor mongering: push or pull). Default push-pull for
+    /// anti-entropy, push for rumor mongering.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// Rumor: the sender loses interest only when the recipient already knew (default).
     #[arg(long, conflicts_with = "blind")]
     pub feedback: bool,
@@ -146,8 +147,10 @@ pub struct SimulateArgs {
     pub seed: u64,
     /// Worker threads (default: all cores). Runs are spread over them, each holding its nodes in
     /// memory; with fewer runs than threads, each run spreads its rounds over the rest (sync
-    /// timing). Results are the same whatever the number.
+    /// timing). Results are the same whatever the number, so it is left out of the JSON echo of
+    /// the arguments, and the output is byte-identical.
     #[arg(long)]
+    #[serde(skip)]
     pub threads: Option<usize>,
     /// Probability that a message is lost, in [0, 1).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
@@ -372,7 +375,7 @@ pub fn rerun_command(args: &SimulateArgs, seed: u64) -> String {
         args.nodes,
         args.topology,
         value_name(args.protocol),
-        value_name(args.mode),
+        value_name(mode_of(args)),
         args.fanout,
         value_name(args.timing)
     );
@@ -455,9 +458,18 @@ fn value_name<T: ValueEnum>(v: T) -> String {
         .unwrap_or_default()
 }
 
+/// The exchange `--mode` names, or the protocol's default: push-pull for anti-entropy (the
+/// fastest), push for rumor mongering (the paper's default variant).
+fn mode_of(args: &SimulateArgs) -> ModeArg {
+    args.mode.unwrap_or(match args.protocol {
+        ProtocolArg::AntiEntropy => ModeArg::PushPull,
+        ProtocolArg::Rumor => ModeArg::Push,
+    })
+}
+
 /// Turns the arguments into a simulator configuration; errors are one-line reasons.
 pub fn to_config(args: &SimulateArgs) -> Result<SimConfig, String> {
-    let mode = match args.mode {
+    let mode = match mode_of(args) {
         ModeArg::Push => Mode::Push,
         ModeArg::Pull => Mode::Pull,
         ModeArg::PushPull => Mode::PushPull,
@@ -478,7 +490,7 @@ pub fn to_config(args: &SimulateArgs) -> Result<SimConfig, String> {
             (Protocol::AntiEntropy, mode)
         }
         ProtocolArg::Rumor => {
-            let direction = match args.mode {
+            let direction = match mode_of(args) {
                 ModeArg::Push => RumorDirection::Push,
                 ModeArg::Pull => RumorDirection::Pull,
                 ModeArg::PushPull => {

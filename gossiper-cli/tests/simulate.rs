@@ -44,7 +44,10 @@ fn bad_arguments_are_one_line_and_exit_2() {
         "needs a unit",
     );
     assert_usage_error(&["--topology", "moebius"], "unknown topology");
-    assert_usage_error(&["--protocol", "rumor"], "push or --mode pull");
+    assert_usage_error(
+        &["--protocol", "rumor", "--mode", "push-pull"],
+        "push or --mode pull",
+    );
     assert_usage_error(&["--coin", "2"], "need --protocol rumor");
     assert_usage_error(&["--runs", "0"], "--runs must be at least 1");
     assert_usage_error(&["--plot", "out.png"], "must end in .svg");
@@ -70,8 +73,14 @@ fn same_seed_same_output_and_other_seeds_differ() {
         "--nodes", "300", "--runs", "3", "--loss", "0.2", "--format", "csv",
     ];
     let a = simulate(&[&args[..], &["--seed", "9"]].concat());
-    let b = simulate(&[&args[..], &["--seed", "9"]].concat());
+    let b = simulate(&[&args[..], &["--seed", "9", "--threads", "3"]].concat());
     let c = simulate(&[&args[..], &["--seed", "10"]].concat());
+    // One run spread over threads: still byte-identical.
+    let one = ["--nodes", "3000", "--loss", "0.1", "--format", "json"];
+    let t1 = simulate(&[&one[..], &["--threads", "1"]].concat());
+    let t2 = simulate(&[&one[..], &["--threads", "2"]].concat());
+    assert!(t1.status.success(), "{}", stderr(&t1));
+    assert_eq!(t1.stdout, t2.stdout);
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout);
     assert_ne!(a.stdout, c.stdout);
@@ -182,6 +191,15 @@ fn failed_runs_are_reported_beside_the_others_then_exit_3() {
     assert_eq!(v["failures"].as_array().map(Vec::len), Some(3));
     assert_eq!(v["failures"][1]["seed"], 4);
     assert!(v["rounds"]["mean"].is_number());
+}
+
+#[test]
+fn rumor_mongering_defaults_to_push() {
+    // The README's own example: no --mode.
+    let o = simulate(&["--protocol", "rumor", "--runs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("rumor push feedback counter(k=2)"), "{out}");
 }
 
 #[test]
