@@ -214,6 +214,11 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         run_each::<Register<u64>>(&config, args.seed, args.runs, threads, tick)
     })
     .map_err(|e| failure(args, &e))?;
+    // A topology that cannot be built (bad parameters, always disconnected, thinner than the
+    // fanout) is a bad argument, not a result: one line, exit 2.
+    if let Some(Err(e @ SimError::Topology { .. })) = outcomes.iter().find(|o| o.is_err()) {
+        return Err(CliError::usage(e.to_string()));
+    }
     // A failed run is reported, never dropped: its measures join the others when it ran to its
     // end (not converged), and every failure is listed with its seed and rerun command.
     let reports: Vec<RunReport> = outcomes

@@ -45,6 +45,14 @@ fn bad_arguments_are_one_line_and_exit_2() {
     );
     assert_usage_error(&["--topology", "moebius"], "unknown topology");
     assert_usage_error(
+        &["--topology", "random-regular:3", "--nodes", "11"],
+        "must be even",
+    );
+    assert_usage_error(
+        &["--topology", "ring", "--fanout", "3"],
+        "exceeds the smallest degree (2)",
+    );
+    assert_usage_error(
         &["--protocol", "rumor", "--mode", "push-pull"],
         "push or --mode pull",
     );

@@ -338,6 +338,22 @@ impl<'c, S: Replica> World<'c, S> {
                     .map_err(|error| SimError::Topology { seed, error })?,
             ),
         };
+        // As the demo does: a node cannot contact more distinct neighbours than it has.
+        if let Some(g) = &graph
+            && cfg.fanout as usize > g.min_degree()
+        {
+            let why = format!(
+                "fanout {} exceeds the smallest degree ({}) of {}; lower the fanout or pick a \
+                 denser topology",
+                cfg.fanout,
+                g.min_degree(),
+                cfg.topology
+            );
+            return Err(SimError::Topology {
+                seed,
+                error: TopologyError::BadParameter(why),
+            });
+        }
         let interval = match cfg.timing {
             Timing::Sync => SimInterval::default(),
             Timing::Async { interval, .. } => interval,
