@@ -682,7 +682,7 @@ impl<'c, S: Replica> World<'c, S> {
         f: &(dyn Fn(&Ctx<'_>, &mut shard::Shard<'_, S>) + Sync),
     ) {
         let (cfg, active) = (self.cfg, &self.active_partitions);
-        let blocked = |from: u32, to: u32| blocked(cfg, active, from, to);
+        let blocked = |from: u32, to: u32| !active.is_empty() && blocked(cfg, active, from, to);
         let ctx = Ctx {
             check: self.cfg.check && self.violation.is_none(),
             seed: self.seed,
