@@ -1138,8 +1138,14 @@ mod tests {
             "0",
         ]));
         assert!(e.unwrap_err().contains("k must be at least 1"));
-        let e = to_config(&parse(&["--protocol", "rumor"]));
+        let e = to_config(&parse(&["--protocol", "rumor", "--mode", "push-pull"]));
         assert!(e.unwrap_err().contains("push or --mode pull"));
+        // Without --mode, rumor mongering pushes.
+        let c = to_config(&parse(&["--protocol", "rumor"])).unwrap();
+        let Protocol::Rumor(rc) = c.protocol else {
+            panic!("rumor mongering expected");
+        };
+        assert_eq!(rc.direction, RumorDirection::Push);
     }
 
     #[test]
