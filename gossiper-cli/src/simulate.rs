@@ -545,7 +545,10 @@ pub fn to_config(args: &SimulateArgs) -> Result<SimConfig, String> {
     };
     let mut config = SimConfig {
         nodes: args.nodes,
-        topology: parse_topology(&args.topology)?,
+        topology: args
+            .topology
+            .parse::<Topology>()
+            .map_err(|e| e.to_string())?,
         protocol,
         mode,
         fanout: args.fanout,
@@ -651,66 +654,6 @@ pub(crate) fn parse_latency(s: &str) -> Result<Latency, String> {
             "bad latency '{s}': use 0, fixed:10ms, uniform:5ms..20ms or exp:10ms"
         )),
     }
-}
-
-fn parse_topology(s: &str) -> Result<Topology, String> {
-    let mut parts = s.split(':');
-    let name = parts.next().unwrap_or_default();
-    let args: Vec<&str> = parts.collect();
-    let want = |n: usize| {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(format!(
-                "topology '{name}' takes {n} parameter(s), got '{s}'"
-            ))
-        }
-    };
-    let t = match name {
-        "complete" => Topology::Complete,
-        "ring" => Topology::Ring,
-        "star" => Topology::Star,
-        "grid" => Topology::Grid,
-        "random-regular" => {
-            want(1)?;
-            Topology::RandomRegular {
-                degree: parse_num(args[0], "degree")?,
-            }
-        }
-        "erdos-renyi" => {
-            want(1)?;
-            Topology::ErdosRenyi {
-                p: parse_num(args[0], "link probability")?,
-            }
-        }
-        "watts-strogatz" => {
-            want(2)?;
-            Topology::WattsStrogatz {
-                k: parse_num(args[0], "degree")?,
-                beta: parse_num(args[1], "rewiring probability")?,
-            }
-        }
-        "barabasi-albert" => {
-            want(1)?;
-            Topology::BarabasiAlbert {
-                m: parse_num(args[0], "links per node")?,
-            }
-        }
-        _ => {
-            return Err(format!(
-                "unknown topology '{s}': complete, ring, star, grid, random-regular:K, \
-                 erdos-renyi:P, watts-strogatz:K:BETA or barabasi-albert:M"
-            ));
-        }
-    };
-    if name != "random-regular"
-        && name != "erdos-renyi"
-        && name != "watts-strogatz"
-        && name != "barabasi-albert"
-    {
-        want(0)?;
-    }
-    Ok(t)
 }
 
 fn parse_rounds(s: &str) -> Result<(u32, u32), String> {
