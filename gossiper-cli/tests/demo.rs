@@ -181,8 +181,11 @@ fn a_run_out_of_time_exits_3_with_one_line() {
         "40",
         "--topology",
         "ring",
+        // The duration grammar `simulate` reads, and its name for the jitter interval.
         "--max-duration",
-        "0.3",
+        "300ms",
+        "--interval",
+        "uniform",
         "--format",
         "json",
     ]);

@@ -83,8 +83,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 500)]
     pub print_every_ms: u64,
 
-    /// Give up (exit code 3) if the nodes do not agree within this many seconds.
-    #[arg(long, default_value_t = 30.0)]
+    /// Give up (exit code 3) if the nodes do not agree within this long: seconds, or a
+    /// duration such as 500ms, 20s or 2m.
+    #[arg(long, default_value = "30", value_parser = crate::simulate::parse_seconds)]
     pub max_duration: f64,
 
     /// Output: a readable table, or one JSON object per line.
@@ -129,7 +130,8 @@ pub enum SelectorKind {
 pub enum IntervalKind {
     /// Always `--interval-ms`.
     Fixed,
-    /// Uniform in [`--min-ms`, `--max-ms`].
+    /// Uniform in [`--min-ms`, `--max-ms`] (`uniform` is the same, as `simulate` spells it).
+    #[value(alias = "uniform")]
     Jitter,
     /// Exponential with mean `--interval-ms` (a Poisson process).
     Exp,

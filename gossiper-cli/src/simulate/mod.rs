@@ -35,7 +35,7 @@ mod rerun;
 pub use args::{FormatArg, ModeArg, ProtocolArg, ReadingArg, SimulateArgs, TimingArg};
 pub use config::to_config;
 pub(crate) use parse::{
-    parse_churn, parse_crash, parse_duration_us, parse_latency, parse_partition,
+    parse_churn, parse_crash, parse_duration_us, parse_latency, parse_partition, parse_seconds,
 };
 pub(crate) use report::{push_stat_table, stat_json};
 pub use rerun::rerun_command;
@@ -220,6 +220,34 @@ mod tests {
             }
         ));
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn one_duration_grammar_with_minutes_hours_and_bare_seconds_for_the_demo() {
+        assert_eq!(parse_duration_us("250us"), Ok(250));
+        assert_eq!(parse_duration_us("1.5s"), Ok(1_500_000));
+        assert_eq!(parse_duration_us("2m"), Ok(120_000_000));
+        assert_eq!(parse_duration_us("1h"), Ok(3_600_000_000));
+        assert!(
+            parse_duration_us("10")
+                .unwrap_err()
+                .contains("needs a unit")
+        );
+        assert_eq!(parse_seconds("20"), Ok(20.0));
+        assert_eq!(parse_seconds("500ms"), Ok(0.5));
+        assert_eq!(parse_seconds("2m"), Ok(120.0));
+        assert!(parse_seconds("soon").is_err());
+        let a = parse(&["--timing", "async", "--interval", "jitter:50ms..150ms"]);
+        assert_eq!(
+            to_config(&a).unwrap().timing,
+            Timing::Async {
+                interval: gossiper_sim::SimInterval::Uniform {
+                    min_us: 50_000,
+                    max_us: 150_000
+                },
+                latency: Latency::Zero
+            }
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ fn parse_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
     s.trim().parse().map_err(|_| format!("bad {what} '{s}'"))
 }
 
-/// `10ms`, `1.5s`, `250us` → microseconds.
+/// The command line's one duration grammar: a number and a unit, `us`, `ms`, `s`, `m` or `h`
+/// (`250us`, `10ms`, `1.5s`, `2m`, `1h`), or `0`; in microseconds. `simulate`,
+/// `simulate-cluster` and the demo's `--max-duration` ([`parse_seconds`]) all read it.
 pub(crate) fn parse_duration_us(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, scale) = if let Some(v) = s.strip_suffix("us") {
@@ -16,16 +18,29 @@ pub(crate) fn parse_duration_us(s: &str) -> Result<u64, String> {
         (v, 1e3)
     } else if let Some(v) = s.strip_suffix('s') {
         (v, 1e6)
+    } else if let Some(v) = s.strip_suffix('m') {
+        (v, 60e6)
+    } else if let Some(v) = s.strip_suffix('h') {
+        (v, 3_600e6)
     } else if s == "0" {
         ("0", 1.0)
     } else {
-        return Err(format!("duration '{s}' needs a unit: us, ms or s"));
+        return Err(format!("duration '{s}' needs a unit: us, ms, s, m or h"));
     };
     let v: f64 = parse_num(num, "duration")?;
     if !(v >= 0.0 && v.is_finite()) {
         return Err(format!("duration '{s}' must be non-negative"));
     }
     Ok((v * scale).round() as u64)
+}
+
+/// A duration in seconds: the grammar of [`parse_duration_us`], or a bare number of seconds
+/// (what the demo's `--max-duration` has always taken).
+pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) => Ok(secs),
+        Err(_) => parse_duration_us(s).map(|us| us as f64 / 1e6),
+    }
 }
 
 fn parse_range_us(s: &str) -> Result<(u64, u64), String> {
@@ -53,7 +68,8 @@ pub(super) fn parse_interval(s: &str) -> Result<SimInterval, String> {
         Some(("exp", d)) => Ok(SimInterval::Exp {
             mean_us: to_u32(parse_duration_us(d)?)?,
         }),
-        Some(("uniform", r)) => {
+        // `jitter` is the demo's name for the same interval.
+        Some(("uniform" | "jitter", r)) => {
             let (a, b) = parse_range_us(r)?;
             Ok(SimInterval::Uniform {
                 min_us: to_u32(a)?,
