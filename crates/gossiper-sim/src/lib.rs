@@ -15,7 +15,10 @@
 //!   after the faults stop every live node converges (for protocols that promise it);
 //! - the measures of Demers et al. (residue, traffic, t_ave, t_last) plus rounds to convergence,
 //!   messages, bytes, duplicates and the informed-fraction curve ([`RunReport`]), and their
-//!   mean, spread and range over many runs spread across cores ([`run_many`], [`Summary`]);
+//!   mean, spread and range over many runs spread across cores ([`run_many`], [`Summary`];
+//!   [`run_each`] keeps failed runs beside the others), one run's synchronous rounds spread over
+//!   threads with the same report whatever their number ([`run_threaded`]);
+//! - an estimate of a run's memory before it starts ([`memory`]);
 //! - the closed forms to compare them with ([`theory`]), and the published tables of Demers et
 //!   al. (1987) with the configurations that re-run them ([`paper`]);
 //! - the cluster protocol (`ClusterNode`: membership, failure detection, generations) on the
