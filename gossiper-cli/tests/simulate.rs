@@ -246,4 +246,19 @@ fn plot_writes_an_svg_with_runs_mean_and_theory() {
     assert!(svg.contains("mean-field theory"));
     // Three faint runs, one bold mean, one dashed theory curve (many dash segments).
     assert!(svg.matches("<polyline").count() >= 5);
+    // Rumor mongering (push, feedback, coin) has its recursion drawn too.
+    let o = simulate(&[
+        "--protocol",
+        "rumor",
+        "--coin",
+        "2",
+        "--runs",
+        "2",
+        "--plot",
+        &p,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).expect("the plot was written");
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.contains("mean-field theory"));
 }

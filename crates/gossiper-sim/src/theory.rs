@@ -27,8 +27,10 @@ pub struct Expected {
     /// Rounds to full spread: the closed form's text and its value (anti-entropy, complete
     /// graph, fanout 1, synchronous rounds, no faults).
     pub rounds: Option<(&'static str, f64)>,
-    /// The informed fraction per round of the mean-field recursion ([`informed_curve`]) applies
-    /// (anti-entropy on the complete graph, synchronous rounds).
+    /// An informed fraction per round from a mean-field recursion applies ([`curve`]):
+    /// anti-entropy on the complete graph ([`informed_curve`]), or push rumor mongering with
+    /// feedback and a coin on the complete graph with fanout 1 under the instant reading
+    /// ([`rumor_curve`]); synchronous rounds, no faults.
     pub curve: bool,
     /// The residue `s = e^{-(k+1)(1-s)}` (push, feedback, coin, complete graph, fanout 1, the
     /// instant reading).
@@ -68,9 +70,58 @@ pub fn expected(config: &SimConfig) -> Expected {
             if plain && sync && no_faults && config.nodes == DemersTable::NODES {
                 e.paper = paper_row(rc);
             }
+            e.curve = plain && sync && no_faults && rumor_coin_k(rc).is_some();
         }
     }
     e
+}
+
+/// The expected informed fraction after each of `rounds` rounds (`rounds + 1` points, from
+/// round 0), where [`Expected::curve`] says a recursion applies.
+pub fn curve(config: &SimConfig, rounds: usize) -> Option<Vec<f64>> {
+    if !expected(config).curve {
+        return None;
+    }
+    Some(match config.protocol {
+        Protocol::AntiEntropy => informed_curve(config.mode, config.fanout, config.nodes, rounds),
+        Protocol::Rumor(rc) => rumor_curve(rumor_coin_k(rc)?, config.nodes, rounds),
+    })
+}
+
+/// The `k` of push, feedback, coin(k) rumor mongering under the instant reading with no
+/// backing anti-entropy: the variant [`rumor_curve`] and [`rumor_residue`] describe.
+fn rumor_coin_k(rc: RumorConfig) -> Option<u32> {
+    let applies = rc.direction == RumorDirection::Push
+        && rc.feedback == Feedback::Feedback
+        && rc.reading == RumorReading::Instant
+        && rc.anti_entropy_every == 0;
+    match rc.loss {
+        LossOfInterest::Coin(k) if applies => Some(k),
+        _ => None,
+    }
+}
+
+/// The expected informed fraction per round of push, feedback, coin(k) rumor mongering on the
+/// complete graph (fanout 1, synchronous rounds, one update at one node), from the recursion on
+/// the uninformed count `U` and the infective count `H` out of `n`: an uninformed node escapes
+/// all `H` pushes with probability `(1 - 1/(n-1))^H`, so `new = U (1 - (1 - 1/(n-1))^H)` learn
+/// it; each new node was reached by exactly one necessary contact and the other `H - new`
+/// contacts were unnecessary (a second copy in the same round counts as known), each costing
+/// interest with probability `1/k`: `H' = H + new - (H - new)/k`, `U' = U - new`. Its limit is
+/// the residue `s = e^{-(k+1)(1-s)}` ([`rumor_residue`]) for large `n`. Returns `rounds + 1`
+/// points, from round 0.
+pub fn rumor_curve(k: u32, n: usize, rounds: usize) -> Vec<f64> {
+    let n_f = n as f64;
+    let k = f64::from(k.max(1));
+    let (mut u, mut h) = (n_f - 1.0, 1.0f64);
+    let mut curve = vec![1.0 - u / n_f];
+    for _ in 0..rounds {
+        let new = u * (1.0 - (1.0 - 1.0 / (n_f - 1.0)).max(0.0).powf(h));
+        h = (h + new - (h - new) / k).max(0.0);
+        u -= new;
+        curve.push(1.0 - u / n_f);
+    }
+    curve
 }
 
 /// The published row `rc` re-runs, under either reading.
@@ -201,6 +252,27 @@ mod tests {
         let e = expected(&fc);
         assert!(e.paper.is_none(), "feedback + coin is in neither table");
         assert!((e.residue.unwrap() - 0.0595).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_rumor_recursion_ends_at_the_papers_residue() {
+        for k in 1..=3 {
+            let c = rumor_curve(k, 100_000, 200);
+            let s = 1.0 - c[c.len() - 1];
+            assert!((s - rumor_residue(k)).abs() < 0.01, "k {k}: {s}");
+            assert!(c.windows(2).all(|w| w[1] >= w[0]));
+        }
+        let coin = |k| {
+            let mut rc = DemersTable::FeedbackCounter.rumor(k, RumorReading::Instant);
+            rc.loss = LossOfInterest::Coin(k);
+            SimConfig {
+                protocol: Protocol::Rumor(rc),
+                ..SimConfig::default()
+            }
+        };
+        assert_eq!(curve(&coin(2), 10), Some(rumor_curve(2, 1_000, 10)));
+        let counter = DemersTable::FeedbackCounter.config(2, RumorReading::Instant);
+        assert_eq!(curve(&counter, 10), None, "no recursion for counters");
     }
 
     #[test]

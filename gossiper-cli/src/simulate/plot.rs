@@ -6,7 +6,8 @@ use gossiper_sim::{RunReport, SimConfig, Summary, Timing, theory};
 use super::args::SimulateArgs;
 
 /// The informed fraction per round: each run faint, the mean bold, the mean-field curve dashed
-/// where one exists (anti-entropy on the complete graph, synchronous rounds).
+/// where one exists ([`theory::curve`]: anti-entropy, or push feedback coin rumor mongering, on
+/// the complete graph in synchronous rounds).
 pub(super) fn plot(
     path: &std::path::Path,
     args: &SimulateArgs,
@@ -17,9 +18,7 @@ pub(super) fn plot(
     use plotters::prelude::*;
 
     let len = summary.mean_curve.len().max(2);
-    let theory_curve = theory::expected(config)
-        .curve
-        .then(|| theory::informed_curve(config.mode, config.fanout, config.nodes, len - 1));
+    let theory_curve = theory::curve(config, len - 1);
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let caption = format!(
