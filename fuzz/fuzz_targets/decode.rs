@@ -5,17 +5,15 @@
 //! Run: `cd fuzz && cargo +nightly fuzz run decode -- -max_total_time=300`
 #![no_main]
 
-use std::sync::OnceLock;
-
-use gossiper_node::cluster::{
-    ClusterConfig, ClusterDigest, ClusterNode, ClusterState, Codec, Keyring,
-};
+use gossiper_cluster::wire::EnvelopeKind;
+use gossiper_cluster::{ClusterConfig, ClusterDigest, ClusterNode, ClusterState, Codec, Keyring};
 use gossiper_types::{NodeId, State, Time};
 use libfuzzer_sys::fuzz_target;
 
-fn sample_state() -> &'static ClusterState {
-    static S: OnceLock<ClusterState> = OnceLock::new();
-    S.get_or_init(|| {
+/// A small state with live keys and a tombstone (built afresh: states cache their fingerprint
+/// in a cell, so they are not shared between threads).
+fn sample_state() -> ClusterState {
+    {
         let mut s = ClusterState::new();
         for i in 0..4 {
             s.start_node(NodeId(i), 3);
@@ -25,7 +23,7 @@ fn sample_state() -> &'static ClusterState {
             s.beat(NodeId(i));
         }
         s
-    })
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -38,9 +36,9 @@ fuzz_target!(|data: &[u8]| {
     // Digest and delta decoders: an error leaves the state exactly as it was.
     let mut d = ClusterDigest::default();
     let _ = ClusterState::decode_digest_into(data, &mut d);
-    let mut s = sample_state().clone();
+    let mut s = sample_state();
     if s.apply_delta(data).is_err() {
-        assert_eq!(&s, sample_state(), "a rejected delta changed the state");
+        assert_eq!(s, sample_state(), "a rejected delta changed the state");
     }
 
     // A whole node: a rejected datagram changes nothing.
@@ -48,21 +46,37 @@ fuzz_target!(|data: &[u8]| {
     let mut node = ClusterNode::new(ClusterConfig::new("n", addr, 1), Time::ZERO, 1).expect("node");
     let before = node.state().clone();
     let from = "127.0.0.1:7001".parse().expect("addr");
-    if node.handle_datagram(Time::ZERO, from, &mut data.to_vec()).is_err() {
-        assert_eq!(node.state(), &before, "a rejected datagram changed the state");
+    if node
+        .handle_datagram(Time::ZERO, from, &mut data.to_vec())
+        .is_err()
+    {
+        assert_eq!(
+            node.state(),
+            &before,
+            "a rejected datagram changed the state"
+        );
     }
-    let before = node.state().clone();
-    // The same bytes dressed in a valid envelope reach the engine's decoders.
-    let mut wrapped = Vec::new();
+    // The same bytes dressed in a valid envelope of every kind reach the engine's, SWIM's
+    // and the fingerprint decoders.
     let mut codec = Codec::new("default", None);
-    codec.seal(
-        gossiper_node::cluster::wire::EnvelopeKind::Gossip,
-        NodeId(99),
-        1,
-        data,
-        &mut wrapped,
-    );
-    if node.handle_datagram(Time::ZERO, from, &mut wrapped).is_err() {
-        assert_eq!(node.state(), &before, "a rejected message changed the state");
+    for kind in [
+        EnvelopeKind::Gossip,
+        EnvelopeKind::Swim,
+        EnvelopeKind::Sync,
+        EnvelopeKind::Rebirth,
+    ] {
+        let before = node.state().clone();
+        let mut wrapped = Vec::new();
+        codec.seal(kind, NodeId(99), 1, data, &mut wrapped);
+        if node
+            .handle_datagram(Time::ZERO, from, &mut wrapped)
+            .is_err()
+        {
+            assert_eq!(
+                node.state(),
+                &before,
+                "a rejected message changed the state"
+            );
+        }
     }
 });

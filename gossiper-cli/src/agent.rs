@@ -1,14 +1,14 @@
-//! `gossiper agent`: run one cluster member over UDP with its HTTP API, until SIGINT/SIGTERM,
-//! then leave gracefully and exit 0.
+//! `gossiper agent`: one cluster member over UDP with its HTTP API, on a current-thread tokio
+//! runtime, until SIGINT/SIGTERM; then it leaves gracefully and exits 0.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
-use gossiper_agent::{Agent, AgentConfig, AgentError};
-use gossiper_cluster::Keyring;
+use gossiper_agent::http::{HttpConfig, serve};
+use gossiper_agent::{AgentBuilder, AgentError, DEFAULT_MAX_VALUE_BYTES};
+use gossiper_cluster::{ClusterConfig, Keyring};
 
 use crate::CliError;
 use crate::detector::DetectorArg;
@@ -25,12 +25,38 @@ pub struct AgentArgs {
     /// Address peers should use, when --bind is 0.0.0.0 or behind NAT.
     #[arg(long)]
     pub advertise: Option<String>,
-    /// A peer's gossip address to join through (repeatable); retried with back-off.
+    /// A peer's gossip address to join through (repeatable), `HOST:PORT` with a host name or
+    /// an IP; every address the name resolves to is tried, with back-off.
     #[arg(long = "join", value_name = "ADDR")]
     pub join: Vec<String>,
     /// HTTP API address (loopback by default; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8946")]
     pub api: String,
+    /// File holding the API token: writes (PUT, DELETE) then need
+    /// `Authorization: Bearer TOKEN`. Without it, anyone who reaches the API can write.
+    #[arg(long, value_name = "PATH")]
+    pub api_token_file: Option<PathBuf>,
+    /// A host name accepted in the API's `Host` header besides localhost and the bound IP
+    /// (repeatable); other names get 421 (DNS-rebinding protection).
+    #[arg(long = "api-allow-host", value_name = "NAME")]
+    pub api_allow_host: Vec<String>,
+    /// API connections served at once; more are closed at accept.
+    #[arg(long, default_value_t = 1_024)]
+    pub api_max_connections: usize,
+    /// API blocking queries and event streams waiting at once; more get 429.
+    #[arg(long, default_value_t = 256)]
+    pub api_max_parked: usize,
+    /// Milliseconds a client has to send a request head; also the longest idle time of a
+    /// keep-alive API connection.
+    #[arg(long, default_value_t = 10_000)]
+    pub api_header_timeout_ms: u64,
+    /// Milliseconds a client has to send a request body (else 408).
+    #[arg(long, default_value_t = 10_000)]
+    pub api_body_timeout_ms: u64,
+    /// Largest value a write accepts, in bytes; it must fit one datagram (--mtu) with a
+    /// 256-byte key.
+    #[arg(long, default_value_t = DEFAULT_MAX_VALUE_BYTES)]
+    pub max_value_bytes: usize,
     /// Cluster name: agents of other clusters are never admitted.
     #[arg(long, default_value = "default")]
     pub cluster: String,
@@ -63,6 +89,22 @@ pub struct AgentArgs {
     /// Seed for the agent's random choices (default: from the OS).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Log lines as text or as JSON objects (`RUST_LOG` filters them; membership changes are
+    /// at info, refused peers and dead members at warn).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Leave and exit when stdin closes: how `gossiper cluster` makes its agents die with it.
+    #[arg(long, hide = true)]
+    pub exit_with_stdin: bool,
+}
+
+/// How the agent writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[time LEVEL target] message`.
+    Text,
+    /// One JSON object a line: `ts`, `level`, `target`, `msg`.
+    Json,
 }
 
 fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
@@ -72,25 +114,61 @@ fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
         .ok_or_else(|| CliError::usage(format!("bad {what} address {s:?}")))
 }
 
-/// Turns the options into an agent configuration (reading the key file).
-pub fn config(args: &AgentArgs) -> Result<AgentConfig, CliError> {
-    let mut c = AgentConfig::new(args.name.clone());
-    c.bind = resolve("--bind", &args.bind)?;
-    c.advertise = args
+/// Reads a secret file, warning when others may read it.
+fn read_secret(what: &str, path: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read {what} {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            log::warn!(
+                "{what} {} is readable by other users (mode {:o}): chmod 600 it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
+    Ok(text)
+}
+
+/// What `gossiper agent` runs: the agent's builder, the API's address and its configuration.
+#[derive(Debug)]
+pub struct Plan {
+    /// The agent.
+    pub agent: AgentBuilder,
+    /// Where the API listens.
+    pub api: SocketAddr,
+    /// The API's limits and token.
+    pub http: HttpConfig,
+}
+
+/// Turns the options into a plan (reading the key and token files).
+pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
+    let bind = resolve("--bind", &args.bind)?;
+    let advertise = args
         .advertise
         .as_deref()
         .map(|a| resolve("--advertise", a))
         .transpose()?;
-    c.api = resolve("--api", &args.api)?;
-    c.join = args
-        .join
-        .iter()
-        .map(|j| resolve("--join", j))
-        .collect::<Result<_, _>>()?;
+    // The builder fills an unspecified IP or port 0 from the bound socket.
+    let mut c = ClusterConfig::new(args.name.clone(), advertise.unwrap_or(bind), 0);
+    // Every address a name resolves to is a seed (IPv4 and IPv6 alike).
+    for j in &args.join {
+        let addrs = j
+            .to_socket_addrs()
+            .map_err(|e| CliError::usage(format!("bad --join address {j:?}: {e}")))?;
+        for a in addrs {
+            if !c.seeds.contains(&a) {
+                c.seeds.push(a);
+            }
+        }
+    }
     c.cluster = args.cluster.clone();
     if let Some(path) = &args.key_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+        let text = read_secret("key file", path)?;
         c.keyring = Some(
             Keyring::parse(&text)
                 .map_err(|e| CliError::usage(format!("bad key file {}: {e}", path.display())))?,
@@ -103,28 +181,111 @@ pub fn config(args: &AgentArgs) -> Result<AgentConfig, CliError> {
     c.detector = args.detector.detector();
     c.dead_grace_ms = args.dead_grace_ms;
     c.tombstone_grace_ms = args.tombstone_grace_ms;
-    c.seed = args.seed;
-    Ok(c)
+    let mut agent = AgentBuilder::new(c)
+        .bind(bind)
+        .max_value_bytes(args.max_value_bytes);
+    if let Some(seed) = args.seed {
+        agent = agent.seed(seed);
+    }
+    let token = match &args.api_token_file {
+        None => None,
+        Some(path) => {
+            let token = read_secret("API token file", path)?.trim().to_owned();
+            if token.is_empty() {
+                return Err(CliError::usage(format!(
+                    "API token file {} is empty",
+                    path.display()
+                )));
+            }
+            Some(token)
+        }
+    };
+    let http = HttpConfig {
+        token,
+        allowed_hosts: args.api_allow_host.clone(),
+        max_connections: args.api_max_connections,
+        max_parked: args.api_max_parked,
+        header_timeout: Duration::from_millis(args.api_header_timeout_ms.max(1)),
+        body_timeout: Duration::from_millis(args.api_body_timeout_ms.max(1)),
+        ..HttpConfig::default()
+    };
+    Ok(Plan {
+        agent,
+        api: resolve("--api", &args.api)?,
+        http,
+    })
+}
+
+fn start_error(e: AgentError) -> CliError {
+    match e {
+        AgentError::Config(m) => CliError::usage(m),
+        other => CliError::failure(other.to_string()),
+    }
 }
 
 /// Runs the agent until a signal; prints one line with its addresses on stdout once serving.
 pub fn run(args: &AgentArgs) -> Result<(), CliError> {
-    let config = config(args)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-        .map_err(|e| CliError::failure(format!("cannot install the signal handler: {e}")))?;
-    let agent = Agent::start(config, stop).map_err(|e| match e {
-        AgentError::Config(m) => CliError::usage(m),
-        AgentError::Io(m) => CliError::failure(m),
-    })?;
-    println!(
-        "gossiper agent {}: gossip {} api http://{}",
-        args.name,
-        agent.gossip_addr(),
-        agent.api_addr()
-    );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    agent.wait().map_err(|e| CliError::failure(e.to_string()))
+    let plan = plan(args)?;
+    let exit_with_stdin = args.exit_with_stdin;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(plan.api)
+            .await
+            .map_err(|e| CliError::failure(format!("cannot serve the API on {}: {e}", plan.api)))?;
+        let api = listener
+            .local_addr()
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        let agent = plan.agent.start().await.map_err(start_error)?;
+        let server = tokio::spawn(serve(agent.clone(), listener, plan.http));
+        // A closed stdout is no reason to stop: the line is a courtesy.
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "gossiper agent {}: gossip {} api http://{api}",
+            agent.name(),
+            agent.gossip_addr()
+        );
+        let _ = out.flush();
+        let signal = tokio::select! {
+            s = wait_for_signal() => s,
+            () = stdin_closed(), if exit_with_stdin => "stdin closed",
+        };
+        log::info!("{signal}: leaving the cluster");
+        agent.shutdown().await;
+        match tokio::time::timeout(Duration::from_secs(3), server).await {
+            Ok(Ok(Err(e))) => Err(CliError::failure(format!("API: {e}"))),
+            _ => Ok(()),
+        }
+    });
+    // A stdin reader may still block in the runtime's pool: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+/// Resolves when stdin reaches its end (or fails).
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0; 256];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+/// Waits for SIGINT or SIGTERM; names the one that came.
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return "SIGINT",
+                _ = term.recv() => return "SIGTERM",
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }

@@ -1,9 +1,11 @@
 //! `gossiper members | set | get | delete`: the agent's HTTP API from the command line.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use gossiper_agent::client::{encode_segment, request};
+use gossiper_agent::client::{Reply, encode_segment, send};
 use serde_json::Value;
 
 use crate::CliError;
@@ -27,6 +29,24 @@ pub struct ApiArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// File holding the agent's API token (see `gossiper agent --api-token-file`), sent as
+    /// `Authorization: Bearer TOKEN`; `GOSSIPER_API_TOKEN` is read when this is not given.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ApiArgs {
+    /// The token to send, if any.
+    fn token(&self) -> Result<Option<String>, CliError> {
+        match &self.token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|t| Some(t.trim().to_owned()))
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display()))),
+            None => Ok(std::env::var("GOSSIPER_API_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())),
+        }
+    }
 }
 
 /// Options of `gossiper set`.
@@ -72,6 +92,33 @@ pub struct DeleteArgs {
     pub api: ApiArgs,
 }
 
+/// Sends one request; returns the reply, or the API's error as a one-line failure.
+fn send_request(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Reply, CliError> {
+    let auth = api.token()?.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    let reply = send(&api.api, method, path, &headers, body, timeout)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    if reply.status >= 400 {
+        let v: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let reason = v["error"].as_str().unwrap_or("request failed");
+        return Err(CliError::failure(format!(
+            "{reason} (HTTP {})",
+            reply.status
+        )));
+    }
+    Ok(reply)
+}
+
 fn call(
     api: &ApiArgs,
     method: &str,
@@ -79,15 +126,9 @@ fn call(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Value, CliError> {
-    let (status, text) = request(&api.api, method, path, body, timeout)
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|_| CliError::failure(format!("API answered {status} with non-JSON")))?;
-    if status >= 400 {
-        let reason = v["error"].as_str().unwrap_or("request failed");
-        return Err(CliError::failure(format!("{reason} (HTTP {status})")));
-    }
-    Ok(v)
+    let reply = send_request(api, method, path, body, timeout)?;
+    serde_json::from_slice(&reply.body)
+        .map_err(|_| CliError::failure(format!("API answered {} with non-JSON", reply.status)))
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -149,28 +190,34 @@ pub fn set(args: &SetArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `gossiper get NODE KEY`.
+/// `gossiper get NODE KEY`: the value's bytes as they are (text format), or the API's JSON.
 pub fn get(args: &GetArgs) -> Result<(), CliError> {
     let mut path = format!(
         "/v1/kv/{}/{}",
         encode_segment(&args.node),
         encode_segment(&args.key)
     );
+    let mut query = Vec::new();
     let mut timeout = TIMEOUT;
     if let Some(index) = args.index {
         let wait = gossiper_agent::parse_duration(&args.wait)
             .ok_or_else(|| CliError::usage(format!("bad --wait {:?}", args.wait)))?;
         timeout = wait + TIMEOUT;
-        path.push_str(&format!(
-            "?index={index}&wait={}",
-            encode_segment(&args.wait)
-        ));
+        query.push(format!("index={index}&wait={}", encode_segment(&args.wait)));
     }
-    let v = call(&args.api, "GET", &path, b"", timeout)?;
-    match args.api.format {
-        Format::Json => println!("{v}"),
-        Format::Text => println!("{}", v["value"].as_str().unwrap_or("")),
+    if args.api.format == Format::Text {
+        query.push("raw".into());
     }
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query.join("&"));
+    }
+    let reply = send_request(&args.api, "GET", &path, b"", timeout)?;
+    let mut out = std::io::stdout();
+    // A closed stdout (a pipe into `head`) ends the output, not the command.
+    let _ = out.write_all(&reply.body);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
     Ok(())
 }
 

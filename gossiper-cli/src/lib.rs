@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod demo;
 pub mod detector;
 mod exit;
+pub mod keygen;
 pub mod simulate;
 pub mod simulate_cluster;
 
@@ -26,7 +27,7 @@ pub use exit::{CliError, ExitStatus};
 /// With no subcommand, runs the demo: a small cluster of in-process nodes gossiping until they
 /// agree, printing every node's state as it goes.
 #[derive(Debug, Parser)]
-#[command(name = "gossiper", version, long_about = None)]
+#[command(name = "gossiper", version, propagate_version = true, long_about = None)]
 #[command(about = "Gossip protocols you can watch (the demo), measure (simulate) and run (agent).")]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -55,6 +56,13 @@ pub enum Command {
     Delete(client::DeleteArgs),
     /// Start a local cluster of agents as child processes.
     Cluster(cluster::ClusterArgs),
+    /// Write a new cluster key file (mode 0600) for --key-file.
+    Keygen(keygen::KeygenArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Measure a protocol on many simulated nodes (deterministic, with faults).
     Simulate(simulate::SimulateArgs),
     /// Measure the cluster protocol (membership, failure detection) on simulated nodes.
@@ -79,7 +87,6 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    init_logging();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if e.exit_code() == 0 => {
@@ -93,6 +100,11 @@ where
             return ExitCode::from(e.exit_code().clamp(1, 255) as u8);
         }
     };
+    match &cli.command {
+        // The agent tells membership changes at info by default, optionally as JSON lines.
+        Some(Command::Agent(a)) => init_logging_as("warn,gossiper_agent=info", a.log_format),
+        _ => init_logging(),
+    }
     let result = match cli.command {
         None => demo::run(&cli.demo, strategies),
         Some(Command::Demo(args)) => demo::run(&args, strategies),
@@ -102,6 +114,15 @@ where
         Some(Command::Get(args)) => client::get(&args),
         Some(Command::Delete(args)) => client::delete(&args),
         Some(Command::Cluster(args)) => cluster::run(&args),
+        Some(Command::Keygen(args)) => keygen::run(&args),
+        Some(Command::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "gossiper", &mut script);
+            // Into a buffer first: a closed stdout must not panic inside the generator.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
+        }
         Some(Command::Simulate(args)) => simulate::run(&args),
         Some(Command::SimulateCluster(args)) => simulate_cluster::run(&args),
     };
@@ -132,9 +153,32 @@ fn one_line(rendered: &str) -> String {
 
 /// Logs go to stderr through `env_logger`, filtered by `RUST_LOG` (default: warnings only).
 pub fn init_logging() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_millis()
-        .try_init();
+    init_logging_as("warn", agent::LogFormat::Text);
+}
+
+/// [`init_logging`] with another default filter, as text or as one JSON object a line
+/// (`{"ts", "level", "target", "msg"}`).
+pub fn init_logging_as(default_filter: &str, format: agent::LogFormat) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
+    match format {
+        agent::LogFormat::Text => {
+            builder.format_timestamp_millis();
+        }
+        agent::LogFormat::Json => {
+            builder.format(|buf, record| {
+                use std::io::Write;
+                let line = serde_json::json!({
+                    "ts": buf.timestamp_millis().to_string(),
+                    "level": record.level().as_str(),
+                    "target": record.target(),
+                    "msg": record.args().to_string(),
+                });
+                writeln!(buf, "{line}")
+            });
+        }
+    }
+    let _ = builder.try_init();
 }
 
 #[cfg(test)]

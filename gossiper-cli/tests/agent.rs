@@ -3,173 +3,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use gossiper_agent::client::request;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gossiper");
-/// Gossip interval of every test agent.
-const INTERVAL_MS: u64 = 100;
-
-/// A running agent; killed (SIGKILL) when dropped unless it was stopped.
-struct Agent {
-    name: String,
-    child: Child,
-    gossip: SocketAddr,
-    api: String,
-}
-
-impl Agent {
-    fn start(name: &str, join: Option<SocketAddr>, extra: &[&str]) -> Agent {
-        let mut cmd = Command::new(BIN);
-        cmd.args([
-            "agent",
-            "--name",
-            name,
-            "--bind",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-        ])
-        .args(["--interval-ms", &INTERVAL_MS.to_string()])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-        if let Some(j) = join {
-            cmd.args(["--join", &j.to_string()]);
-        }
-        let mut child = cmd.spawn().expect("spawn gossiper agent");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) if !l.is_empty() => l,
-            other => {
-                let _ = child.kill();
-                panic!("agent {name} did not report its addresses: {other:?}");
-            }
-        };
-        // "gossiper agent NAME: gossip ADDR api http://ADDR"
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let gossip = words[4].parse().expect("gossip addr");
-        let api = words[6].trim_start_matches("http://").to_owned();
-        Agent {
-            name: name.to_owned(),
-            child,
-            gossip,
-            api,
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
-        let (status, text) = request(&self.api, method, path, body, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("{} API: {e}", self.name));
-        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, v)
-    }
-
-    fn members(&self) -> Vec<Value> {
-        match self.call("GET", "/v1/members", b"").1 {
-            Value::Array(a) => a,
-            other => panic!("members: {other}"),
-        }
-    }
-
-    fn status_of(&self, name: &str) -> Option<(String, u64)> {
-        self.members()
-            .into_iter()
-            .find(|m| m["name"] == name)
-            .map(|m| {
-                (
-                    m["status"].as_str().unwrap_or("").to_owned(),
-                    m["generation"].as_u64().unwrap_or(0),
-                )
-            })
-    }
-
-    fn metric(&self, line_prefix: &str) -> u64 {
-        let (_, text) =
-            request(&self.api, "GET", "/metrics", b"", Duration::from_secs(10)).expect("metrics");
-        text.lines()
-            .find(|l| l.starts_with(line_prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no metric {line_prefix}"))
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then the exit status (within 10 s).
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` every 50 ms until it holds or `limit` passes; returns the time it took.
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if check() {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn all_alive(agents: &[&Agent], n: usize) -> bool {
-    agents.iter().all(|a| {
-        let m = a.members();
-        m.len() == n && m.iter().all(|m| m["status"] == "alive")
-    })
-}
-
-fn cluster(n: usize, extra: &[&str]) -> Vec<Agent> {
-    let first = Agent::start("n0", None, extra);
-    let seed = first.gossip;
-    let mut agents = vec![first];
-    for i in 1..n {
-        agents.push(Agent::start(&format!("n{i}"), Some(seed), extra));
-    }
-    let refs: Vec<&Agent> = agents.iter().collect();
-    wait_for("membership to settle", Duration::from_secs(15), || {
-        all_alive(&refs, n)
-    });
-    agents
-}
+mod agent_support;
+use agent_support::{Agent, BIN, all_alive, cluster, wait_for};
 
 #[test]
 fn five_agents_converge_on_a_key_set_at_one() {
@@ -380,6 +222,24 @@ fn junk_truncated_and_oversized_datagrams_are_dropped_and_counted() {
 }
 
 #[test]
+fn agents_gossip_and_serve_over_ipv6_loopback() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine: nothing to test");
+        return;
+    }
+    let a = Agent::start_on("[::1]:0", "v6a", None, &[]);
+    let b = Agent::start_on("[::1]:0", "v6b", Some(a.gossip), &[]);
+    assert!(a.gossip.is_ipv6(), "{}", a.gossip);
+    wait_for("the two to meet over ::1", Duration::from_secs(10), || {
+        all_alive(&[&a, &b], 2)
+    });
+    assert_eq!(b.call("PUT", "/v1/kv/k", b"v6").0, 200);
+    wait_for("the key to reach a", Duration::from_secs(5), || {
+        a.call("GET", "/v1/kv/v6b/k", b"").0 == 200
+    });
+}
+
+#[test]
 fn bad_requests_get_4xx_with_a_json_error() {
     let agents = cluster(1, &[]);
     let a = &agents[0];
@@ -462,7 +322,11 @@ fn client_commands_talk_to_the_api() {
 /// `count` consecutive free ports (TCP and UDP) on loopback, starting at a port derived from the
 /// process id so parallel test binaries start apart.
 fn free_port_run(count: u16) -> u16 {
-    let mut base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    // Calls in this process (tests run in parallel) start apart too: a run found free is not
+    // bound until its agents start.
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut base = 20_000 + (std::process::id() % 2_000) as u16 * 10 + (call % 20) * 1_000;
     'search: for _ in 0..500 {
         base = if base > 60_000 {
             20_000
@@ -540,6 +404,133 @@ fn cluster_command_starts_n_agents_and_stops_them_cleanly() {
         assert!(
             request(&addr, "GET", "/v1/members", b"", Duration::from_millis(500)).is_err(),
             "agent {i} stopped"
+        );
+    }
+}
+
+#[test]
+fn cluster_command_survives_a_dead_agent_restarts_it_and_takes_its_agents_along_when_killed() {
+    let gossip = free_port_run(3);
+    let api = free_port_run(3);
+    let mut child = Command::new(BIN)
+        .args(["cluster", "--nodes", "3", "--interval-ms", "100"])
+        .args(["--base-port", &gossip.to_string()])
+        .args(["--api-base-port", &api.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn cluster");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut guard = Agent {
+        name: "cluster".into(),
+        child,
+        gossip: SocketAddr::from(([127, 0, 0, 1], gossip)),
+        api: format!("127.0.0.1:{api}"),
+    };
+    let status_of_node_2 = |guard: &Agent| guard.status_of("node-2");
+    wait_for("three alive members", Duration::from_secs(15), || {
+        request(
+            &guard.api,
+            "GET",
+            "/v1/members",
+            b"",
+            Duration::from_secs(2),
+        )
+        .ok()
+        .and_then(|(_, t)| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| {
+            v.as_array()
+                .map(|a| a.iter().filter(|m| m["status"] == "alive").count())
+        }) == Some(3)
+    });
+    let (_, first_generation) = status_of_node_2(&guard).expect("node-2 known");
+    use std::io::Write;
+    writeln!(stdin, "kill node-2").expect("command");
+    wait_for(
+        "node-2 to be declared dead",
+        Duration::from_secs(10),
+        || status_of_node_2(&guard).is_some_and(|(s, _)| s == "dead"),
+    );
+    assert!(
+        guard.child.try_wait().expect("try_wait").is_none(),
+        "the cluster keeps running"
+    );
+    writeln!(stdin, "restart node-2").expect("command");
+    wait_for("node-2 to come back", Duration::from_secs(10), || {
+        status_of_node_2(&guard).is_some_and(|(s, g)| s == "alive" && g > first_generation)
+    });
+    let printed: Vec<String> = rx.try_iter().collect();
+    assert!(
+        printed.iter().any(|l| l.contains("node-2 exited")),
+        "{printed:?}"
+    );
+    assert!(
+        printed.iter().any(|l| l.contains("node-2 restarted")),
+        "{printed:?}"
+    );
+    // Killed outright, the cluster cannot stop its agents; they see their stdin close and go.
+    guard.kill9();
+    for i in 0..3 {
+        let addr = format!("127.0.0.1:{}", api + i);
+        wait_for("an orphaned agent to exit", Duration::from_secs(5), || {
+            request(&addr, "GET", "/v1/health", b"", Duration::from_millis(300)).is_err()
+        });
+    }
+}
+
+#[test]
+fn membership_changes_are_logged_by_default_and_as_json_on_request() {
+    let seed = Agent::start("seed", None, &[]);
+    let mut child = Command::new(BIN)
+        .args([
+            "agent",
+            "--name",
+            "logger",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .args(["--interval-ms", "100", "--log-format", "json"])
+        .args(["--join", &seed.gossip.to_string()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("member seed is alive"))
+    {
+        assert!(Instant::now() < deadline, "no join logged: {lines:?}");
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            lines.push(l);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for line in &lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(
+            v["level"].is_string() && v["msg"].is_string() && v["ts"].is_string(),
+            "{v}"
         );
     }
 }

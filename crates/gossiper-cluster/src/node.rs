@@ -21,6 +21,7 @@ use gossiper_types::{Message, MessageKind, NodeId, State, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+mod authority;
 mod swim_mode;
 
 use crate::phi::PhiDetector;
@@ -296,6 +297,8 @@ pub struct DropCounts {
     pub from_self: u64,
     /// [`DropReason::Forgotten`].
     pub forgotten: u64,
+    /// [`DropReason::Replayed`].
+    pub replayed: u64,
 }
 
 impl DropCounts {
@@ -309,6 +312,7 @@ impl DropCounts {
             DropReason::AuthFailure => &mut self.auth_failure,
             DropReason::FromSelf => &mut self.from_self,
             DropReason::Forgotten => &mut self.forgotten,
+            DropReason::Replayed => &mut self.replayed,
         }
     }
 
@@ -346,6 +350,16 @@ pub struct ClusterStats {
     pub syncs_received: u64,
     /// Fingerprints received that differed from ours (each opened an exchange).
     pub syncs_mismatched: u64,
+    /// Claims about this node it did not make, refuted with a new generation.
+    pub claims_refuted: u64,
+    /// φ: senders not added to the full address book.
+    pub senders_refused: u64,
+    /// Datagrams from a live member's id at another address that would have moved it (φ;
+    /// SWIM counts its own in [`SwimStats::address_conflicts`](crate::SwimStats)).
+    pub address_conflicts: u64,
+    /// Claims at a generation too high to go above
+    /// ([`MAX_GENERATION`](crate::state::MAX_GENERATION)).
+    pub claims_unrefutable: u64,
 }
 
 impl ClusterStats {
@@ -369,6 +383,14 @@ struct Member {
 
 type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
 
+/// A datagram from an address that has not proven it receives (it never answered one of our
+/// messages there) gets at most about this many times its own size back (QUIC's
+/// anti-amplification limit), so a forged source cannot turn a node into an amplifier aimed at
+/// a third party: SWIM answers a ping with a short ack and a table request with its own record
+/// and a verification ping, sending the table once the ack proves the address; φ sends its
+/// multi-datagram snapshot only to verified peers.
+pub const REFLECTION_FACTOR: usize = 3;
+
 /// Suspicion period in gossip intervals per decade of cluster size (see
 /// `ClusterNode::suspicion_period`).
 const SUSPICION_MULT: f64 = 3.0;
@@ -386,6 +408,10 @@ pub struct ClusterNode {
     /// Where each peer is reached, and the generation that said so (newer generations win:
     /// a restarted node may come back on another port).
     addrs: BTreeMap<NodeId, (SocketAddr, u64)>,
+    /// Sealed datagrams already seen, per sender.
+    replay: crate::replay::ReplayGuard,
+    /// φ: the address each peer answered one of our messages from (a round trip).
+    verified: BTreeMap<NodeId, SocketAddr>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<ClusterEvent>,
     stats: ClusterStats,
@@ -396,10 +422,17 @@ pub struct ClusterNode {
     join_backoff: Duration,
     live: Vec<NodeId>,
     left: bool,
+    /// Whether the datagram being handled came from a live member at its known address (see
+    /// `limit_reflection`).
+    source_trusted: bool,
+    /// The highest generation a peer claimed for this node, waiting for its refutation.
+    pending_claim: Option<u64>,
+    /// No refutation before this.
+    next_refute: Time,
     scratch_digest: ClusterDigest,
     /// The SWIM membership engine, under [`Detector::Swim`] (then `members` and `addrs` stay
     /// empty: SWIM's table is the membership).
-    swim: Option<Swim>,
+    swim: Option<Box<Swim>>,
     /// Reused for SWIM payloads.
     swim_buf: Vec<u8>,
     /// Next fingerprint exchange (SWIM only).
@@ -443,8 +476,9 @@ impl ClusterNode {
         let every = FixedInterval::new(interval).map_err(|e| ConfigError(e.to_string()))?;
         let mut state = ClusterState::new();
         state.set_digest_budget(config.digest_budget);
+        state.set_owner(id);
         let swim = match config.detector {
-            Detector::Swim => Some(Self::swim_for(&config, id, budget, now, seed)),
+            Detector::Swim => Some(Box::new(Self::swim_for(&config, id, budget, now, seed))),
             Detector::Phi => {
                 state.start_node(id, config.generation);
                 state.set(id, KEY_NAME, config.name.clone().into_bytes());
@@ -466,6 +500,8 @@ impl ClusterNode {
             rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5eed_c1a5_7e00_0001),
             members: BTreeMap::new(),
             addrs: BTreeMap::new(),
+            verified: BTreeMap::new(),
+            replay: crate::replay::ReplayGuard::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: ClusterStats::default(),
@@ -476,6 +512,9 @@ impl ClusterNode {
             join_backoff: interval,
             live: Vec::new(),
             left: false,
+            source_trusted: false,
+            pending_claim: None,
+            next_refute: now,
             scratch_digest: ClusterDigest::default(),
             swim,
             swim_buf: Vec::new(),
@@ -550,18 +589,34 @@ impl ClusterNode {
 
     /// The next membership event.
     pub fn poll_event(&mut self) -> Option<ClusterEvent> {
-        self.events.pop_front()
+        crate::pop_releasing(&mut self.events)
     }
 
     fn joining(&self) -> bool {
-        !self.left && self.live_ids().is_empty() && !self.config.seeds.is_empty()
+        !self.left && self.live_len() == 0 && !self.config.seeds.is_empty()
     }
 
-    /// The members gossip goes to: SWIM's live list, or the φ view's.
-    fn live_ids(&self) -> &[NodeId] {
+    /// How many members gossip goes to: SWIM's live list, or the φ view's.
+    fn live_len(&self) -> usize {
         match &self.swim {
-            Some(swim) => swim.live(),
-            None => &self.live,
+            Some(swim) => swim.live_len(),
+            None => self.live.len(),
+        }
+    }
+
+    /// The `i`th of [`live_len`](Self::live_len) live members.
+    fn live_at(&self, i: usize) -> NodeId {
+        match &self.swim {
+            Some(swim) => swim.live_id(i),
+            None => self.live[i],
+        }
+    }
+
+    /// Whether `id` is on the live list (O(1) under SWIM).
+    fn is_live_member(&self, id: NodeId) -> bool {
+        match &self.swim {
+            Some(swim) => swim.is_live(id),
+            None => self.live.contains(&id),
         }
     }
 
@@ -606,6 +661,7 @@ impl ClusterNode {
             let max = Duration::from_millis(self.config.join_backoff_max_ms.max(1));
             self.join_backoff = (self.join_backoff * 2).min(max);
         }
+        self.note_claims(now);
     }
 
     /// Handles one received datagram from `from`. `buf` is decrypted in place. On error the
@@ -618,6 +674,7 @@ impl ClusterNode {
     ) -> Result<(), DropReason> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += buf.len() as u64;
+        self.source_trusted = false;
         let result = self.dispatch(now, from, buf);
         if let Err(reason) = result {
             self.stats.drops.count(reason);
@@ -634,6 +691,14 @@ impl ClusterNode {
         if env.sender == self.id {
             return Err(DropReason::FromSelf);
         }
+        if self.codec.encrypted()
+            && !self
+                .replay
+                .accept(now, env.sender, env.generation, env.counter)
+        {
+            return Err(DropReason::Replayed);
+        }
+        self.source_trusted = self.is_member_at(env.sender, from);
         if self.swim.is_some() {
             match env.kind {
                 EnvelopeKind::Swim => {
@@ -671,16 +736,14 @@ impl ClusterNode {
                 let g = r.varint().map_err(DropReason::from_decode)?;
                 r.finish().map_err(DropReason::from_decode)?;
                 if g == self.generation && !self.left {
-                    self.generation += 1;
-                    let (id, generation) = (self.id, self.generation);
-                    log::warn!(
-                        "{}: the cluster forgot us; rejoining as generation {generation}",
-                        self.config.name
-                    );
-                    self.engine
-                        .write(now, &mut self.outbox, |s| s.bump_generation(id, generation));
+                    // The cluster forgot this generation: come back as a newer one, through
+                    // the same rate-limited path as any claim about us (one a second at most,
+                    // however many peers say so).
+                    log::debug!("{}: the cluster forgot generation {g}", self.config.name);
+                    self.pending_claim = Some(self.pending_claim.map_or(g, |c| c.max(g)));
                     self.next_join = now;
                     self.join_backoff = Duration::from_millis(self.config.interval_ms);
+                    self.note_claims(now);
                 }
                 Ok(())
             }
@@ -704,9 +767,33 @@ impl ClusterNode {
                 }
                 // Only a well-formed message teaches us where its sender is (a newer
                 // generation may have moved).
-                let known = self.addrs.get(&env.sender).map(|&(_, g)| g);
-                if self.swim.is_none() && known.is_none_or(|g| env.generation > g) {
-                    self.addrs.insert(env.sender, (from, env.generation));
+                let known = self.addrs.get(&env.sender).copied();
+                // A live member does not move on one datagram's word: a forger claiming its
+                // id from elsewhere would get its traffic. It moves once it is no longer
+                // alive here (a restart elsewhere is believed after its old process died).
+                let alive_elsewhere = known.is_some_and(|(a, _)| a != from)
+                    && self
+                        .members
+                        .get(&env.sender)
+                        .is_some_and(|m| m.status == MemberStatus::Alive);
+                if self.swim.is_none()
+                    && matches!(kind, Some(MessageKind::SynAck | MessageKind::Ack))
+                    && known.is_some_and(|(a, _)| a == from)
+                {
+                    // An answer to our Syn or SynAck: the peer receives at this address.
+                    self.verified.insert(env.sender, from);
+                }
+                if self.swim.is_none() && known.is_none_or(|(_, g)| env.generation > g) {
+                    let full = known.is_none() && self.addrs.len() >= self.address_book_bound();
+                    if alive_elsewhere {
+                        self.stats.address_conflicts += 1;
+                    } else if full {
+                        // Spoofed sender ids must not grow the book without bound; a real
+                        // newcomer is still learned from its gossiped `__addr`.
+                        self.stats.senders_refused += 1;
+                    } else {
+                        self.addrs.insert(env.sender, (from, env.generation));
+                    }
                 }
                 // Heartbeats ride in digests too (Syn and SynAck), which the engine decoded.
                 let is_syn = kind == Some(MessageKind::Syn);
@@ -716,12 +803,16 @@ impl ClusterNode {
                     self.engine
                         .write(now, &mut self.outbox, |s| s.absorb_heartbeats(&d));
                     let known = d.compact.as_ref().map_or(d.nodes.len(), Vec::len);
-                    if is_syn && !d.sampled && known * 2 < self.state().len() {
+                    // The snapshot (many datagrams) only to a peer that answered us from this
+                    // address before: a forged Syn must not aim it at a third party.
+                    if is_syn && !d.sampled && known * 2 < self.state().len() && self.source_trusted
+                    {
                         self.send_snapshot(sender, &d);
                     }
                     self.scratch_digest = d;
                 }
                 let changed = self.engine.stats().state_changes > before;
+                self.note_claims(now);
                 if changed && is_push {
                     // Rumor: pass news on at once, each node once per piece of news.
                     let payload = payload.to_vec();
@@ -766,6 +857,9 @@ impl ClusterNode {
         }
         self.ensure_own_record(now);
         let id = self.id;
+        if !self.state().can_write(id) {
+            return Err(WriteError::VersionsExhausted);
+        }
         let before = self.digest();
         let version = self
             .engine
@@ -789,6 +883,9 @@ impl ClusterNode {
         self.ttls.remove(key);
         self.ensure_own_record(now);
         let id = self.id;
+        if !self.state().can_write(id) {
+            return Err(WriteError::VersionsExhausted);
+        }
         let before = self.digest();
         let version = self
             .engine
@@ -837,7 +934,7 @@ impl ClusterNode {
                 MemberStatus::Alive
             },
             generation: self.generation,
-            incarnation: self.swim.as_ref().map_or(0, Swim::incarnation),
+            incarnation: self.swim.as_deref().map_or(0, Swim::incarnation),
             heartbeat: self.state().node(self.id).map_or(0, |r| r.heartbeat),
             phi: 0.0,
         }];
@@ -880,7 +977,7 @@ impl ClusterNode {
             MemberStatus::Alive
         });
         match &self.swim {
-            Some(swim) => swim.members().for_each(|m| counts.add(m.status)),
+            Some(swim) => swim.statuses().for_each(|s| counts.add(s)),
             None => self.members.values().for_each(|m| counts.add(m.status)),
         }
         counts
@@ -888,7 +985,7 @@ impl ClusterNode {
 
     /// SWIM's counters, under [`Detector::Swim`].
     pub fn swim_stats(&self) -> Option<&crate::SwimStats> {
-        self.swim.as_ref().map(Swim::stats)
+        self.swim.as_deref().map(Swim::stats)
     }
 
     /// The generation this node holds for member `id` (its own included), if it knows `id`.
@@ -897,7 +994,7 @@ impl ClusterNode {
             return Some(self.generation);
         }
         match &self.swim {
-            Some(swim) => swim.member(id).map(|m| m.generation),
+            Some(swim) => swim.member_generation(id),
             None => self.members.get(&id).map(|m| m.generation),
         }
     }
@@ -908,7 +1005,7 @@ impl ClusterNode {
             return Some(&self.config.name);
         }
         match &self.swim {
-            Some(swim) => swim.member(id).map(|m| &*m.name),
+            Some(swim) => swim.member_name(id),
             None => self.state().node(id).and_then(|r| r.name()),
         }
     }
@@ -917,7 +1014,7 @@ impl ClusterNode {
     pub fn id_of(&self, name: &str) -> Option<NodeId> {
         let id = NodeId::from_name(name);
         let known = match &self.swim {
-            Some(swim) => swim.member(id).is_some(),
+            Some(swim) => swim.member_generation(id).is_some(),
             None => self.state().node(id).is_some(),
         };
         (id == self.id || known).then_some(id)
@@ -966,7 +1063,7 @@ impl ClusterNode {
     /// missed with probability about e^-k, so k = ln(n) + 2 reaches all n nodes in a few hops
     /// most of the time (anti-entropy catches the rest within a round or two).
     fn rumor_fanout(&self) -> usize {
-        let n = (self.live_ids().len() + 1) as f64;
+        let n = (self.live_len() + 1) as f64;
         (self.config.fanout as usize).max(n.ln().ceil() as usize + 2)
     }
 
@@ -983,19 +1080,14 @@ impl ClusterNode {
     /// Up to `count` distinct random live members other than `except`, drawn without copying
     /// the live list (O(count), whatever N).
     fn pick_live(&mut self, count: usize, except: Option<NodeId>) -> Vec<NodeId> {
-        let n = match &self.swim {
-            Some(swim) => swim.live().len(),
-            None => self.live.len(),
-        };
-        let available = n - usize::from(except.is_some_and(|e| self.live_ids().contains(&e)));
+        let n = self.live_len();
+        let available = n - usize::from(except.is_some_and(|e| self.is_live_member(e)));
         let k = count.min(available);
         let mut picks = Vec::with_capacity(k);
         if k * 2 >= n {
             // Most of the list: a partial shuffle of a copy is as cheap.
-            let mut pool: Vec<NodeId> = self
-                .live_ids()
-                .iter()
-                .copied()
+            let mut pool: Vec<NodeId> = (0..n)
+                .map(|i| self.live_at(i))
                 .filter(|&id| Some(id) != except)
                 .collect();
             for i in 0..k {
@@ -1007,7 +1099,7 @@ impl ClusterNode {
         }
         while picks.len() < k {
             let i = self.rng.random_range(0..n);
-            let id = self.live_ids()[i];
+            let id = self.live_at(i);
             if Some(id) != except && !picks.contains(&id) {
                 picks.push(id);
             }
@@ -1063,8 +1155,37 @@ impl ClusterNode {
     /// Where `id` is reached: SWIM's table, or the address book under φ.
     fn addr_of(&self, id: NodeId) -> Option<SocketAddr> {
         match &self.swim {
-            Some(swim) => swim.member(id).map(|m| m.addr),
+            Some(swim) => swim.member_addr(id),
             None => self.addrs.get(&id).map(|&(a, _)| a),
+        }
+    }
+
+    /// Most entries of the φ address book: room for every node the state holds, and as many
+    /// senders again not yet in it.
+    fn address_book_bound(&self) -> usize {
+        2 * self.state().len() + 1_024
+    }
+
+    /// Entries in the address book (SWIM: its member table), for bounds checks and metrics.
+    pub fn address_book_len(&self) -> usize {
+        match &self.swim {
+            Some(swim) => swim.member_count(),
+            None => self.addrs.len(),
+        }
+    }
+
+    /// Whether `id` is a live member reached at `from` that proved it receives there (it
+    /// answered a ping, under SWIM; a SynAck or Ack answered one of our messages, under φ).
+    fn is_member_at(&self, id: NodeId, from: SocketAddr) -> bool {
+        match &self.swim {
+            Some(swim) => swim.is_verified(id, from),
+            None => {
+                self.verified.get(&id) == Some(&from)
+                    && self
+                        .members
+                        .get(&id)
+                        .is_some_and(|m| m.status == MemberStatus::Alive)
+            }
         }
     }
 
@@ -1295,6 +1416,7 @@ impl ClusterNode {
         for id in forget {
             self.members.remove(&id);
             self.addrs.remove(&id);
+            self.verified.remove(&id);
             self.engine
                 .write(now, &mut self.outbox, |s| s.forget(id, now));
             self.events.push_back(ClusterEvent::MemberRemoved(id));

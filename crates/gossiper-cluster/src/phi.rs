@@ -10,6 +10,10 @@ use std::collections::VecDeque;
 
 use gossiper_types::Time;
 
+/// A heartbeat gap longer than this many mean intervals restarts the window
+/// ([`PhiDetector::heartbeat`]).
+pub const SILENCE_FACTOR: f64 = 10.0;
+
 /// Heartbeat arrival history for one peer.
 #[derive(Debug, Clone)]
 pub struct PhiDetector {
@@ -52,10 +56,23 @@ impl PhiDetector {
         self.sum_sq += (us as f64) * (us as f64);
     }
 
-    /// Records that the peer's heartbeat advanced at `now`.
+    /// Records that the peer's heartbeat advanced at `now`. A gap of more than
+    /// [`SILENCE_FACTOR`] mean intervals is a silence (a partition, a paused process), not a
+    /// sample: the window starts afresh from the mean it had, or the one long gap would keep φ
+    /// near zero for as long as it stays in the window (a crash right after a partition heals
+    /// went undetected for 16 s).
     pub fn heartbeat(&mut self, now: Time) {
         let gap = now.as_micros().saturating_sub(self.last.as_micros());
         self.last = now;
+        let mean = self.mean_us();
+        if gap as f64 > SILENCE_FACTOR * mean {
+            self.intervals_us.clear();
+            self.sum = 0.0;
+            self.sum_sq = 0.0;
+            self.push(mean as u64);
+            self.push(mean as u64);
+            return;
+        }
         self.push(gap);
     }
 
@@ -108,6 +125,31 @@ impl PhiDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_long_silence_does_not_blind_the_detector_afterwards() {
+        let ms = |m: u64| Duration::from_millis(m);
+        let mut d = PhiDetector::new(Time::ZERO, 100_000, 100, 20_000);
+        let mut now = Time::ZERO;
+        for _ in 0..100 {
+            now = now + ms(100);
+            d.heartbeat(now);
+        }
+        let before = d.time_to_threshold_us(8.0);
+        // A 30 s partition, then it heals and beats resume.
+        now = now + ms(30_000);
+        d.heartbeat(now);
+        for _ in 0..10 {
+            now = now + ms(100);
+            d.heartbeat(now);
+        }
+        let after = d.time_to_threshold_us(8.0);
+        assert!(
+            (after as f64) < before as f64 * 1.2,
+            "{after} µs to φ = 8 after the heal, {before} µs before"
+        );
+    }
 
     #[test]
     fn phi_grows_with_silence_and_resets_on_heartbeat() {

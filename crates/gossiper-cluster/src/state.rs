@@ -197,6 +197,16 @@ impl ClusterDigest {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClusterState {
     nodes: BTreeMap<NodeId, NodeRecord>,
+    /// The node this replica runs on: the only authority about its own record, which no
+    /// peer's copy ever replaces (see [`ClusterState::set_owner`]).
+    owner: Option<NodeId>,
+    /// The newest generation a peer claimed for `owner` beyond what it holds, not yet taken
+    /// by [`ClusterState::take_owner_claim`] (a cell: taking it is not a change of state).
+    owner_claim: ClaimCell,
+    /// Peer claims about `owner` ignored.
+    owner_claims: u64,
+    /// Delta blocks dropped for implausible counters (see [`MAX_VERSION`]).
+    implausible: u64,
     /// Garbage-collected nodes: their last generation, and when they were forgotten.
     forgotten: BTreeMap<NodeId, (u64, Time)>,
     /// See [`ClusterDigest::budget_hint`].
@@ -204,6 +214,18 @@ pub struct ClusterState {
     /// [`ClusterState::fingerprint`], computed on demand and cleared by every change.
     fingerprint: FingerprintCache,
 }
+
+/// A pending claim about the owner. Two states are equal whatever claims they wait on.
+#[derive(Debug, Clone, Default)]
+struct ClaimCell(std::cell::Cell<Option<u64>>);
+
+impl PartialEq for ClaimCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ClaimCell {}
 
 /// A cached fingerprint. Two states are equal whatever their caches hold.
 #[derive(Debug, Clone, Default)]
@@ -217,6 +239,16 @@ impl PartialEq for FingerprintCache {
 
 impl Eq for FingerprintCache {}
 
+/// The largest version, heartbeat or tombstone mark a replica accepts or reaches: 2^53 − 1
+/// (exact in a JSON number). A node writing a million keys a second reaches it in 285 years;
+/// a block claiming more is forged or corrupt and is dropped whole, so that no counter ever
+/// wraps and loses acknowledged writes.
+pub const MAX_VERSION: u64 = (1 << 53) - 1;
+
+/// The largest generation accepted: 2^62 (microseconds since 1970 stay below it for 140,000
+/// years), leaving room to refute a claim by going one higher.
+pub const MAX_GENERATION: u64 = 1 << 62;
+
 /// Why a local write was refused. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteError {
@@ -229,6 +261,9 @@ pub enum WriteError {
         /// The limit in bytes.
         max: usize,
     },
+    /// This node's versions reached [`MAX_VERSION`] within its generation: restart it (a new
+    /// generation starts from version 1).
+    VersionsExhausted,
 }
 
 impl std::fmt::Display for WriteError {
@@ -238,6 +273,10 @@ impl std::fmt::Display for WriteError {
             WriteError::ValueTooLarge { len, max } => {
                 write!(f, "value of {len} bytes exceeds the {max}-byte limit")
             }
+            WriteError::VersionsExhausted => write!(
+                f,
+                "no version above {MAX_VERSION} left in this generation: restart the node"
+            ),
         }
     }
 }
@@ -309,6 +348,10 @@ fn read_u64_le(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
     Ok(u64::from_le_bytes(a))
 }
 
+/// The decode error of a block whose counters are beyond [`MAX_VERSION`] or
+/// [`MAX_GENERATION`].
+pub(crate) const IMPLAUSIBLE: &str = "implausible version or generation";
+
 /// Decodes and checks a whole delta without applying anything.
 fn parse_delta(delta: &[u8]) -> Result<Vec<Block<'_>>, DecodeError> {
     let mut r = Reader::new(delta);
@@ -355,6 +398,9 @@ fn parse_delta(delta: &[u8]) -> Result<Vec<Block<'_>>, DecodeError> {
         if upto < last {
             return Err(DecodeError::Invalid("block upto below its entries"));
         }
+        if generation > MAX_GENERATION || heartbeat.max(upto).max(last_gc) > MAX_VERSION {
+            return Err(DecodeError::Invalid(IMPLAUSIBLE));
+        }
         blocks.push(Block {
             id,
             flags,
@@ -373,6 +419,44 @@ impl ClusterState {
     /// An empty state.
     pub fn new() -> ClusterState {
         ClusterState::default()
+    }
+
+    /// Makes `id` this replica's owner: peers' blocks, merges and heartbeats about it are
+    /// never applied (it alone writes its record); a claim newer than what it holds is kept for
+    /// [`take_owner_claim`](Self::take_owner_claim), so the owner can refute it.
+    pub fn set_owner(&mut self, id: NodeId) {
+        self.owner = Some(id);
+    }
+
+    /// The newest generation a peer claimed for the owner beyond what it holds (a forgery, or
+    /// an older run of this node that wrote more), once.
+    pub fn take_owner_claim(&self) -> Option<u64> {
+        self.owner_claim.0.take()
+    }
+
+    /// Peer claims about the owner ignored so far.
+    pub fn owner_claims(&self) -> u64 {
+        self.owner_claims
+    }
+
+    /// Notes a peer's view of the owner's record: `(generation, max_version, heartbeat)`.
+    fn claim_about_owner(&mut self, generation: u64, max_version: u64, heartbeat: u64) {
+        let Some(id) = self.owner else { return };
+        let newer = match self.nodes.get(&id) {
+            Some(r) => {
+                generation > r.generation
+                    || (generation == r.generation
+                        && (max_version > r.max_version || heartbeat > r.heartbeat))
+            }
+            None => true,
+        };
+        if newer {
+            self.owner_claims += 1;
+            let claim = self.owner_claim.0.get();
+            self.owner_claim
+                .0
+                .set(Some(claim.map_or(generation, |g| g.max(generation))));
+        }
     }
 
     /// Limits this replica's own encoded digests to `bytes` (0 = only the engine's budget).
@@ -433,7 +517,7 @@ impl ClusterState {
     /// Bumps `id`'s heartbeat (its owner does this once per round). Returns the new value.
     pub fn beat(&mut self, id: NodeId) -> u64 {
         let r = self.nodes.entry(id).or_default();
-        r.heartbeat += 1;
+        r.heartbeat = (r.heartbeat + 1).min(MAX_VERSION);
         r.heartbeat
     }
 
@@ -450,9 +534,21 @@ impl ClusterState {
         Some(self.write(owner, key, Vec::new(), true))
     }
 
+    /// Whether `owner` can still write: its versions are below [`MAX_VERSION`].
+    pub fn can_write(&self, owner: NodeId) -> bool {
+        self.nodes
+            .get(&owner)
+            .is_none_or(|r| r.max_version < MAX_VERSION)
+    }
+
+    /// Writes one entry at the next version; at [`MAX_VERSION`] nothing is written and the
+    /// current version is returned (callers check [`can_write`](Self::can_write) first).
     fn write(&mut self, owner: NodeId, key: &str, value: Vec<u8>, deleted: bool) -> u64 {
         self.changed();
         let r = self.nodes.entry(owner).or_default();
+        if r.max_version >= MAX_VERSION {
+            return r.max_version;
+        }
         let version = r.max_version + 1;
         r.offer(
             key,
@@ -522,18 +618,30 @@ impl ClusterState {
                 {
                     return false;
                 }
-                for (r, &(hb, _, _)) in self.nodes.values_mut().zip(entries) {
-                    if hb > r.heartbeat {
+                let owner = self.owner;
+                let mut about_owner = None;
+                for ((&id, r), &(hb, mv, _)) in self.nodes.iter_mut().zip(entries) {
+                    if Some(id) == owner {
+                        about_owner = Some((r.generation, mv, hb));
+                    } else if hb > r.heartbeat && hb <= MAX_VERSION {
                         r.heartbeat = hb;
                         changed = true;
                     }
                 }
+                if let Some((g, mv, hb)) = about_owner {
+                    self.claim_about_owner(g, mv, hb);
+                }
             }
             None => {
                 for d in &digest.nodes {
+                    if Some(d.id) == self.owner {
+                        self.claim_about_owner(d.generation, d.max_version, d.heartbeat);
+                        continue;
+                    }
                     if let Some(r) = self.nodes.get_mut(&d.id)
                         && r.generation == d.generation
                         && d.heartbeat > r.heartbeat
+                        && d.heartbeat <= MAX_VERSION
                     {
                         r.heartbeat = d.heartbeat;
                         changed = true;
@@ -644,6 +752,10 @@ impl ClusterState {
     }
 
     fn apply_block(&mut self, b: &Block<'_>) -> bool {
+        if self.owner == Some(b.id) {
+            self.claim_about_owner(b.generation, b.upto, b.heartbeat);
+            return false;
+        }
         self.changed();
         if let Some(&(g, _)) = self.forgotten.get(&b.id) {
             if b.generation <= g {
@@ -710,6 +822,9 @@ impl State for ClusterState {
         self.changed();
         let mut changed = false;
         for (&id, theirs) in &other.nodes {
+            if self.owner == Some(id) {
+                continue;
+            }
             match self.nodes.get_mut(&id) {
                 Some(mine) if mine.generation > theirs.generation => {}
                 Some(mine) if mine.generation == theirs.generation => {

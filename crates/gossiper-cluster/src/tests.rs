@@ -758,3 +758,7 @@ fn bad_syncs_whois_floods_and_maximal_incarnations_are_harmless() {
     let inc = net.node(1).members(net.now)[0].incarnation;
     assert_eq!(inc, u64::MAX, "saturated, not wrapped");
 }
+
+mod authority;
+mod reflection;
+mod replay;

@@ -54,6 +54,9 @@ pub struct Envelope<'a> {
     pub sender: NodeId,
     /// The sender's generation.
     pub generation: u64,
+    /// The sender's packet counter from the authenticated nonce (sealed datagrams; 0 when
+    /// plain): with `sender` and `generation`, unique per datagram, so replays can be told.
+    pub counter: u64,
     /// The message.
     pub payload: &'a [u8],
 }
@@ -77,11 +80,13 @@ pub enum DropReason {
     FromSelf,
     /// From a node generation the cluster has forgotten.
     Forgotten,
+    /// A sealed datagram already received (or older than the replay window).
+    Replayed,
 }
 
 impl DropReason {
     /// Every reason, in a stable order (for metrics).
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Garbage,
         DropReason::Truncated,
         DropReason::Oversized,
@@ -90,6 +95,7 @@ impl DropReason {
         DropReason::AuthFailure,
         DropReason::FromSelf,
         DropReason::Forgotten,
+        DropReason::Replayed,
     ];
 
     /// A stable snake_case label.
@@ -103,6 +109,7 @@ impl DropReason {
             DropReason::AuthFailure => "auth_failure",
             DropReason::FromSelf => "from_self",
             DropReason::Forgotten => "forgotten",
+            DropReason::Replayed => "replayed",
         }
     }
 
@@ -307,6 +314,7 @@ impl Codec {
             return Err(DropReason::ForeignCluster);
         }
         let encrypted = flags & FLAG_ENCRYPTED != 0;
+        let mut sealed_by = None;
         let inner: &'a [u8] = match (&self.keyring, encrypted) {
             (None, false) => &buf[AAD_LEN..],
             (Some(ring), true) => {
@@ -319,6 +327,12 @@ impl Codec {
                 let (body, tag) = rest.split_at_mut(tag_at);
                 let mut nonce_arr = [0u8; NONCE_LEN];
                 nonce_arr.copy_from_slice(nonce);
+                let word = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&nonce_arr[i * 8..i * 8 + 8]);
+                    u64::from_le_bytes(w)
+                };
+                sealed_by = Some((word(0), word(1), word(2)));
                 let mut tag_arr = [0u8; TAG_LEN];
                 tag_arr.copy_from_slice(tag);
                 let (nonce, tag) = (XNonce::from(nonce_arr), Tag::from(tag_arr));
@@ -353,10 +367,19 @@ impl Codec {
         let mut a = [0u8; 8];
         a.copy_from_slice(id);
         let generation = r.varint().map_err(DropReason::from_decode)?;
+        let sender = NodeId(u64::from_le_bytes(a));
+        let counter = match sealed_by {
+            // The nonce names who sealed it: a member replaying another's datagram under its
+            // own name, or mixing them, fails here.
+            Some((id, g, c)) if id == sender.0 && g == generation => c,
+            Some(_) => return Err(DropReason::AuthFailure),
+            None => 0,
+        };
         Ok(Envelope {
             kind,
-            sender: NodeId(u64::from_le_bytes(a)),
+            sender,
             generation,
+            counter,
             payload: r.remaining(),
         })
     }

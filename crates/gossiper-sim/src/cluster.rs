@@ -36,7 +36,9 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use gossiper_cluster::{ClusterConfig, ClusterEvent, ClusterNode, Detector, MemberStatus};
+use gossiper_cluster::{
+    ClusterConfig, ClusterEvent, ClusterNode, Detector, KnownMember, MemberStatus,
+};
 use gossiper_types::{NodeId, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -89,6 +91,11 @@ pub struct ClusterSimConfig {
     /// 0 means within the first interval. A ramp keeps a large cluster's formation from being
     /// one join storm, as when an operator rolls nodes out.
     pub start_over_ms: u64,
+    /// Start from a formed cluster (SWIM only): every node but the late joiner starts at 0
+    /// knowing every other one as Alive ([`ClusterNode::restore_members`], as a restart from a
+    /// saved member list would), so the run measures the steady state without the join storm
+    /// that forming 10,000 nodes from nothing costs (O(N² log N) messages).
+    pub formed: bool,
     /// When the run ends, ms; the end-of-run invariants are checked then.
     pub duration_ms: u64,
     /// How often the measures are sampled, ms (their resolution).
@@ -110,6 +117,7 @@ impl Default for ClusterSimConfig {
             join_at_ms: Some(2_000),
             idle_window_ms: 500,
             start_over_ms: 0,
+            formed: false,
             duration_ms: 20_000,
             sample_ms: 10,
         }
@@ -200,6 +208,16 @@ impl ClusterSimConfig {
         if self.faults.crashes.iter().any(|c| c.keep_state) {
             return Err(ConfigError(
                 "a cluster restart always loses its state (a new generation): crash spec may not keep state".into(),
+            ));
+        }
+        if self.formed && self.detector != Detector::Swim {
+            return Err(ConfigError(
+                "a formed start needs the SWIM detector (φ's membership lives in the replicated state)".into(),
+            ));
+        }
+        if self.formed && self.start_over_ms > 0 {
+            return Err(ConfigError(
+                "a formed start has no ramp: nodes start at 0 (drop --start-over)".into(),
             ));
         }
         if self.sample_ms == 0 {
@@ -440,8 +458,11 @@ struct Idle {
 struct World<'c> {
     cfg: &'c ClusterSimConfig,
     seed: u64,
-    nodes: Vec<Option<ClusterNode>>,
+    /// Boxed: a node is taken out and put back on every touch, and a box moves in 8 bytes.
+    nodes: Vec<Option<Box<ClusterNode>>>,
     ids: Vec<NodeId>,
+    /// Every node's name, made only for a formed start.
+    names: Vec<String>,
     index: BTreeMap<NodeId, usize>,
     generation: Vec<u64>,
     started: Vec<bool>,
@@ -459,6 +480,8 @@ struct World<'c> {
     watches: Vec<Watch>,
     /// Each node's slot in `watches`, `u32::MAX` when not watched.
     watch_of: Vec<u32>,
+    /// The watched nodes' ids (a few).
+    watched_ids: Vec<NodeId>,
     /// The settle check's next observer to examine (see `check_settled`).
     settle_cursor: usize,
     writer: Option<NodeId>,
@@ -497,11 +520,16 @@ impl<'c> World<'c> {
                 watches.push(Watch::new(n));
             }
         }
+        let watched_ids = (0..n)
+            .filter(|&i| watch_of[i] != u32::MAX)
+            .map(|i| ids[i])
+            .collect();
         let mut w = World {
             cfg,
             seed,
             nodes: (0..n).map(|_| None).collect(),
             ids,
+            names: Vec::new(),
             index,
             generation: vec![1; n],
             started: vec![false; n],
@@ -515,6 +543,7 @@ impl<'c> World<'c> {
             free: Vec::new(),
             net_rng: Pcg64Mcg::seed_from_u64(mix(seed ^ 0x6e65_7477)),
             active_partitions: Vec::new(),
+            watched_ids,
             watches,
             watch_of,
             settle_cursor: 0,
@@ -542,6 +571,7 @@ impl<'c> World<'c> {
         let late = cfg.late_joiner();
         for i in 0..n {
             let at = phase_rng.random_range(0..(cfg.start_over_ms * 1_000).max(interval_us));
+            let at = if cfg.formed { 0 } else { at };
             let at = match (late, cfg.join_at_ms) {
                 (Some(l), Some(j)) if l == i => j * 1_000,
                 _ => at,
@@ -595,13 +625,16 @@ impl<'c> World<'c> {
         let Ok(mut node) = node else {
             return;
         };
+        if self.cfg.formed && !self.started[i] && self.cfg.late_joiner() != Some(i) {
+            self.restore_formed(&mut node, now);
+        }
         if self.started[i] {
             // A restart: the boot key proves the new generation replaced the old one
             // everywhere (the no-zombie check). First starts write nothing, so that the key-value
             // load is the one measured write, as in an idle cluster.
             let _ = node.set(now, BOOT_KEY, generation.to_string().as_bytes(), None);
         }
-        self.nodes[i] = Some(node);
+        self.nodes[i] = Some(Box::new(node));
         if !self.started[i] {
             self.started[i] = true;
             self.started_count += 1;
@@ -612,6 +645,28 @@ impl<'c> World<'c> {
         }
         self.timer[i] = u64::MAX;
         self.after_touch(i);
+    }
+
+    /// Gives a first-starting node of a formed cluster everyone else's record (the late joiner
+    /// excluded: it joins for real).
+    fn restore_formed(&mut self, node: &mut ClusterNode, now: Time) {
+        if self.names.is_empty() {
+            self.names = (0..self.cfg.nodes).map(name).collect();
+        }
+        let late = self.cfg.late_joiner();
+        let (names, generation) = (&self.names, &self.generation);
+        node.restore_members(
+            now,
+            (0..self.cfg.nodes)
+                .filter(|&j| Some(j) != late)
+                .map(|j| KnownMember {
+                    id: self.ids[j],
+                    name: &names[j],
+                    addr: addr(j),
+                    generation: generation[j],
+                    incarnation: 0,
+                }),
+        );
     }
 
     fn crash(&mut self, i: usize) {
@@ -649,6 +704,14 @@ impl<'c> World<'c> {
             | ClusterEvent::MemberDown(id)
             | ClusterEvent::MemberLeft(id)
             | ClusterEvent::MemberRemoved(id)) = ev;
+            let verdict = matches!(
+                ev,
+                ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
+            );
+            if !verdict && !self.watched_ids.contains(&id) {
+                // Nothing to tally (a formed start hands every node N such events).
+                continue;
+            }
             let Some(&t) = self.index.get(&id) else {
                 continue;
             };
@@ -857,7 +920,7 @@ impl<'c> World<'c> {
         self.nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
+            .filter_map(|(i, n)| n.as_deref().map(|n| (i, n)))
     }
 
     /// Whether live observer `o` lists exactly the live nodes as alive: none of the nodes down
@@ -880,7 +943,7 @@ impl<'c> World<'c> {
         if self.started_count < want || self.live_count != self.started_count {
             return false;
         }
-        let settled = |n: &Option<ClusterNode>| {
+        let settled = |n: &Option<Box<ClusterNode>>| {
             n.as_ref()
                 .is_none_or(|n| n.status_counts().alive == self.live_count)
         };

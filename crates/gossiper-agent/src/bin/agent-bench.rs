@@ -61,9 +61,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use gossiper_agent::AgentBuilder;
 use gossiper_agent::client::request;
-use gossiper_agent::{Agent, AgentConfig};
-use gossiper_cluster::Detector;
+use gossiper_agent::http::{HttpConfig, serve};
+use gossiper_cluster::{ClusterConfig, Detector};
 
 /// IPv4 (20) + UDP (8) header bytes per datagram.
 const IP_UDP_HEADERS: u64 = 28;
@@ -203,20 +204,36 @@ fn main() {
     }
 }
 
-/// Child mode: `--as-agent NAME INTERVAL FANOUT DETECTOR [JOIN]`.
+/// Child mode: `--as-agent NAME INTERVAL FANOUT DETECTOR [JOIN]`: one agent with its HTTP API
+/// on a current-thread tokio runtime, until killed.
 fn as_agent(args: &[String]) {
-    let mut c = AgentConfig::new(args.first().cloned().unwrap_or_else(|| fail("name")));
-    c.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-    c.api = SocketAddr::from(([127, 0, 0, 1], 0));
+    let name = args.first().cloned().unwrap_or_else(|| fail("name"));
+    let mut c = ClusterConfig::new(name, SocketAddr::from(([127, 0, 0, 1], 0)), 0);
     c.interval_ms = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(100);
     c.fanout = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(3);
     c.detector = parse_detector(args.get(3).map_or("swim", String::as_str));
     if let Some(j) = args.get(4) {
-        c.join = vec![j.parse().unwrap_or_else(|_| fail("join address"))];
+        c.seeds = vec![j.parse().unwrap_or_else(|_| fail("join address"))];
     }
-    let agent = Agent::start(c, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| fail(e));
-    println!("{} {}", agent.gossip_addr(), agent.api_addr());
-    let _ = agent.wait();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(e));
+    let served = runtime.block_on(async {
+        let agent = AgentBuilder::new(c)
+            .start()
+            .await
+            .unwrap_or_else(|e| fail(e));
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap_or_else(|e| fail(e));
+        let api = listener.local_addr().unwrap_or_else(|e| fail(e));
+        println!("{} {api}", agent.gossip_addr());
+        serve(agent, listener, HttpConfig::default()).await
+    });
+    if let Err(e) = served {
+        fail(e);
+    }
 }
 
 fn spawn(

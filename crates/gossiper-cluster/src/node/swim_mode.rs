@@ -88,6 +88,22 @@ impl ClusterNode {
             self.join_backoff = (self.join_backoff * 2).min(max);
         }
         self.drain_swim(now);
+        self.note_claims(now);
+    }
+
+    /// Starts from a known member list under SWIM (see [`Swim::restore`]); under φ, where
+    /// membership lives in the replicated state, it does nothing and returns false.
+    pub fn restore_members<'a>(
+        &mut self,
+        now: Time,
+        members: impl IntoIterator<Item = crate::KnownMember<'a>>,
+    ) -> bool {
+        let Some(swim) = &mut self.swim else {
+            return false;
+        };
+        swim.restore(now, members);
+        self.drain_swim(now);
+        true
     }
 
     /// Sends this node's fingerprints to one random live member.
@@ -112,7 +128,7 @@ impl ClusterNode {
     fn send_fingerprints_to(&mut self, addr: SocketAddr) {
         let mut payload = [0; 16];
         payload[..8].copy_from_slice(&self.state().fingerprint().to_le_bytes());
-        let members = self.swim.as_ref().map_or(0, Swim::membership_fingerprint);
+        let members = self.swim.as_deref().map_or(0, Swim::membership_fingerprint);
         payload[8..].copy_from_slice(&members.to_le_bytes());
         self.send_raw(addr, EnvelopeKind::Sync, &payload);
     }
@@ -159,6 +175,7 @@ impl ClusterNode {
                 .map_err(DropReason::from_decode)?;
         }
         self.drain_swim(now);
+        self.note_claims(now);
         Ok(())
     }
 
@@ -181,7 +198,7 @@ impl ClusterNode {
                 }
                 ClusterEvent::MemberUp(id) => {
                     // A restart: what the old generation wrote is superseded.
-                    let generation = swim.member(id).map_or(0, |m| m.generation);
+                    let generation = swim.member_generation(id).unwrap_or(0);
                     if self
                         .state()
                         .node(id)
@@ -202,7 +219,7 @@ impl ClusterNode {
                 self.join_backoff = Duration::from_millis(self.config.interval_ms);
             }
             self.live_changes = swim.live_changes();
-            self.live_was_empty = swim.live().is_empty();
+            self.live_was_empty = swim.live_len() == 0;
         }
         self.swim = Some(swim);
         self.outbox.clear();

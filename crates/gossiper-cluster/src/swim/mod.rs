@@ -53,13 +53,14 @@
 mod broadcast;
 mod config;
 mod suspicion;
+mod table;
 pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
+use std::hash::Hasher;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ use crate::{ClusterEvent, MemberStatus};
 use broadcast::BroadcastQueue;
 pub use config::SwimConfig;
 use suspicion::Suspicion;
+use table::{MemberTable, NewMember, Rec};
 use wire::{Header, Kind, Record, Update};
 
 /// How long a dead member still receives gossip (memberlist's `GossipToTheDeadTime`).
@@ -83,6 +85,9 @@ const QUEUE_BOUND: usize = 4_096;
 const OUTBOX_BOUND: usize = 4_096;
 /// Most pending events; beyond it the oldest are dropped (the caller is not polling).
 const EVENT_BOUND: usize = 16_384;
+/// Most verification pings in flight, and most tables waiting for one (a mass start sends a
+/// seed this many joins at once; a flood of forged ones evicts the oldest, whose joiners retry).
+const HANDSHAKE_BOUND: usize = 1_024;
 /// Most indirect probes run for others at once.
 const RELAY_BOUND: usize = 64;
 /// At most one table sync with an unknown sender per this many probe periods.
@@ -111,14 +116,29 @@ pub struct LocalMember {
     pub generation: u64,
 }
 
-/// What this node knows of another member.
+/// A member known before any message arrives (from a saved member list, as Serf's snapshot
+/// rejoin, or a simulator starting from a formed cluster): see [`Swim::restore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownMember<'a> {
+    /// Its id.
+    pub id: NodeId,
+    /// Its name.
+    pub name: &'a str,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its generation, as last known.
+    pub generation: u64,
+    /// Its incarnation, as last known.
+    pub incarnation: u64,
+}
+
+/// What this node knows of another member (a copy: the table itself is packed, see
+/// `table.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwimMember {
     /// Its id.
     pub id: NodeId,
-    /// Its name.
-    /// Inline up to 24 bytes (no heap allocation per member for typical names: 10,000 members
-    /// in each of 10,000 simulated nodes is 10^8 of them).
+    /// Its name (inline up to 24 bytes).
     pub name: compact_str::CompactString,
     /// Its address.
     pub addr: SocketAddr,
@@ -128,15 +148,9 @@ pub struct SwimMember {
     pub incarnation: u64,
     /// Alive, Suspect, Dead or Left.
     pub status: MemberStatus,
-    /// When `status` last changed.
+    /// When `status` last changed, rounded up to a whole second.
     pub since: Time,
-    /// Its position in `Swim::live` (`NOT_LIVE` when Dead or Left), so that leaving the live
-    /// list is O(1) at any N.
-    live_slot: u32,
 }
-
-/// [`SwimMember::live_slot`] of a member not in the live list.
-const NOT_LIVE: u32 = u32::MAX;
 
 /// One `(member, generation)`'s share of [`Swim::membership_fingerprint`].
 fn fp_share(id: NodeId, generation: u64) -> u64 {
@@ -179,12 +193,25 @@ pub struct SwimStats {
     pub members_refused: u64,
     /// Push-pull requests answered.
     pub join_requests_answered: u64,
-    /// Whole-table exchanges started because a peer's membership fingerprint differed.
+    /// Push-pull requests from an address not yet verified, whose table waited for the
+    /// asker's ack.
+    pub tables_deferred: u64,
+    /// Table exchanges started because a peer's membership fingerprint differed (each sends
+    /// this node's per-bucket fingerprints, 514 bytes).
     pub table_syncs: u64,
+    /// Per-bucket fingerprints answered with the records of the buckets that differed.
+    pub bucket_exchanges: u64,
     /// Suspicions nobody confirmed within the longest timeout, given one more ping.
     pub last_chance_pings: u64,
     /// Whois requests sent to senders this node did not know.
     pub whois_sent: u64,
+    /// Updates about this node at a newer generation than its own (see
+    /// [`Swim::take_generation_claim`]).
+    pub generation_claims: u64,
+    /// Second-hand Alive updates that would have moved a live member to another address,
+    /// ignored (memberlist's "conflicting address"): only the member itself, or its death,
+    /// moves it.
+    pub address_conflicts: u64,
 }
 
 /// Hashes a [`NodeId`] (already a hash of a name) with the splitmix64 finalizer: fast and
@@ -208,8 +235,6 @@ impl Hasher for IdHasher {
         self.0 ^= v;
     }
 }
-
-type Index = HashMap<NodeId, u32, BuildHasherDefault<IdHasher>>;
 
 /// This node's probe in flight.
 #[derive(Debug, Clone)]
@@ -248,6 +273,9 @@ enum Out {
         to: SocketAddr,
         seq: u64,
         target: NodeId,
+        /// Most payload bytes (piggyback included): a reply to an address that has not proven
+        /// it receives is at most `REFLECTION_FACTOR` times the ping.
+        room: usize,
     },
     PingReq {
         to: SocketAddr,
@@ -279,10 +307,8 @@ pub struct Swim {
     config: SwimConfig,
     rng: Pcg64Mcg,
     incarnation: u64,
-    members: Vec<SwimMember>,
-    index: Index,
-    live: Vec<NodeId>,
-    probe_order: Vec<NodeId>,
+    table: MemberTable,
+    /// Live-list positions before this one were probed in this pass.
     probe_pos: usize,
     probe: Option<Probe>,
     relays: Vec<Relay>,
@@ -305,6 +331,9 @@ pub struct Swim {
     /// The live members' shares of [`Swim::membership_fingerprint`], kept up to date as they
     /// join, leave the live list or change generation.
     live_fp: u64,
+    /// The same shares per bucket (`wire::bucket`), so that a mismatch is narrowed to the
+    /// buckets that differ before any record is sent.
+    bucket_fp: [u64; wire::BUCKETS],
     /// Bumped whenever the live list changes (see [`Swim::live_changes`]).
     live_changes: u64,
     /// When the live list last changed (as of the last input).
@@ -315,6 +344,16 @@ pub struct Swim {
     next_compact: Time,
     /// Senders recently asked who they are (see `may_ask_whois`).
     whois_asked: Vec<(NodeId, Time)>,
+    /// The newest generation claimed for this node by others, not yet taken.
+    generation_claim: Option<u64>,
+    /// The envelope sender and source address of the message being applied: news about a
+    /// member from that member itself, at that address, is first-hand.
+    first_hand: Option<(NodeId, SocketAddr)>,
+    /// Verification pings in flight: (seq, member, address).
+    verifying: Vec<(u64, NodeId, SocketAddr)>,
+    /// Tables owed to askers whose address is being verified: (asker, address, whether to
+    /// ask for theirs, buckets).
+    deferred: Vec<(NodeId, SocketAddr, bool, Option<u64>)>,
     /// The time of the input being handled.
     now: Time,
 }
@@ -329,10 +368,7 @@ impl Swim {
             local,
             rng,
             incarnation: 0,
-            members: Vec::new(),
-            index: Index::default(),
-            live: Vec::new(),
-            probe_order: Vec::new(),
+            table: MemberTable::default(),
             probe_pos: 0,
             probe: None,
             relays: Vec::new(),
@@ -353,11 +389,16 @@ impl Swim {
             scratch: Vec::new(),
             picks: Vec::new(),
             live_fp: 0,
+            bucket_fp: [0; wire::BUCKETS],
             live_changes: 0,
             live_changed_at: now,
             last_table_sync: now,
             next_compact: now,
             whois_asked: Vec::new(),
+            generation_claim: None,
+            first_hand: None,
+            verifying: Vec::new(),
+            deferred: Vec::new(),
             now,
             config,
         }
@@ -369,6 +410,32 @@ impl Swim {
             if to != self.local.addr {
                 self.send(Out::Join { to });
             }
+        }
+    }
+
+    /// Adds members as Alive without hearing from them, nothing broadcast: they are what the
+    /// cluster already knows (the node then probes them as any other). Members already known,
+    /// and this node itself, are left as they are; the table bound applies.
+    pub fn restore<'a>(&mut self, now: Time, members: impl IntoIterator<Item = KnownMember<'a>>) {
+        self.now = self.now.max(now);
+        let members = members.into_iter();
+        let (low, high) = members.size_hint();
+        let room = self.config.max_members.saturating_sub(self.table.len());
+        self.table.reserve(high.unwrap_or(low).min(room));
+        for m in members {
+            if m.id == self.local.id || self.table.slot(m.id).is_some() {
+                continue;
+            }
+            let u = Update {
+                kind: Kind::Alive,
+                id: m.id,
+                generation: m.generation,
+                incarnation: m.incarnation,
+                from: m.id,
+                name: m.name,
+                addr: Some(m.addr),
+            };
+            self.learn(now, &u, false);
         }
     }
 
@@ -390,7 +457,7 @@ impl Swim {
             self.start_probe(now);
         }
         while let Some(i) = self.suspicions.iter().position(|s| s.deadline <= now) {
-            let still = self.member(self.suspicions[i].id).is_some_and(|m| {
+            let still = self.rec(self.suspicions[i].id).is_some_and(|m| {
                 let s = &self.suspicions[i];
                 m.status == MemberStatus::Suspect
                     && (m.generation, m.incarnation) == (s.generation, s.incarnation)
@@ -404,7 +471,7 @@ impl Swim {
                 s.last_chances += 1;
                 s.deadline = now + self.config.probe_interval() * 2;
                 let id = s.id;
-                if let Some(to) = self.member(id).map(|m| m.addr) {
+                if let Some(to) = self.rec(id).map(Rec::addr) {
                     self.seq += 1;
                     self.stats.pings_sent += 1;
                     self.stats.last_chance_pings += 1;
@@ -441,12 +508,8 @@ impl Swim {
     /// (up to half of each after the doublings of a join storm).
     fn compact(&mut self, now: Time) {
         let still = now >= self.live_changed_at + self.config.probe_interval() * SYNC_PERIODS;
-        let slack = |cap: usize, len: usize| cap > len + len / 8 + 16;
-        if still && slack(self.members.capacity(), self.members.len()) {
-            self.members.shrink_to_fit();
-            self.live.shrink_to_fit();
-            self.probe_order.shrink_to_fit();
-            self.index.shrink_to_fit();
+        if still && self.table.slack() {
+            self.table.shrink();
         }
     }
 
@@ -460,22 +523,36 @@ impl Swim {
         sender_generation: u64,
         payload: &[u8],
     ) -> Result<(), DecodeError> {
+        self.first_hand = Some((sender, from));
+        let result = self.apply_message(now, from, sender, sender_generation, payload);
+        self.first_hand = None;
+        result
+    }
+
+    fn apply_message(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: NodeId,
+        sender_generation: u64,
+        payload: &[u8],
+    ) -> Result<(), DecodeError> {
         self.now = self.now.max(now);
         let header = wire::validate(payload)?;
         if sender == self.local.id {
             return Ok(());
         }
         if self
-            .member(sender)
-            .is_some_and(|m| m.generation > sender_generation)
+            .member_generation(sender)
+            .is_some_and(|g| g > sender_generation)
         {
             // A process older than the one we know: its news is stale.
             self.stats.updates_ignored += 1;
             return Ok(());
         }
         let gap = self
-            .member(sender)
-            .is_none_or(|m| m.generation < sender_generation);
+            .member_generation(sender)
+            .is_none_or(|g| g < sender_generation);
         if gap && !self.leaving && self.may_ask_whois(now, sender) {
             // Someone who knows us is unknown to us, or newer than we know: our table has a
             // gap that gossip missed (the announcement was retired before reaching us). Ask
@@ -494,14 +571,39 @@ impl Swim {
             self.send(Out::Raw { to: from, bytes: p });
         }
         let (_, n, mut r) = wire::read_header(payload)?;
-        if let Header::PushPull { reply_wanted } = header {
+        if let Header::PushPull {
+            reply_wanted,
+            buckets,
+        } = header
+        {
             for _ in 0..n {
                 let rec = wire::read_record(&mut r)?;
                 self.merge_record(now, &rec, sender);
             }
             if reply_wanted {
                 self.stats.join_requests_answered += 1;
-                self.push_table(from, false);
+                if self.is_verified(sender, from) {
+                    self.push_table(from, false, buckets);
+                } else {
+                    self.defer_table(sender, from, false, buckets);
+                }
+            }
+            return Ok(());
+        }
+        if let Header::Buckets { bits, fps } = header {
+            // Answer with the buckets that differ, asking for the sender's in return.
+            let ours = wire::fold(&self.bucket_fps(), bits);
+            let shift = wire::BUCKET_BITS - bits;
+            let mask = (0..wire::BUCKETS)
+                .filter(|&b| fps[b >> shift] != ours[b >> shift])
+                .fold(0u64, |m, b| m | (1 << b));
+            if mask != 0 && !self.leaving {
+                self.stats.bucket_exchanges += 1;
+                if self.is_verified(sender, from) {
+                    self.push_table(from, true, Some(mask));
+                } else {
+                    self.defer_table(sender, from, true, Some(mask));
+                }
             }
             return Ok(());
         }
@@ -512,10 +614,16 @@ impl Swim {
         match header {
             Header::Ping { seq, target } => {
                 if target == self.local.id {
+                    let room = if self.is_verified(sender, from) {
+                        self.config.max_payload
+                    } else {
+                        crate::node::REFLECTION_FACTOR * payload.len()
+                    };
                     self.send(Out::Ack {
                         to: from,
                         seq,
                         target,
+                        room,
                     });
                 }
             }
@@ -533,7 +641,7 @@ impl Swim {
                     self.stats.nacks_received += 1;
                 }
             }
-            Header::PushPull { .. } | Header::Gossip | Header::Whois => {}
+            Header::PushPull { .. } | Header::Gossip | Header::Whois | Header::Buckets { .. } => {}
         }
         Ok(())
     }
@@ -541,15 +649,22 @@ impl Swim {
     /// Writes the next payload into `out` (cleared first) and returns its destination.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<SocketAddr> {
         loop {
-            let o = self.outbox.pop_front()?;
+            let o = crate::pop_releasing(&mut self.outbox)?;
             out.clear();
+            let mut room_left = self.config.max_payload;
             let (to, header, suspect_first) = match o {
                 Out::Raw { to, bytes } => {
                     out.extend_from_slice(&bytes);
                     return Some(to);
                 }
                 Out::Join { to } => {
-                    wire::put_header(out, &Header::PushPull { reply_wanted: true });
+                    wire::put_header(
+                        out,
+                        &Header::PushPull {
+                            reply_wanted: true,
+                            buckets: None,
+                        },
+                    );
                     wire::put_count(out, 1);
                     wire::put_record(out, &self.own_record());
                     return Some(to);
@@ -561,7 +676,15 @@ impl Swim {
                         .map(|m| suspect(m.id, m.generation, m.incarnation, self.local.id));
                     (to, Header::Ping { seq, target }, suspect)
                 }
-                Out::Ack { to, seq, target } => (to, Header::Ack { seq, target }, None),
+                Out::Ack {
+                    to,
+                    seq,
+                    target,
+                    room,
+                } => {
+                    room_left = room.min(room_left);
+                    (to, Header::Ack { seq, target }, None)
+                }
                 Out::Nack { to, seq, target } => (to, Header::Nack { seq, target }, None),
                 Out::PingReq {
                     to,
@@ -584,10 +707,7 @@ impl Swim {
                 wire::put_update(&mut items, &s);
                 n += 1;
             }
-            let budget = self
-                .config
-                .max_payload
-                .saturating_sub(out.len() + wire::COUNT_RESERVE + items.len());
+            let budget = room_left.saturating_sub(out.len() + wire::COUNT_RESERVE + items.len());
             let sent = self.queue.fill(&mut items, budget, self.retransmit_limit());
             self.stats.broadcasts_sent += sent as u64;
             n += sent;
@@ -629,7 +749,7 @@ impl Swim {
 
     /// The next membership change, oldest first.
     pub fn poll_event(&mut self) -> Option<ClusterEvent> {
-        self.events.pop_front()
+        crate::pop_releasing(&mut self.events)
     }
 
     /// Graceful leave: broadcasts Left about itself at once to several members and stops
@@ -644,31 +764,66 @@ impl Swim {
         let k = self.config.gossip_nodes.max(3);
         self.pick_live(k, None);
         for i in 0..self.picks.len() {
-            let id = self.live[self.picks[i]];
-            if let Some(m) = self.member(id) {
-                let to = m.addr;
-                self.send(Out::Gossip { to });
-            }
+            let to = self.table.rec(self.table.live_slot(self.picks[i])).addr();
+            self.send(Out::Gossip { to });
         }
         self.next_gossip = now + self.config.gossip_interval();
     }
 
     /// Every other member known, in a deterministic order (not self).
-    pub fn members(&self) -> impl Iterator<Item = &SwimMember> {
-        self.members.iter()
+    pub fn members(&self) -> impl Iterator<Item = SwimMember> + '_ {
+        (0..self.table.len()).map(|s| self.table.view(s))
+    }
+
+    /// How many other members are known (any status).
+    pub fn member_count(&self) -> usize {
+        self.table.len()
     }
 
     /// One member (not self).
-    pub fn member(&self, id: NodeId) -> Option<&SwimMember> {
-        self.index
-            .get(&id)
-            .and_then(|&i| self.members.get(i as usize))
+    pub fn member(&self, id: NodeId) -> Option<SwimMember> {
+        self.table.slot(id).map(|s| self.table.view(s))
     }
 
-    /// Ids of the Alive and Suspect members, the peers to gossip with, in no particular (but
+    /// How many members are Alive or Suspect (the peers to gossip with), self excluded.
+    pub fn live_len(&self) -> usize {
+        self.table.live_len()
+    }
+
+    /// The `i`th of the [`live_len`](Swim::live_len) live members, in no particular (but
     /// deterministic) order.
-    pub fn live(&self) -> &[NodeId] {
-        &self.live
+    pub fn live_id(&self, i: usize) -> NodeId {
+        self.table.live_id(i)
+    }
+
+    /// Whether `id` is Alive or Suspect here.
+    pub fn is_live(&self, id: NodeId) -> bool {
+        self.rec(id).is_some_and(Rec::is_live)
+    }
+
+    /// Where member `id` (not self) is reached.
+    pub fn member_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.rec(id).map(Rec::addr)
+    }
+
+    /// Member `id`'s generation (not self).
+    pub fn member_generation(&self, id: NodeId) -> Option<u64> {
+        self.rec(id).map(|r| r.generation)
+    }
+
+    /// Every other member's status, in [`members`](Swim::members)' order, without copying
+    /// the members.
+    pub fn statuses(&self) -> impl Iterator<Item = MemberStatus> + '_ {
+        self.table.records().iter().map(|r| r.status)
+    }
+
+    /// The name of member `id` (not self).
+    pub fn member_name(&self, id: NodeId) -> Option<&str> {
+        self.rec(id).map(|r| self.table.name(r))
+    }
+
+    fn rec(&self, id: NodeId) -> Option<&Rec> {
+        self.table.get(id)
     }
 
     /// This node's incarnation.
@@ -688,6 +843,12 @@ impl Swim {
         self.incarnation = 0;
         self.leaving = false;
         self.broadcast_self();
+    }
+
+    /// The newest generation someone claimed for this node, beyond its own, once: the caller
+    /// refutes it by moving to a higher generation ([`set_generation`](Swim::set_generation)).
+    pub fn take_generation_claim(&mut self) -> Option<u64> {
+        self.generation_claim.take()
     }
 
     /// Counters.
@@ -712,7 +873,7 @@ impl Swim {
 
     fn suspicion_bounds(&self) -> (Duration, Duration, u32) {
         suspicion::bounds(
-            self.live.len() + 1,
+            self.table.live_len() + 1,
             self.config.suspicion_mult,
             self.config.suspicion_max_timeout_mult,
             self.config.probe_interval(),
@@ -720,7 +881,7 @@ impl Swim {
     }
 
     fn retransmit_limit(&self) -> u32 {
-        let n = (self.live.len() + 2) as f64; // N + 1, N counting self
+        let n = (self.table.live_len() + 2) as f64; // N + 1, N counting self
         self.config.retransmit_mult * (n.log10().ceil() as u32).max(1)
     }
 
@@ -782,16 +943,14 @@ impl Swim {
     /// Picks up to `k` distinct random indices into `live` (skipping `except`) into `picks`.
     fn pick_live(&mut self, k: usize, except: Option<NodeId>) {
         self.picks.clear();
-        let n = self.live.len();
-        let avail = n - usize::from(
-            except.is_some_and(|e| self.member(e).is_some_and(|m| m.live_slot != NOT_LIVE)),
-        );
+        let n = self.table.live_len();
+        let avail = n - usize::from(except.is_some_and(|e| self.is_live(e)));
         let k = k.min(avail);
         let mut attempts = 0;
         while self.picks.len() < k && attempts < 8 * k + 16 {
             attempts += 1;
             let i = self.rng.random_range(0..n);
-            if Some(self.live[i]) != except && !self.picks.contains(&i) {
+            if Some(self.table.live_id(i)) != except && !self.picks.contains(&i) {
                 self.picks.push(i);
             }
         }
@@ -803,28 +962,15 @@ impl Swim {
         }
         let mult = self.multiplier();
         self.next_probe = now + self.config.probe_interval() * mult;
-        let mut reshuffled = false;
-        let target = loop {
-            if self.probe_pos >= self.probe_order.len() {
-                if reshuffled || self.live.is_empty() {
-                    break None;
-                }
-                reshuffled = true;
-                self.end_of_pass();
-            }
-            let Some(&id) = self.probe_order.get(self.probe_pos) else {
-                break None;
-            };
-            self.probe_pos += 1;
-            if let Some(m) = self.member(id)
-                && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
-            {
-                break Some((id, m.addr));
-            }
-        };
-        let Some((target, addr)) = target else {
+        if self.table.live_len() == 0 {
             return;
-        };
+        }
+        if self.probe_pos >= self.table.live_len() {
+            self.end_of_pass();
+        }
+        let r = self.table.rec(self.table.live_slot(self.probe_pos));
+        self.probe_pos += 1;
+        let (target, addr) = (r.id, r.addr());
         self.seq += 1;
         let seq = self.seq;
         self.probe = Some(Probe {
@@ -849,28 +995,25 @@ impl Swim {
     /// Reshuffles the probe order and, if any member is dead, pushes our table to one of them
     /// so that two sides of a healed partition re-merge.
     fn end_of_pass(&mut self) {
-        self.probe_order.clear();
-        self.probe_order.extend_from_slice(&self.live);
-        for i in (1..self.probe_order.len()).rev() {
+        for i in (1..self.table.live_len()).rev() {
             let j = self.rng.random_range(0..=i);
-            self.probe_order.swap(i, j);
+            self.table.live_swap(i, j);
         }
         self.probe_pos = 0;
-        let dead = self
-            .members
+        let records = self.table.records();
+        let dead = records
             .iter()
             .filter(|m| m.status == MemberStatus::Dead)
             .count();
         if dead > 0 {
             let pick = self.rng.random_range(0..dead);
-            if let Some(to) = self
-                .members
+            if let Some(to) = records
                 .iter()
                 .filter(|m| m.status == MemberStatus::Dead)
                 .nth(pick)
-                .map(|m| m.addr)
+                .map(Rec::addr)
             {
-                self.push_table(to, true);
+                self.push_table(to, true, None);
             }
         }
     }
@@ -887,18 +1030,16 @@ impl Swim {
             .unwrap_or_default();
         helpers.clear();
         for i in 0..self.picks.len() {
-            let id = self.live[self.picks[i]];
-            if let Some(m) = self.member(id) {
-                let to = m.addr;
-                helpers.push(id);
-                self.stats.ping_reqs_sent += 1;
-                self.send(Out::PingReq {
-                    to,
-                    seq,
-                    target,
-                    addr,
-                });
-            }
+            let m = self.table.rec(self.table.live_slot(self.picks[i]));
+            let (id, to) = (m.id, m.addr());
+            helpers.push(id);
+            self.stats.ping_reqs_sent += 1;
+            self.send(Out::PingReq {
+                to,
+                seq,
+                target,
+                addr,
+            });
         }
         if let Some(p) = self.probe.as_mut() {
             p.helpers = helpers;
@@ -930,8 +1071,8 @@ impl Swim {
         // Alive: suspect it. Already suspect (others accused it): our failed probe confirms
         // the suspicion, here and, rebroadcast, everywhere, so the timeout shrinks to its
         // minimum as independent probers fail.
-        if let Some(m) = self.member(target)
-            && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+        if let Some(m) = self.rec(target)
+            && m.is_live()
         {
             let s = suspect(m.id, m.generation, m.incarnation, self.local.id);
             self.apply(now, &s, true);
@@ -939,6 +1080,15 @@ impl Swim {
     }
 
     fn on_ack(&mut self, seq: u64, target: NodeId, sender: NodeId) {
+        if sender == target
+            && let Some(i) = self
+                .verifying
+                .iter()
+                .position(|v| v.0 == seq && v.1 == target)
+        {
+            let (_, id, at) = self.verifying.swap_remove(i);
+            self.mark_verified(id, at);
+        }
         if let Some(p) = self.probe.as_mut()
             && p.seq == seq
             && p.target == target
@@ -946,6 +1096,10 @@ impl Swim {
             && (sender == target || p.helpers.contains(&sender))
         {
             p.acked = true;
+            if sender == target {
+                let at = p.addr;
+                self.mark_verified(target, at);
+            }
             self.stats.acks_received += 1;
             self.health = self.health.saturating_sub(1);
             return;
@@ -960,8 +1114,83 @@ impl Swim {
                 to: r.requester,
                 seq: r.requester_seq,
                 target,
+                room: self.config.max_payload,
             });
         }
+    }
+
+    /// `id` answered a ping sent to `at`: if that is where we reach it (and the answer came
+    /// from there), its address is verified.
+    fn mark_verified(&mut self, id: NodeId, at: SocketAddr) {
+        if self.first_hand != Some((id, at)) {
+            return;
+        }
+        if let Some(slot) = self.table.slot(id)
+            && self.table.rec(slot).addr() == at
+        {
+            self.table.rec_mut(slot).set_verified(true);
+        }
+        if let Some(i) = self.deferred.iter().position(|d| d.0 == id && d.1 == at) {
+            let (_, to, reply_wanted, buckets) = self.deferred.swap_remove(i);
+            self.push_table(to, reply_wanted, buckets);
+        }
+    }
+
+    /// Whether `id` is a live member reached at `from` that proved it receives there (it
+    /// answered one of our pings): replies to it need no amplification limit.
+    pub fn is_verified(&self, id: NodeId, from: SocketAddr) -> bool {
+        self.rec(id)
+            .is_some_and(|r| r.is_live() && r.verified() && r.addr() == from)
+    }
+
+    /// A table asked for from an address that has not proven it receives (a forged source
+    /// would turn this node into an amplifier aimed at it): answer with our own record only,
+    /// ping the asker, and send the table when its ack proves the address (one round trip, as
+    /// a TCP handshake would).
+    fn defer_table(
+        &mut self,
+        id: NodeId,
+        to: SocketAddr,
+        reply_wanted: bool,
+        buckets: Option<u64>,
+    ) {
+        self.stats.tables_deferred += 1;
+        self.deferred.retain(|d| d.0 != id);
+        if self.deferred.len() >= HANDSHAKE_BOUND {
+            self.deferred.remove(0);
+        }
+        self.deferred.push((id, to, reply_wanted, buckets));
+        let mut p = Vec::with_capacity(64);
+        wire::put_header(
+            &mut p,
+            &Header::PushPull {
+                reply_wanted: false,
+                buckets: None,
+            },
+        );
+        wire::put_count(&mut p, 1);
+        wire::put_record(&mut p, &self.own_record());
+        self.send(Out::Raw { to, bytes: p });
+        if !self.verifying.iter().any(|v| v.1 == id && v.2 == to) {
+            self.verify(id, to);
+        }
+    }
+
+    /// Pings a member first heard of first-hand, so that its address is verified at once
+    /// rather than when its turn in the probe order comes.
+    fn verify(&mut self, id: NodeId, to: SocketAddr) {
+        if self.verifying.len() >= HANDSHAKE_BOUND {
+            self.verifying.remove(0);
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        self.verifying.push((seq, id, to));
+        self.stats.pings_sent += 1;
+        // Bare: no piggyback towards an address that has not proven it receives.
+        let mut p = Vec::with_capacity(16);
+        wire::put_header(&mut p, &Header::Ping { seq, target: id });
+        wire::put_count(&mut p, 0);
+        self.send(Out::Raw { to, bytes: p });
     }
 
     fn on_ping_req(
@@ -977,6 +1206,7 @@ impl Swim {
                 to: from,
                 seq,
                 target,
+                room: self.config.max_payload,
             });
             return;
         }
@@ -1021,7 +1251,7 @@ impl Swim {
     fn gossip(&mut self, now: Time) {
         self.recent_dead
             .retain(|&(_, t)| now.saturating_since(t) < GOSSIP_TO_THE_DEAD);
-        let n_live = self.live.len();
+        let n_live = self.table.live_len();
         let n = n_live + self.recent_dead.len();
         let k = self.config.gossip_nodes.min(n);
         self.picks.clear();
@@ -1036,46 +1266,56 @@ impl Swim {
         for j in 0..self.picks.len() {
             let i = self.picks[j];
             let id = if i < n_live {
-                self.live[i]
+                self.table.live_id(i)
             } else {
                 self.recent_dead[i - n_live].0
             };
-            if let Some(m) = self.member(id) {
-                let to = m.addr;
+            if let Some(to) = self.rec(id).map(Rec::addr) {
                 self.send(Out::Gossip { to });
             }
         }
     }
 
-    /// Queues our table (self first, then from a random offset) as push-pull payloads to `to`.
-    fn push_table(&mut self, to: SocketAddr, reply_wanted: bool) {
-        let header = Header::PushPull { reply_wanted };
+    /// Queues our table (self first, then from a random offset) as push-pull payloads to `to`:
+    /// all of it, or only the records in the `buckets` mask. Only the first payload asks for a
+    /// reply, so that a table of many payloads is answered once.
+    fn push_table(&mut self, to: SocketAddr, reply_wanted: bool, buckets: Option<u64>) {
+        let wanted = |id: NodeId| buckets.is_none_or(|m| m & (1 << wire::bucket(id)) != 0);
         let max = self.config.max_payload;
         let mut payloads = 0;
         let mut items = Vec::new();
         let mut n = 0;
-        wire::put_record(&mut items, &self.own_record());
-        n += 1;
-        let len = self.members.len();
+        if wanted(self.local.id) {
+            wire::put_record(&mut items, &self.own_record());
+            n += 1;
+        }
+        let len = self.table.len();
         let start = if len == 0 {
             0
         } else {
             self.rng.random_range(0..len)
         };
-        let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
-        let flush = |items: &mut Vec<u8>, n: &mut usize, out: &mut Vec<(SocketAddr, Vec<u8>)>| {
-            let mut p = Vec::with_capacity(items.len() + 4);
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let flush = |items: &mut Vec<u8>, n: &mut usize, out: &mut Vec<Vec<u8>>| {
+            let header = Header::PushPull {
+                reply_wanted: reply_wanted && out.is_empty(),
+                buckets,
+            };
+            let mut p = Vec::with_capacity(items.len() + 12);
             wire::put_header(&mut p, &header);
             wire::put_count(&mut p, *n);
             p.extend_from_slice(items);
-            out.push((to, p));
+            out.push(p);
             items.clear();
             *n = 0;
         };
-        let room = max - 2 - wire::COUNT_RESERVE;
+        let room = max - 10 - wire::COUNT_RESERVE;
         let mut rec_buf = Vec::new();
         for k in 0..len {
-            let m = &self.members[(start + k) % len];
+            let m = self.table.rec((start + k) % len);
+            if !wanted(m.id) {
+                continue;
+            }
             rec_buf.clear();
             wire::put_record(
                 &mut rec_buf,
@@ -1084,8 +1324,8 @@ impl Swim {
                     id: m.id,
                     generation: m.generation,
                     incarnation: m.incarnation,
-                    name: &m.name,
-                    addr: m.addr,
+                    name: self.table.name(m),
+                    addr: m.addr(),
                 },
             );
             if items.len() + rec_buf.len() > room {
@@ -1098,12 +1338,19 @@ impl Swim {
             items.extend_from_slice(&rec_buf);
             n += 1;
         }
-        if n > 0 && payloads < MAX_PUSH_PULL_PAYLOADS {
+        if (n > 0 || out.is_empty()) && payloads < MAX_PUSH_PULL_PAYLOADS {
             flush(&mut items, &mut n, &mut out);
         }
-        for (to, bytes) in out {
+        for bytes in out {
             self.send(Out::Raw { to, bytes });
         }
+    }
+
+    /// This node's membership fingerprint per bucket (its own share included).
+    fn bucket_fps(&self) -> [u64; wire::BUCKETS] {
+        let mut fps = self.bucket_fp;
+        fps[wire::bucket(self.local.id)] ^= fp_share(self.local.id, self.local.generation);
+        fps
     }
 
     fn merge_record(&mut self, now: Time, r: &Record<'_>, sender: NodeId) {
@@ -1151,14 +1398,11 @@ impl Swim {
             self.about_self(u);
             return;
         }
-        let Some(&idx) = self.index.get(&u.id) else {
+        let Some(idx) = self.table.slot(u.id) else {
             self.learn(now, u, spread);
             return;
         };
-        let idx = idx as usize;
-        let Some(m) = self.members.get(idx) else {
-            return;
-        };
+        let m = self.table.rec(idx);
         if u.generation < m.generation {
             self.stats.updates_ignored += 1;
             return;
@@ -1172,19 +1416,34 @@ impl Swim {
                     self.stats.updates_ignored += 1;
                     return;
                 }
+                if let Some(a) = u.addr
+                    && was_live
+                    && a != m.addr()
+                    && self.first_hand != Some((u.id, a))
+                {
+                    // Someone says a live member moved: a forger redirecting its traffic, or a
+                    // restart elsewhere, which is believed once the old process is dead.
+                    self.stats.address_conflicts += 1;
+                    return;
+                }
                 self.cancel_suspicion(u.id);
                 self.set_member_generation(idx, u.generation);
-                let m = &mut self.members[idx];
+                self.table.set_name(idx, u.name);
+                let m = self.table.rec_mut(idx);
                 m.incarnation = u.incarnation;
+                let mut unverified = None;
                 if let Some(a) = u.addr {
-                    m.addr = a;
-                }
-                if *m.name != *u.name {
-                    m.name = compact_str::CompactString::new(u.name);
+                    m.set_addr(a);
+                    unverified = (!m.verified()).then_some(a);
                 }
                 if was != MemberStatus::Alive {
                     m.status = MemberStatus::Alive;
-                    m.since = now;
+                    m.set_since(now);
+                }
+                if let Some(a) = unverified
+                    && self.first_hand == Some((u.id, a))
+                {
+                    self.verify(u.id, a);
                 }
                 if !was_live || newer_gen {
                     self.event(ClusterEvent::MemberUp(u.id));
@@ -1220,10 +1479,10 @@ impl Swim {
                     return;
                 }
                 self.set_member_generation(idx, u.generation);
-                let m = &mut self.members[idx];
+                let m = self.table.rec_mut(idx);
                 m.incarnation = u.incarnation;
                 m.status = MemberStatus::Suspect;
-                m.since = now;
+                m.set_since(now);
                 self.cancel_suspicion(u.id);
                 let s = Suspicion::new(
                     u.id,
@@ -1251,14 +1510,14 @@ impl Swim {
                 self.cancel_suspicion(u.id);
                 let left = u.from == u.id;
                 self.set_member_generation(idx, u.generation);
-                let m = &mut self.members[idx];
+                let m = self.table.rec_mut(idx);
                 m.incarnation = u.incarnation;
                 m.status = if left {
                     MemberStatus::Left
                 } else {
                     MemberStatus::Dead
                 };
-                m.since = now;
+                m.set_since(now);
                 if was_live {
                     self.remove_live(u.id);
                 }
@@ -1290,23 +1549,23 @@ impl Swim {
             }
             self.removed.remove(i);
         }
-        if self.members.len() >= self.config.max_members {
+        if self.table.len() >= self.config.max_members {
             self.stats.members_refused += 1;
             return;
         }
-        let i = self.members.len() as u32;
-        self.members.push(SwimMember {
+        self.table.insert(NewMember {
             id: u.id,
-            name: compact_str::CompactString::new(wire::truncate(u.name)),
+            name: u.name,
             addr,
             generation: u.generation,
             incarnation: u.incarnation,
             status: MemberStatus::Alive,
             since: now,
-            live_slot: NOT_LIVE,
         });
-        self.index.insert(u.id, i);
         self.add_live(u.id);
+        if self.first_hand == Some((u.id, addr)) {
+            self.verify(u.id, addr);
+        }
         self.event(ClusterEvent::MemberUp(u.id));
         if spread {
             self.rebroadcast(u);
@@ -1314,6 +1573,15 @@ impl Swim {
     }
 
     fn about_self(&mut self, u: &Update<'_>) {
+        if u.generation > self.local.generation && !self.leaving {
+            // Someone speaks for a newer run of this node (forged, or an older process of ours
+            // that ran ahead): only a newer generation of our own can answer it, and that is
+            // the caller's to choose (`take_generation_claim`).
+            self.stats.generation_claims += 1;
+            let g = u.generation;
+            self.generation_claim = Some(self.generation_claim.map_or(g, |c| c.max(g)));
+            return;
+        }
         if u.generation != self.local.generation || self.leaving {
             self.stats.updates_ignored += 1;
             return;
@@ -1369,8 +1637,8 @@ impl Swim {
         self.live_fp ^ fp_share(self.local.id, self.local.generation)
     }
 
-    /// A counter bumped whenever [`live`](Swim::live) changes: a caller that keeps something
-    /// derived from the live list compares this instead of the list.
+    /// A counter bumped whenever the live list ([`live_id`](Swim::live_id)) changes: a caller
+    /// that keeps something derived from the live list compares this instead of the list.
     pub fn live_changes(&self) -> u64 {
         self.live_changes
     }
@@ -1393,59 +1661,66 @@ impl Swim {
         self.next_sync = now + period;
         self.last_table_sync = now;
         self.stats.table_syncs += 1;
-        self.push_table(to, true);
+        // As many buckets as fit the payload budget (64 at the usual MTU).
+        let bits = (0..=wire::BUCKET_BITS)
+            .rev()
+            .find(|&b| wire::buckets_len(b) <= self.config.max_payload)
+            .unwrap_or(0);
+        let mut p = Vec::with_capacity(wire::buckets_len(bits));
+        wire::put_header(
+            &mut p,
+            &Header::Buckets {
+                bits,
+                fps: wire::fold(&self.bucket_fps(), bits),
+            },
+        );
+        wire::put_count(&mut p, 0);
+        self.send(Out::Raw { to, bytes: p });
     }
 
-    /// Puts a member on the live list and at a random place in this pass's probe order
-    /// (memberlist's swap with a random slot): O(1) at any N.
+    /// Puts a member on the live list at a random place in the part of this pass still to be
+    /// probed (memberlist's swap with a random slot): O(1) at any N.
     fn add_live(&mut self, id: NodeId) {
-        let Some(&idx) = self.index.get(&id) else {
+        let Some(slot) = self.table.slot(id) else {
             return;
         };
-        let slot = self.live.len() as u32;
-        let m = &mut self.members[idx as usize];
-        if m.live_slot != NOT_LIVE {
+        let m = self.table.rec(slot);
+        if m.is_live() {
             return;
         }
-        m.live_slot = slot;
         self.live_fp ^= fp_share(id, m.generation);
-        self.live.push(id);
+        self.bucket_fp[wire::bucket(id)] ^= fp_share(id, m.generation);
+        let end = self.table.live_len();
+        let pos = self.rng.random_range(self.probe_pos.min(end)..=end);
+        self.table.live_insert(slot, pos);
         self.live_changes += 1;
         self.live_changed_at = self.now;
-        self.probe_order.push(id);
-        let last = self.probe_order.len() - 1;
-        let j = self.rng.random_range(0..=last);
-        self.probe_order.swap(j, last);
     }
 
-    /// Takes a member off the live list (swap-remove): O(1) at any N.
+    /// Takes a member off the live list: O(1) at any N.
     fn remove_live(&mut self, id: NodeId) {
-        let Some(&idx) = self.index.get(&id) else {
+        let Some(slot) = self.table.slot(id) else {
             return;
         };
-        let m = &mut self.members[idx as usize];
-        let slot = m.live_slot;
-        if slot == NOT_LIVE {
+        let m = self.table.rec(slot);
+        if !m.is_live() {
             return;
         }
-        m.live_slot = NOT_LIVE;
         self.live_fp ^= fp_share(id, m.generation);
-        self.live.swap_remove(slot as usize);
+        self.bucket_fp[wire::bucket(id)] ^= fp_share(id, m.generation);
+        self.probe_pos = self.table.live_remove(slot, self.probe_pos);
         self.live_changes += 1;
         self.live_changed_at = self.now;
-        if let Some(&moved) = self.live.get(slot as usize)
-            && let Some(&j) = self.index.get(&moved)
-        {
-            self.members[j as usize].live_slot = slot;
-        }
     }
 
     /// Sets member `idx`'s generation, keeping the membership fingerprint in step.
     fn set_member_generation(&mut self, idx: usize, generation: u64) {
-        let m = &mut self.members[idx];
+        let m = self.table.rec_mut(idx);
         if m.generation != generation {
-            if m.live_slot != NOT_LIVE {
-                self.live_fp ^= fp_share(m.id, m.generation) ^ fp_share(m.id, generation);
+            if m.is_live() {
+                let change = fp_share(m.id, m.generation) ^ fp_share(m.id, generation);
+                self.live_fp ^= change;
+                self.bucket_fp[wire::bucket(m.id)] ^= change;
             }
             m.generation = generation;
         }
@@ -1456,16 +1731,12 @@ impl Swim {
         let grace = self.config.dead_grace();
         let mut next = Time::NEVER;
         let mut i = 0;
-        while i < self.members.len() {
-            let m = &self.members[i];
+        while i < self.table.len() {
+            let m = self.table.rec(i);
             if matches!(m.status, MemberStatus::Dead | MemberStatus::Left) {
-                let due = m.since + grace;
+                let due = m.since() + grace;
                 if due <= now {
-                    let m = self.members.swap_remove(i);
-                    self.index.remove(&m.id);
-                    if let Some(moved) = self.members.get(i) {
-                        self.index.insert(moved.id, i as u32);
-                    }
+                    let m = self.table.swap_remove(i);
                     if self.removed.len() >= REMOVED_MEMORY {
                         self.removed.pop_front();
                     }

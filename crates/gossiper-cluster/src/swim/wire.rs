@@ -15,6 +15,36 @@ pub(crate) const MAX_NAME: usize = 128;
 pub(crate) const MAX_ITEMS: usize = 8_192;
 /// Bytes reserved for the item count varint (`MAX_ITEMS` fits in two).
 pub(crate) const COUNT_RESERVE: usize = 2;
+/// Buckets of the membership fingerprint (`2^BUCKET_BITS`).
+pub(crate) const BUCKETS: usize = 64;
+/// Bits of a bucket number.
+pub(crate) const BUCKET_BITS: u8 = 6;
+
+/// The bytes of a Buckets message of `2^bits` buckets, count included.
+pub(crate) fn buckets_len(bits: u8) -> usize {
+    3 + 8 * (1 << bits)
+}
+
+/// Folds per-bucket fingerprints to `2^bits` buckets: folded bucket `j` is the xor of the
+/// buckets `b` with `b >> (6 - bits) == j`, so a bucket number's top bits pick its fold.
+pub(crate) fn fold(fps: &[u64; BUCKETS], bits: u8) -> [u64; BUCKETS] {
+    let shift = BUCKET_BITS - bits.min(BUCKET_BITS);
+    let mut out = [0u64; BUCKETS];
+    for (b, fp) in fps.iter().enumerate() {
+        out[b >> shift] ^= fp;
+    }
+    out
+}
+
+/// The bucket of member `id`'s share of the membership fingerprint: the top 6 bits of the
+/// id, mixed first (ids are FNV hashes of names, whose high bits barely differ between names
+/// like `node-17` and `node-18`).
+pub(crate) fn bucket(id: NodeId) -> usize {
+    let mut x = id.0 ^ 0x9e37_79b9_7f4a_7c15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((x ^ (x >> 31)) >> 58) as usize
+}
 
 /// The message type byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +56,7 @@ pub(crate) enum MsgType {
     PushPull = 5,
     Gossip = 6,
     Whois = 7,
+    Buckets = 8,
 }
 
 /// The kind byte of a piggybacked update.
@@ -61,6 +92,9 @@ pub(crate) struct Record<'a> {
 }
 
 /// The fixed part of a message.
+// Buckets is 520 bytes against 32 for the rest: a header lives on the stack for one datagram,
+// and boxing the fingerprints would allocate for every one received.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Header {
     Ping {
@@ -82,10 +116,19 @@ pub(crate) enum Header {
     },
     PushPull {
         reply_wanted: bool,
+        /// Only the records in these buckets (bit `b` for bucket `b`); `None`: the whole table.
+        buckets: Option<u64>,
     },
     Gossip,
     /// "Who are you?": the receiver answers with a Gossip of its own Alive update.
     Whois,
+    /// The sender's membership fingerprint per bucket, folded to `2^bits` buckets (so that
+    /// the list fits a small MTU; [`fold`]): the receiver answers with a push-pull of the
+    /// buckets that differ from its own.
+    Buckets {
+        bits: u8,
+        fps: [u64; BUCKETS],
+    },
 }
 
 /// Appends the fixed part of a message (everything before the count).
@@ -98,12 +141,25 @@ pub(crate) fn put_header(out: &mut Vec<u8>, h: &Header) {
             put_seq_target(out, MsgType::PingReq, seq, target);
             put_addr(out, addr);
         }
-        Header::PushPull { reply_wanted } => {
+        Header::PushPull {
+            reply_wanted,
+            buckets,
+        } => {
             out.push(MsgType::PushPull as u8);
-            out.push(u8::from(reply_wanted));
+            out.push(u8::from(reply_wanted) | (u8::from(buckets.is_some()) << 1));
+            if let Some(mask) = buckets {
+                out.extend_from_slice(&mask.to_le_bytes());
+            }
         }
         Header::Gossip => out.push(MsgType::Gossip as u8),
         Header::Whois => out.push(MsgType::Whois as u8),
+        Header::Buckets { bits, fps } => {
+            out.push(MsgType::Buckets as u8);
+            out.push(bits);
+            for fp in &fps[..1 << bits.min(BUCKET_BITS)] {
+                out.extend_from_slice(&fp.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -204,15 +260,34 @@ pub(crate) fn read_header<'a>(
             seq: r.varint()?,
             target: id(&mut r)?,
         },
-        5 => Header::PushPull {
-            reply_wanted: match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(DecodeError::Invalid("push-pull flags")),
-            },
-        },
+        5 => {
+            let flags = r.u8()?;
+            if flags > 3 {
+                return Err(DecodeError::Invalid("push-pull flags"));
+            }
+            let buckets = if flags & 2 != 0 {
+                Some(u64_le(&mut r)?)
+            } else {
+                None
+            };
+            Header::PushPull {
+                reply_wanted: flags & 1 != 0,
+                buckets,
+            }
+        }
         6 => Header::Gossip,
         7 => Header::Whois,
+        8 => {
+            let bits = r.u8()?;
+            if bits > BUCKET_BITS {
+                return Err(DecodeError::Invalid("bucket bits"));
+            }
+            let mut fps = [0u64; BUCKETS];
+            for fp in &mut fps[..1 << bits] {
+                *fp = u64_le(&mut r)?;
+            }
+            Header::Buckets { bits, fps }
+        }
         k => return Err(DecodeError::UnknownKind(k)),
     };
     // Every item is at least 12 bytes: a count beyond that is a lie.
@@ -221,11 +296,15 @@ pub(crate) fn read_header<'a>(
     Ok((h, n, r))
 }
 
-fn id(r: &mut Reader<'_>) -> Result<NodeId, DecodeError> {
+fn u64_le(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
     let b = r.take(8)?;
     let mut a = [0u8; 8];
     a.copy_from_slice(b);
-    Ok(NodeId(u64::from_le_bytes(a)))
+    Ok(u64::from_le_bytes(a))
+}
+
+fn id(r: &mut Reader<'_>) -> Result<NodeId, DecodeError> {
+    u64_le(r).map(NodeId)
 }
 
 fn addr(r: &mut Reader<'_>) -> Result<SocketAddr, DecodeError> {
@@ -385,11 +464,44 @@ mod tests {
             addr: "1.2.3.4:5".parse().unwrap(),
         };
         let mut out = Vec::new();
-        put_header(&mut out, &Header::PushPull { reply_wanted: true });
-        put_count(&mut out, 1);
-        put_record(&mut out, &rec);
-        let (_, _, mut r) = read_header(&out).unwrap();
-        assert_eq!(read_record(&mut r).unwrap(), rec);
+        for buckets in [None, Some(0x8000_0000_0000_0001)] {
+            out.clear();
+            let h = Header::PushPull {
+                reply_wanted: true,
+                buckets,
+            };
+            put_header(&mut out, &h);
+            put_count(&mut out, 1);
+            put_record(&mut out, &rec);
+            let (got, _, mut r) = read_header(&out).unwrap();
+            assert_eq!(got, h);
+            assert_eq!(read_record(&mut r).unwrap(), rec);
+        }
+        let mut fps = [0u64; BUCKETS];
+        fps[3] = 7;
+        fps[63] = u64::MAX;
+        for bits in [0, 3, BUCKET_BITS] {
+            let folded = fold(&fps, bits);
+            let h = Header::Buckets { bits, fps: folded };
+            out.clear();
+            put_header(&mut out, &h);
+            put_count(&mut out, 0);
+            assert_eq!(out.len(), buckets_len(bits));
+            assert_eq!(validate(&out).unwrap(), h);
+            out.truncate(out.len() - 2);
+            assert!(validate(&out).is_err(), "a short bucket list is refused");
+        }
+        assert_eq!(fold(&fps, 0)[0], 7 ^ u64::MAX);
+        assert_eq!(fold(&fps, 1), {
+            let mut f = [0; BUCKETS];
+            f[0] = 7;
+            f[1] = u64::MAX;
+            f
+        });
+        assert!(
+            validate(&[MsgType::Buckets as u8, 7, 0]).is_err(),
+            "at most 64 buckets"
+        );
         let mut ping = Vec::new();
         put_header(
             &mut ping,
