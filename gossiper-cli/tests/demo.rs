@@ -53,16 +53,27 @@ fn the_default_demo_converges_with_a_summary_line() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("gossiper demo: 10 nodes on random-regular(degree=3)"));
-    let last = text.lines().last().expect("some output");
+    let lines: Vec<&str> = text.lines().collect();
+    let [.., verdict, cost] = lines[..] else {
+        panic!("no summary: {text}");
+    };
     assert!(
-        last.starts_with("converged in ") && last.contains("10 nodes agree on 15 keys"),
-        "{last}"
+        verdict.starts_with("converged in ") && verdict.contains("10 nodes agree on 15 keys"),
+        "{verdict}"
     );
     for word in ["rounds", "messages", "bytes"] {
-        assert!(last.contains(word), "summary lacks {word}: {last}");
+        assert!(cost.contains(word), "summary lacks {word}: {cost}");
+    }
+    // Everything fits an 80-column terminal.
+    for l in &lines {
+        assert!(
+            l.chars().count() <= 80,
+            "{} columns: {l}",
+            l.chars().count()
+        );
     }
     // The table shows every node, and by the end every node holds the same state.
-    let final_rows: Vec<&str> = text.lines().rev().skip(1).take(10).collect();
+    let final_rows: Vec<&str> = text.lines().rev().skip(2).take(10).collect();
     assert!(
         final_rows
             .iter()
@@ -170,8 +181,11 @@ fn a_run_out_of_time_exits_3_with_one_line() {
         "40",
         "--topology",
         "ring",
+        // The duration grammar `simulate` reads, and its name for the jitter interval.
         "--max-duration",
-        "0.3",
+        "300ms",
+        "--interval",
+        "uniform",
         "--format",
         "json",
     ]);

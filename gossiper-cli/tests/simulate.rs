@@ -34,13 +34,28 @@ fn bad_arguments_are_one_line_and_exit_2() {
     assert_usage_error(&["--nodes", "100", "--crash", "3:500"], "names node 500");
     assert_usage_error(&["--partition", "9..2:0-10"], "must heal after it starts");
     assert_usage_error(&["--nodes", "1"], "at least 2 nodes");
+    // Refused before anything is allocated: 4·10^9 engines need about 1.5 TiB (10^8, about
+    // 40 GiB, is refused the same way on a machine with less than that available).
+    assert_usage_error(&["--nodes", "4000000000"], "GiB");
+    assert_usage_error(&["--reading", "demers87"], "need --protocol rumor");
     assert_usage_error(&["--latency", "fixed:10ms"], "--timing async");
     assert_usage_error(
         &["--timing", "async", "--latency", "fixed:10"],
         "needs a unit",
     );
     assert_usage_error(&["--topology", "moebius"], "unknown topology");
-    assert_usage_error(&["--protocol", "rumor"], "push or --mode pull");
+    assert_usage_error(
+        &["--topology", "random-regular:3", "--nodes", "11"],
+        "must be even",
+    );
+    assert_usage_error(
+        &["--topology", "ring", "--fanout", "3"],
+        "exceeds the smallest degree (2)",
+    );
+    assert_usage_error(
+        &["--protocol", "rumor", "--mode", "push-pull"],
+        "push or --mode pull",
+    );
     assert_usage_error(&["--coin", "2"], "need --protocol rumor");
     assert_usage_error(&["--runs", "0"], "--runs must be at least 1");
     assert_usage_error(&["--plot", "out.png"], "must end in .svg");
@@ -66,8 +81,14 @@ fn same_seed_same_output_and_other_seeds_differ() {
         "--nodes", "300", "--runs", "3", "--loss", "0.2", "--format", "csv",
     ];
     let a = simulate(&[&args[..], &["--seed", "9"]].concat());
-    let b = simulate(&[&args[..], &["--seed", "9"]].concat());
+    let b = simulate(&[&args[..], &["--seed", "9", "--threads", "3"]].concat());
     let c = simulate(&[&args[..], &["--seed", "10"]].concat());
+    // One run spread over threads: still byte-identical.
+    let one = ["--nodes", "3000", "--loss", "0.1", "--format", "json"];
+    let t1 = simulate(&[&one[..], &["--threads", "1"]].concat());
+    let t2 = simulate(&[&one[..], &["--threads", "2"]].concat());
+    assert!(t1.status.success(), "{}", stderr(&t1));
+    assert_eq!(t1.stdout, t2.stdout);
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout);
     assert_ne!(a.stdout, c.stdout);
@@ -132,6 +153,87 @@ fn a_failing_run_prints_its_seed_and_the_command_to_rerun_it() {
 }
 
 #[test]
+fn failed_runs_are_reported_beside_the_others_then_exit_3() {
+    // Push on 1,000 nodes needs 17 to 19 rounds for seeds 1..=6; with 18 allowed, runs 0, 3 and
+    // 5 (seeds 1, 4, 6) fall short.
+    let args = [
+        "--nodes",
+        "1000",
+        "--mode",
+        "push",
+        "--runs",
+        "6",
+        "--max-rounds",
+        "18",
+    ];
+    let text = simulate(&args);
+    assert_eq!(text.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("converged: 3/6 runs"), "{out}");
+    assert!(
+        out.contains("FAILED run 3 (seed 4): not converged"),
+        "{out}"
+    );
+    assert!(out.contains("residue"), "the table is printed: {out}");
+    assert!(stderr(&text).contains("rerun with:"));
+
+    let csv = simulate(&[&args[..], &["--format", "csv"]].concat());
+    assert_eq!(csv.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&csv.stdout);
+    let rows: Vec<&str> = out.lines().collect();
+    assert!(rows[0].ends_with(",failure"));
+    assert_eq!(rows.len(), 1 + 6 + 4, "{out}");
+    assert!(rows[4].starts_with("3,4,false,18,"), "{}", rows[4]);
+    assert!(rows[4].ends_with("of live nodes informed\""), "{}", rows[4]);
+    assert!(
+        rows[2].ends_with(','),
+        "a converged run has no failure: {}",
+        rows[2]
+    );
+
+    let json = simulate(&[&args[..], &["--format", "json"]].concat());
+    assert_eq!(json.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
+    assert_eq!(v["runs"], 6);
+    assert_eq!(v["converged_runs"], 3);
+    assert_eq!(v["failures"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["failures"][1]["seed"], 4);
+    assert!(v["rounds"]["mean"].is_number());
+}
+
+#[test]
+fn rumor_mongering_defaults_to_push() {
+    // The README's own example: no --mode.
+    let o = simulate(&["--protocol", "rumor", "--runs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("rumor push feedback counter(k=2)"), "{out}");
+}
+
+#[test]
+fn the_demers87_reading_names_the_papers_row() {
+    let o = simulate(&[
+        "--protocol",
+        "rumor",
+        "--mode",
+        "push",
+        "--counter",
+        "2",
+        "--reading",
+        "demers87",
+        "--runs",
+        "20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("(demers87 reading)"), "{out}");
+    assert!(
+        out.contains("paper (Demers et al. 1987, Table 1, k = 2): s 0.037, m 3.3"),
+        "{out}"
+    );
+}
+
+#[test]
 fn plot_writes_an_svg_with_runs_mean_and_theory() {
     let path = std::env::temp_dir().join(format!("gossiper-sim-{}.svg", std::process::id()));
     let p = path.to_string_lossy().into_owned();
@@ -144,4 +246,19 @@ fn plot_writes_an_svg_with_runs_mean_and_theory() {
     assert!(svg.contains("mean-field theory"));
     // Three faint runs, one bold mean, one dashed theory curve (many dash segments).
     assert!(svg.matches("<polyline").count() >= 5);
+    // Rumor mongering (push, feedback, coin) has its recursion drawn too.
+    let o = simulate(&[
+        "--protocol",
+        "rumor",
+        "--coin",
+        "2",
+        "--runs",
+        "2",
+        "--plot",
+        &p,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).expect("the plot was written");
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.contains("mean-field theory"));
 }

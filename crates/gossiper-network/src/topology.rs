@@ -215,6 +215,75 @@ impl fmt::Display for Topology {
     }
 }
 
+/// Parses `name` or `name:P1[:P2]` (the command line's spelling: `random-regular:3`,
+/// `watts-strogatz:4:0.1`) and [`Display`](fmt::Display)'s `name(k=v, ...)`, so that every
+/// printed topology parses back to itself.
+impl std::str::FromStr for Topology {
+    type Err = TopologyError;
+
+    fn from_str(s: &str) -> Result<Topology, TopologyError> {
+        let bad = |why: String| TopologyError::BadParameter(why);
+        let s = s.trim();
+        let (name, params): (&str, Vec<&str>) = match s.split_once('(') {
+            Some((name, rest)) => {
+                let inner = rest
+                    .strip_suffix(')')
+                    .ok_or_else(|| bad(format!("topology '{s}': missing ')'")))?;
+                let values = inner
+                    .split(',')
+                    .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v).trim())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                (name.trim(), values)
+            }
+            None => {
+                let mut parts = s.split(':');
+                let name = parts.next().unwrap_or_default();
+                (name, parts.collect())
+            }
+        };
+        let takes = match name {
+            "complete" | "ring" | "star" | "grid" => 0,
+            "random-regular" | "erdos-renyi" | "barabasi-albert" => 1,
+            "watts-strogatz" => 2,
+            _ => {
+                return Err(bad(format!(
+                    "unknown topology '{s}': complete, ring, star, grid, random-regular:K, \
+                     erdos-renyi:P, watts-strogatz:K:BETA or barabasi-albert:M"
+                )));
+            }
+        };
+        if params.len() != takes {
+            return Err(bad(format!(
+                "topology '{name}' takes {takes} parameter(s), got '{s}'"
+            )));
+        }
+        fn num<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, TopologyError> {
+            v.parse()
+                .map_err(|_| TopologyError::BadParameter(format!("bad {what} '{v}'")))
+        }
+        Ok(match name {
+            "complete" => Topology::Complete,
+            "ring" => Topology::Ring,
+            "star" => Topology::Star,
+            "grid" => Topology::Grid,
+            "random-regular" => Topology::RandomRegular {
+                degree: num(params[0], "degree")?,
+            },
+            "erdos-renyi" => Topology::ErdosRenyi {
+                p: num(params[0], "link probability")?,
+            },
+            "watts-strogatz" => Topology::WattsStrogatz {
+                k: num(params[0], "degree")?,
+                beta: num(params[1], "rewiring probability")?,
+            },
+            _ => Topology::BarabasiAlbert {
+                m: num(params[0], "links per node")?,
+            },
+        })
+    }
+}
+
 impl Topology {
     /// Builds the graph for `n` nodes, drawing any randomness from `rng`.
     ///
@@ -548,6 +617,37 @@ fn barabasi_albert(n: usize, m: usize, rng: &mut dyn Rng) -> Vec<Vec<NodeId>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn topologies_parse_from_both_spellings_and_display_round_trips() {
+        use super::Topology;
+        let all = [
+            Topology::Complete,
+            Topology::Ring,
+            Topology::Star,
+            Topology::Grid,
+            Topology::RandomRegular { degree: 3 },
+            Topology::ErdosRenyi { p: 0.25 },
+            Topology::WattsStrogatz { k: 4, beta: 0.1 },
+            Topology::BarabasiAlbert { m: 2 },
+        ];
+        for t in all {
+            assert_eq!(t.to_string().parse::<Topology>(), Ok(t), "{t}");
+        }
+        assert_eq!(
+            "random-regular:3".parse::<Topology>(),
+            Ok(Topology::RandomRegular { degree: 3 })
+        );
+        assert_eq!(
+            "watts-strogatz:4:0.1".parse::<Topology>(),
+            Ok(Topology::WattsStrogatz { k: 4, beta: 0.1 })
+        );
+        let err = |s: &str| s.parse::<Topology>().unwrap_err().to_string();
+        assert!(err("moebius").contains("unknown topology"));
+        assert!(err("ring:3").contains("takes 0 parameter"));
+        assert!(err("random-regular:x").contains("bad degree 'x'"));
+        assert!(err("random-regular(degree=3").contains("missing ')'"));
+    }
+
     use super::*;
     use proptest::prelude::*;
     use rand::SeedableRng;

@@ -292,7 +292,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
 
     /// Applies a local write. If it changed the state and [`NodeConfig::push_on_write`] is on,
     /// pushes just the fresh entries to `fanout` peers immediately.
-    pub fn write<R>(&mut self, _now: Time, out: &mut Outbox, f: impl FnOnce(&mut S) -> R) -> R {
+    pub fn write<R>(&mut self, now: Time, out: &mut Outbox, f: impl FnOnce(&mut S) -> R) -> R {
         let mut before = S::Digest::default();
         self.state.digest_into(&mut before);
         let result = f(&mut self.state);
@@ -301,7 +301,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         if after != before {
             self.note_change(self.id);
             if matches!(self.config.protocol, Protocol::Rumor(_)) {
-                self.rumor.infect(&before);
+                self.rumor.infect(&before, now);
             }
             if self.config.push_on_write {
                 let picks = self.pick_peers(out);
@@ -318,7 +318,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     /// nothing.
     pub fn handle_message(
         &mut self,
-        _now: Time,
+        now: Time,
         from: NodeId,
         bytes: &[u8],
         out: &mut Outbox,
@@ -326,7 +326,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         self.stats.messages_received += 1;
         self.stats.bytes_received += bytes.len() as u64;
         self.peer_digest_fresh = false;
-        let result = self.dispatch(from, bytes, out);
+        let result = self.dispatch(now, from, bytes, out);
         if let Err(reason) = result {
             let d = &mut self.stats.dropped;
             match reason {
@@ -340,7 +340,13 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         result
     }
 
-    fn dispatch(&mut self, from: NodeId, bytes: &[u8], out: &mut Outbox) -> Result<(), DropReason> {
+    fn dispatch(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        bytes: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), DropReason> {
         if from == self.id {
             return Err(DropReason::FromSelf);
         }
@@ -354,7 +360,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         log::trace!("{} <- {from}: {}", self.id, msg.kind().name());
         match msg {
             Message::Push { delta } | Message::PullReply { delta } | Message::Ack { delta } => {
-                self.apply(from, delta)?;
+                self.apply(now, from, delta)?;
             }
             Message::PullRequest { digest } => {
                 self.decode_peer_digest(digest)?;
@@ -367,22 +373,25 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             Message::SynAck { digest, delta } => {
                 // Check both halves before changing anything.
                 self.decode_peer_digest(digest)?;
-                self.apply(from, delta)?;
+                self.apply(now, from, delta)?;
                 self.reply_delta(from, MessageKind::Ack, out);
             }
             Message::Rumor { delta } => {
-                let news = self.apply(from, delta)?;
+                let news = self.apply(now, from, delta)?;
                 if let Protocol::Rumor(rc) = self.config.protocol
                     && rc.feedback == Feedback::Feedback
                 {
-                    self.send_rumor_reply(from, !news, out);
+                    let known = !news && self.rumor.already_known(rc.reading, now);
+                    self.send_rumor_reply(from, known, out);
                 }
             }
             Message::RumorReply { already_known } => {
-                if let Protocol::Rumor(rc) = self.config.protocol
-                    && already_known
-                {
-                    self.rumor_contact_unnecessary(rc);
+                if let Protocol::Rumor(rc) = self.config.protocol {
+                    if already_known {
+                        self.rumor_contact_unnecessary(rc);
+                    } else {
+                        self.rumor.necessary_contact(rc.reading);
+                    }
                 }
             }
             Message::RumorPull => {
@@ -468,9 +477,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         }
     }
 
-    /// Applies a delta; returns whether it was news. Under rumor mongering news makes the node
+    /// Applies a delta received at `now`; returns whether it was news. Under rumor mongering news makes the node
     /// infective, with the rumor based on the digest held just before.
-    fn apply(&mut self, from: NodeId, delta: &[u8]) -> Result<bool, DropReason> {
+    fn apply(&mut self, now: Time, from: NodeId, delta: &[u8]) -> Result<bool, DropReason> {
         let rumor = matches!(self.config.protocol, Protocol::Rumor(_));
         if rumor && !self.rumor.hot {
             self.state.digest_into(&mut self.own_digest);
@@ -485,7 +494,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             if rumor {
                 // `own_digest` holds the pre-news digest when we were not hot; when we were,
                 // `infect` keeps the older base and ignores it.
-                self.rumor.infect(&self.own_digest);
+                self.rumor.infect(&self.own_digest, now);
             }
             Ok(true)
         } else {

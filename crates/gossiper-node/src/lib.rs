@@ -55,5 +55,5 @@ pub use config::{ConfigError, Mode, NodeConfig};
 pub use engine::{DropReason, Node, Peers};
 pub use event::Event;
 pub use outbox::Outbox;
-pub use rumor::{Feedback, LossOfInterest, Protocol, RumorConfig, RumorDirection};
+pub use rumor::{Feedback, LossOfInterest, Protocol, RumorConfig, RumorDirection, RumorReading};
 pub use stats::{DropCounts, Stats};

@@ -20,7 +20,8 @@
 //! - **Blind**: no answer is sent; the sender cannot tell necessary from unnecessary contacts, so
 //!   *every* contact it makes counts ("loses interest regardless of the recipient").
 //! - **Counter(k)**: lose interest after `k` unnecessary contacts (with blind: after `k`
-//!   contacts). The count is cumulative over the rumor's life, not consecutive.
+//!   contacts). The count is cumulative over the rumor's life, not consecutive (but see
+//!   [`RumorReading::Demers87`]).
 //! - **Coin(k)**: after each unnecessary contact (with blind: each contact), lose interest with
 //!   probability `1/k`, drawn from the node's seeded RNG.
 //! - **Backed by anti-entropy**: every `anti_entropy_every`-th round the node also runs one
@@ -28,6 +29,11 @@
 //!   reaches the residue. News learned that way (or any other way: a local write, a push, a
 //!   rumor) makes the node infective again, the paper's "redistribution" of updates that the
 //!   rumor process missed (§1.5).
+//!
+//! Two of these definitions admit a second reading, selected by [`RumorConfig::reading`]: the
+//! default ([`RumorReading::Instant`]) is the one above, under which the engine matches the
+//! paper's analysis (`s = e^{-(k+1)(1-s)}`); [`RumorReading::Demers87`] is the one under which it
+//! reproduces the paper's simulated Tables 1 and 2 (`docs/theory.md` compares both).
 //!
 //! The paper tracks one update at a time. A replica may learn several while one is still hot; here
 //! they travel as one rumor (the delta against the digest the node held before the oldest hot
@@ -38,6 +44,7 @@ use std::fmt;
 
 #[cfg(doc)]
 use gossiper_types::Message;
+use gossiper_types::Time;
 use rand::{Rng, RngExt};
 
 /// Which side sends the rumor.
@@ -84,6 +91,33 @@ impl LossOfInterest {
     }
 }
 
+/// How two of the paper's definitions are read: when a recipient "already knew" the rumor, and
+/// what the counter counts. Blind variants are unaffected by the first, coins by the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RumorReading {
+    /// A recipient already knows the rumor from the moment its first copy arrives, and the
+    /// counter counts every unnecessary contact over the rumor's life. Under this reading push,
+    /// feedback, coin follows the paper's formula `s = e^{-(k+1)(1-s)}`. The default.
+    #[default]
+    Instant,
+    /// The reading of the paper's own simulations (Demers et al. 1987, Tables 1 and 2): a
+    /// recipient that learned the update at this same instant (in the synchronous simulator: in
+    /// this same cycle) still answers that it was news, so every caller that reached it while it
+    /// was susceptible at the cycle's start counts a necessary contact; and the counter counts
+    /// unnecessary contacts *in a row*: a necessary contact resets it to zero.
+    Demers87,
+}
+
+impl RumorReading {
+    /// The reading's name as the command line spells it: `instant` or `demers87`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RumorReading::Instant => "instant",
+            RumorReading::Demers87 => "demers87",
+        }
+    }
+}
+
 /// Rumor-mongering settings. Copy-sized: part of every node's [`NodeConfig`](crate::NodeConfig).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct RumorConfig {
@@ -97,6 +131,8 @@ pub struct RumorConfig {
     /// Run one anti-entropy exchange every this many rounds; 0 (the default) never. A few tens
     /// of rounds make the residue eventually zero at a small fraction of anti-entropy's cost.
     pub anti_entropy_every: u32,
+    /// Which reading of "already knew" and of the counter. Default [`RumorReading::Instant`].
+    pub reading: RumorReading,
 }
 
 impl RumorConfig {
@@ -119,7 +155,11 @@ impl RumorConfig {
         } else {
             String::new()
         };
-        format!("{dir} {fb} {loss}{backing}")
+        let reading = match self.reading {
+            RumorReading::Instant => "",
+            RumorReading::Demers87 => " (demers87 reading)",
+        };
+        format!("{dir} {fb} {loss}{backing}{reading}")
     }
 }
 
@@ -140,9 +180,9 @@ pub enum Protocol {
     Rumor(RumorConfig),
 }
 
-/// One node's rumor bookkeeping: whether it is infective, since which digest, and how many
-/// unnecessary contacts it has made.
-#[derive(Debug, Clone, Default)]
+/// One node's rumor bookkeeping: whether it is infective, since which digest, how many
+/// unnecessary contacts it has made, and when its latest news arrived.
+#[derive(Debug, Clone)]
 pub(crate) struct RumorState<D> {
     /// The digest held before the oldest hot update arrived: the rumor is the delta against it.
     pub(crate) base: D,
@@ -150,17 +190,50 @@ pub(crate) struct RumorState<D> {
     pub(crate) hot: bool,
     /// Unnecessary contacts since the rumor (re)started.
     pub(crate) unnecessary: u32,
+    /// When the latest news arrived ([`Time::NEVER`] if none yet): under
+    /// [`RumorReading::Demers87`] a copy arriving at that same instant is still news.
+    pub(crate) news_at: Time,
+}
+
+impl<D: Default> Default for RumorState<D> {
+    fn default() -> Self {
+        RumorState {
+            base: D::default(),
+            hot: false,
+            unnecessary: 0,
+            news_at: Time::NEVER,
+        }
+    }
 }
 
 impl<D: Clone> RumorState<D> {
-    /// News arrived: become infective (keeping the older base if already so) and restart the
-    /// count. `before` is the digest held just before the news.
-    pub(crate) fn infect(&mut self, before: &D) {
+    /// News arrived at `now`: become infective (keeping the older base if already so) and
+    /// restart the count. `before` is the digest held just before the news.
+    pub(crate) fn infect(&mut self, before: &D, now: Time) {
+        self.news_at = now;
         if !self.hot {
             self.base = before.clone();
             self.hot = true;
         }
         self.unnecessary = 0;
+    }
+
+    /// Whether a rumor that brought nothing new, arriving at `now`, counts as "already known":
+    /// always under [`RumorReading::Instant`]; under [`RumorReading::Demers87`] only if the
+    /// news did not arrive at this same instant.
+    pub(crate) fn already_known(&self, reading: RumorReading, now: Time) -> bool {
+        match reading {
+            RumorReading::Instant => true,
+            RumorReading::Demers87 => self.news_at != now,
+        }
+    }
+
+    /// Counts one necessary contact: under [`RumorReading::Demers87`] the counter of unnecessary
+    /// contacts starts again (it counts them in a row).
+    pub(crate) fn necessary_contact(&mut self, reading: RumorReading) {
+        if reading == RumorReading::Demers87 {
+            self.unnecessary = 0;
+        }
     }
 
     /// Counts one unnecessary contact and applies the loss-of-interest rule. Returns true if
@@ -191,7 +264,7 @@ mod tests {
     fn counter_loses_interest_after_exactly_k_unnecessary_contacts() {
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let mut r = RumorState::<u64>::default();
-        r.infect(&7);
+        r.infect(&7, Time::ZERO);
         assert!(r.hot);
         assert!(!r.unnecessary_contact(LossOfInterest::Counter(3), &mut rng));
         assert!(!r.unnecessary_contact(LossOfInterest::Counter(3), &mut rng));
@@ -204,9 +277,9 @@ mod tests {
     fn news_keeps_the_oldest_base_and_restarts_the_count() {
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let mut r = RumorState::<u64>::default();
-        r.infect(&1);
+        r.infect(&1, Time::ZERO);
         r.unnecessary_contact(LossOfInterest::Counter(5), &mut rng);
-        r.infect(&2);
+        r.infect(&2, Time::ZERO);
         assert_eq!((r.base, r.unnecessary), (1, 0));
     }
 
@@ -217,7 +290,7 @@ mod tests {
         let mut lost = 0;
         for _ in 0..trials {
             let mut r = RumorState::<u64>::default();
-            r.infect(&0);
+            r.infect(&0, Time::ZERO);
             if r.unnecessary_contact(LossOfInterest::Coin(4), &mut rng) {
                 lost += 1;
             }
@@ -225,7 +298,7 @@ mod tests {
         // Binomial(40,000, 1/4): std 87; 500 is almost 6 std.
         assert!((lost as i64 - 10_000).abs() < 500, "{lost}");
         let mut r = RumorState::<u64>::default();
-        r.infect(&0);
+        r.infect(&0, Time::ZERO);
         assert!(r.unnecessary_contact(LossOfInterest::Coin(1), &mut rng));
     }
 
@@ -236,10 +309,11 @@ mod tests {
             feedback: Feedback::Blind,
             loss: LossOfInterest::Coin(3),
             anti_entropy_every: 10,
+            reading: RumorReading::Demers87,
         };
         assert_eq!(
             c.to_string(),
-            "pull blind coin(k=3) + anti-entropy every 10 rounds"
+            "pull blind coin(k=3) + anti-entropy every 10 rounds (demers87 reading)"
         );
     }
 }
@@ -306,6 +380,77 @@ mod scenarios {
     fn write(node: &mut RNode, v: u64) {
         let id = node.id();
         node.write(Time::ZERO, &mut Outbox::new(), |s| s.set(id, v));
+    }
+
+    /// `from` opens a round at `now` and its rumor is handed to `to` (whoever it picked), and the
+    /// reply back to `from`; returns the reply's "already known" bit.
+    fn contact(nodes: &mut [RNode], from: usize, to: usize, now: Time) -> bool {
+        let mut out = Outbox::new();
+        nodes[from].gossip_now(now, &mut out);
+        let (_, rumor) = out.iter().next().expect("a hot node sends its rumor");
+        let mut reply = Outbox::new();
+        nodes[to]
+            .handle_message(now, NodeId(from as u64), rumor, &mut reply)
+            .unwrap();
+        let (_, bytes) = reply.iter().next().expect("feedback answers every rumor");
+        let Message::RumorReply { already_known } = Message::decode(bytes).unwrap() else {
+            panic!("expected a rumor reply");
+        };
+        nodes[from]
+            .handle_message(now, NodeId(to as u64), bytes, &mut Outbox::new())
+            .unwrap();
+        already_known
+    }
+
+    fn reading(reading: RumorReading, loss: LossOfInterest) -> RumorConfig {
+        RumorConfig {
+            loss,
+            reading,
+            ..RumorConfig::default()
+        }
+    }
+
+    #[test]
+    fn demers87_reading_counts_a_second_copy_in_the_same_cycle_as_news() {
+        let at = Time::from_millis;
+        for (r, second_known) in [
+            (RumorReading::Instant, true),
+            (RumorReading::Demers87, false),
+        ] {
+            let mut ns = nodes(3, reading(r, LossOfInterest::Counter(1)));
+            write(&mut ns[0], 5);
+            assert!(!contact(&mut ns, 0, 1, at(1)), "{r:?}: news");
+            // Cycle 2: node 0 and node 1 both reach node 2, which was susceptible at its start.
+            assert!(!contact(&mut ns, 0, 2, at(2)), "{r:?}: news");
+            assert_eq!(contact(&mut ns, 1, 2, at(2)), second_known, "{r:?}");
+            assert_eq!(ns[1].is_hot(), !second_known, "{r:?}: counter 1");
+            // A cycle later node 2 knew before the cycle began, under either reading.
+            assert!(contact(&mut ns, 0, 2, at(3)), "{r:?}");
+            assert!(!ns[0].is_hot(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn demers87_reading_counts_unnecessary_contacts_in_a_row() {
+        let at = Time::from_millis;
+        for (r, hot_after) in [
+            (RumorReading::Instant, false),
+            (RumorReading::Demers87, true),
+        ] {
+            let mut ns = nodes(3, reading(r, LossOfInterest::Counter(2)));
+            write(&mut ns[0], 5);
+            assert!(!contact(&mut ns, 0, 1, at(1)));
+            assert!(contact(&mut ns, 0, 1, at(2)), "unnecessary #1");
+            assert!(
+                !contact(&mut ns, 0, 2, at(3)),
+                "necessary: resets the count under demers87"
+            );
+            assert!(
+                contact(&mut ns, 0, 1, at(4)),
+                "unnecessary #2 (#1 in a row)"
+            );
+            assert_eq!(ns[0].is_hot(), hot_after, "{r:?}");
+        }
     }
 
     #[test]

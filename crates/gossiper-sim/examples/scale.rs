@@ -2,7 +2,7 @@
 //! full convergence, printing wall time, engine-node-rounds per second and peak RSS.
 //!
 //! ```text
-//! cargo run --release -p gossiper-sim --example scale -- 1000000 [seed]
+//! cargo run --release -p gossiper-sim --example scale -- 1000000 [seed] [push|pull|push-pull] [threads]
 //! ```
 //!
 //! Node-rounds are live nodes × rounds simulated, each a full engine round (gossip_now plus the
@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use gossiper_node::Mode;
-use gossiper_sim::{SimConfig, SimNode, run};
+use gossiper_sim::{SimConfig, SimNode, run_threaded};
 use gossiper_types::Register;
 
 fn peak_rss_kib() -> Option<u64> {
@@ -38,6 +38,7 @@ fn main() {
         Some("pull") => Mode::Pull,
         _ => Mode::PushPull,
     };
+    let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let config = SimConfig {
         nodes,
         mode,
@@ -48,7 +49,7 @@ fn main() {
         std::mem::size_of::<SimNode<Register<u64>>>()
     );
     let start = Instant::now();
-    let report = match run::<Register<u64>>(&config, seed) {
+    let report = match run_threaded::<Register<u64>>(&config, seed, threads) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -60,7 +61,7 @@ fn main() {
     };
     let secs = start.elapsed().as_secs_f64();
     let node_rounds = nodes as f64 * report.rounds;
-    println!("nodes: {nodes}  mode: {mode}  seed: {seed}");
+    println!("nodes: {nodes}  mode: {mode}  seed: {seed}  threads: {threads}");
     println!("rounds to convergence: {}", report.rounds);
     println!(
         "messages per node: {:.3}  bytes per node: {:.1}",

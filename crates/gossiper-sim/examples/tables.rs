@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! cargo run --release -p gossiper-sim --example tables -- anti-entropy [max_exponent] [runs]
-//! cargo run --release -p gossiper-sim --example tables -- rumor [nodes] [runs]
+//! cargo run --release -p gossiper-sim --example tables -- rumor [nodes] [runs] [instant|demers87]
+//! cargo run --release -p gossiper-sim --example tables -- paper [runs]
 //! ```
 //!
 //! Every run uses seed `1 + i` (run `i`), so the tables are reproducible to the last digit.
 
-use gossiper_node::{Feedback, LossOfInterest, Mode, Protocol, RumorConfig, RumorDirection};
-use gossiper_sim::{SimConfig, Summary, default_threads, run_many, theory};
+use gossiper_node::{
+    Feedback, LossOfInterest, Mode, Protocol, RumorConfig, RumorDirection, RumorReading,
+};
+use gossiper_sim::paper::DemersTable;
+use gossiper_sim::{SimConfig, Stat, Summary, default_threads, run_many, theory};
 use gossiper_types::Register;
 
 fn summary(config: &SimConfig, runs: usize) -> Summary {
@@ -57,7 +61,7 @@ fn anti_entropy(max_exp: u32, runs: usize) {
     }
 }
 
-fn rumor(n: usize, runs: usize) {
+fn rumor(n: usize, runs: usize, reading: RumorReading) {
     println!(
         "| variant | k | s (mean) | s (std) | m | t_ave | t_last | s = e^-(k+1)(1-s) | e^-m |"
     );
@@ -81,6 +85,7 @@ fn rumor(n: usize, runs: usize) {
                     LossOfInterest::Coin(k)
                 },
                 anti_entropy_every: 0,
+                reading,
             };
             let config = SimConfig {
                 nodes: n,
@@ -113,16 +118,57 @@ fn rumor(n: usize, runs: usize) {
     }
 }
 
+/// Demers et al.'s Tables 1 and 2 next to ours under both readings: mean ± sample std per run.
+fn paper(runs: usize) {
+    let cell = |s: &Stat, digits: usize| format!("{:.*} ± {:.*}", digits, s.mean, digits, s.std);
+    for table in DemersTable::ALL {
+        println!(
+            "Table {} ({runs} runs per row, seeds 1..={runs}):\n",
+            table.number()
+        );
+        println!("| k | reading | s | m | t_ave | t_last |");
+        println!("|---:|---|---:|---:|---:|---:|");
+        for row in table.rows() {
+            println!(
+                "| {} | paper | {} | {} | {} | {} |",
+                row.k, row.residue, row.traffic, row.t_ave, row.t_last
+            );
+            for reading in [RumorReading::Demers87, RumorReading::Instant] {
+                let s = summary(&table.config(row.k, reading), runs);
+                let digits = if row.residue < 0.01 { 5 } else { 4 };
+                println!(
+                    "| {} | {} | {} | {} | {} | {} |",
+                    row.k,
+                    reading.name(),
+                    cell(&s.residue, digits),
+                    cell(&s.traffic, 2),
+                    cell(&s.t_ave, 2),
+                    cell(&s.t_last, 2),
+                );
+            }
+        }
+        println!();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num =
         |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     match args.first().map(String::as_str) {
         Some("anti-entropy") => anti_entropy(num(1, 6) as u32, num(2, 100)),
-        Some("rumor") => rumor(num(1, 1_000), num(2, 200)),
+        Some("rumor") => {
+            let reading = match args.get(3).map(String::as_str) {
+                Some("demers87") => RumorReading::Demers87,
+                _ => RumorReading::Instant,
+            };
+            rumor(num(1, 1_000), num(2, 200), reading)
+        }
+        Some("paper") => paper(num(1, 300)),
         _ => {
             eprintln!(
-                "usage: tables anti-entropy [max_exponent] [runs] | tables rumor [nodes] [runs]"
+                "usage: tables anti-entropy [max_exponent] [runs] | tables rumor [nodes] [runs] \
+                 [instant|demers87] | tables paper [runs]"
             );
             std::process::exit(2);
         }

@@ -15,8 +15,12 @@
 //!   after the faults stop every live node converges (for protocols that promise it);
 //! - the measures of Demers et al. (residue, traffic, t_ave, t_last) plus rounds to convergence,
 //!   messages, bytes, duplicates and the informed-fraction curve ([`RunReport`]), and their
-//!   mean, spread and range over many runs spread across cores ([`run_many`], [`Summary`]);
-//! - the closed forms to compare them with ([`theory`]);
+//!   mean, spread and range over many runs spread across cores ([`run_many`], [`Summary`];
+//!   [`run_each`] keeps failed runs beside the others), one run's synchronous rounds spread over
+//!   threads with the same report whatever their number ([`run_threaded`]);
+//! - an estimate of a run's memory before it starts ([`memory`]);
+//! - the closed forms to compare them with ([`theory`]), and the published tables of Demers et
+//!   al. (1987) with the configurations that re-run them ([`paper`]);
 //! - the cluster protocol (`ClusterNode`: membership, failure detection, generations) on the
 //!   same network model, with its own measures ([`cluster`]).
 //!
@@ -36,7 +40,9 @@
 
 pub mod cluster;
 pub mod config;
+pub mod memory;
 pub mod metrics;
+pub mod paper;
 pub mod replica;
 pub mod runner;
 pub mod sim;
@@ -47,5 +53,5 @@ pub use config::{
 };
 pub use metrics::{RunReport, Stat, Summary};
 pub use replica::{Observed, Replica};
-pub use runner::{default_threads, run_indexed, run_many, run_seed};
-pub use sim::{SimError, SimNode, Violation, run};
+pub use runner::{default_threads, run_each, run_indexed, run_indexed_each, run_many, run_seed};
+pub use sim::{SimError, SimNode, Violation, run, run_threaded};

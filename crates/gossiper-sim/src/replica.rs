@@ -27,7 +27,7 @@ impl Observed {
 /// A [`State`] the simulator can drive: an empty replica, a way to write the run's update, and
 /// a view of the write held. Implemented for `Register<u64>`; tests implement it for deliberately
 /// broken states to show the checker catches them.
-pub trait Replica: State + Default {
+pub trait Replica: State + Default + Send {
     /// Writes `value` as `writer` (the run's update).
     fn inject(&mut self, writer: NodeId, value: u64);
 

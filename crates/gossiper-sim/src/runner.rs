@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::config::SimConfig;
 use crate::metrics::RunReport;
 use crate::replica::Replica;
-use crate::sim::{SimError, run};
+use crate::sim::{SimError, run_threaded};
 
 /// The seed of run `index` of a batch started with `master`.
 pub fn run_seed(master: u64, index: usize) -> u64 {
@@ -27,10 +27,31 @@ pub fn run_many<S: Replica>(
     threads: usize,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<RunReport>, SimError> {
+    run_each::<S>(config, master, runs, threads, progress)?
+        .into_iter()
+        .collect()
+}
+
+/// Like [`run_many`], but keeps every run's outcome, failed or not, in run order: a batch with
+/// one failing run still has the others' results (and the failed run's own measures, when it
+/// ran to its end: [`SimError::report`]). Fails only when the configuration is refused.
+///
+/// Runs go to the threads first; when there are fewer runs than threads, each run spreads its
+/// synchronous rounds over the threads left ([`run_threaded`]), which changes nothing in its
+/// report.
+pub fn run_each<S: Replica>(
+    config: &SimConfig,
+    master: u64,
+    runs: usize,
+    threads: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Result<RunReport, SimError>>, SimError> {
     config.validate()?;
-    run_indexed(runs, threads, progress, &|i| {
-        run::<S>(config, run_seed(master, i))
-    })
+    let outer = threads.clamp(1, runs.max(1));
+    let inner = (threads / outer).max(1);
+    Ok(run_indexed_each(runs, outer, progress, &|i| {
+        run_threaded::<S>(config, run_seed(master, i), inner)
+    }))
 }
 
 /// Calls `one(i)` for every `i` in `0..runs` on up to `threads` threads (at least one), calling
@@ -42,10 +63,22 @@ pub fn run_indexed<T: Send>(
     progress: &(dyn Fn() + Sync),
     one: &(dyn Fn(usize) -> Result<T, SimError> + Sync),
 ) -> Result<Vec<T>, SimError> {
+    run_indexed_each(runs, threads, progress, one)
+        .into_iter()
+        .collect()
+}
+
+/// Calls `one(i)` for every `i` in `0..runs` on up to `threads` threads (at least one), calling
+/// `progress` after each call returns, and returns every result in index order.
+pub fn run_indexed_each<T: Send>(
+    runs: usize,
+    threads: usize,
+    progress: &(dyn Fn() + Sync),
+    one: &(dyn Fn(usize) -> T + Sync),
+) -> Vec<T> {
     let threads = threads.clamp(1, runs.max(1));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<T, SimError>>>> =
-        Mutex::new((0..runs).map(|_| None).collect());
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..runs).map(|_| None).collect());
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -67,17 +100,9 @@ pub fn run_indexed<T: Send>(
         });
     }
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(unreachable_run))
-        .collect()
-}
-
-/// Every index below `runs` is claimed by exactly one worker before the scope ends.
-fn unreachable_run<T>() -> Result<T, SimError> {
-    Err(SimError::Config(crate::config::ConfigError(
-        "internal error: a run did not report".into(),
-    )))
+    // Every index below `runs` is claimed by exactly one worker, and `one` returned for each
+    // before the scope ended (a panic in `one` propagates out of the scope instead).
+    results.into_iter().flatten().collect()
 }
 
 /// The number of threads to use by default: the machine's available parallelism.

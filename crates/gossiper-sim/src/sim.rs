@@ -19,8 +19,11 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use crate::config::{ConfigError, Latency, SimConfig, SimInterval, Timing};
+
+mod shard;
 use crate::metrics::RunReport;
 use crate::replica::{Observed, Replica};
+use shard::{Ctx, Lanes, Tally};
 
 /// The engine type the simulator drives: the production [`Node`] with the uniform random
 /// selector (the phone-call model) and the simulator's compact interval.
@@ -71,6 +74,9 @@ pub enum SimError {
         rounds: u32,
         /// Fraction of live nodes holding the update at the end.
         informed: f64,
+        /// What the run measured up to `max_rounds` (`converged` is false): a failed run's
+        /// numbers are still results.
+        report: Box<RunReport>,
     },
 }
 
@@ -81,6 +87,15 @@ impl SimError {
             SimError::Config(_) => None,
             SimError::Topology { seed, .. } | SimError::NotConverged { seed, .. } => Some(*seed),
             SimError::Invariant(v) => Some(v.seed),
+        }
+    }
+
+    /// The measures of a run that ran to its end without reaching its goal; `None` when the
+    /// run's numbers cannot be trusted (an invariant broke) or nothing ran.
+    pub fn report(&self) -> Option<&RunReport> {
+        match self {
+            SimError::NotConverged { report, .. } => Some(report),
+            _ => None,
         }
     }
 }
@@ -95,6 +110,7 @@ impl fmt::Display for SimError {
                 seed,
                 rounds,
                 informed,
+                ..
             } => write!(
                 f,
                 "not converged after {rounds} rounds (seed {seed}): {:.4} of live nodes informed",
@@ -128,8 +144,19 @@ pub(crate) fn node_seed(run_seed: u64, id: u64, incarnation: u64) -> u64 {
 ///
 /// The same seed and configuration always give the same report, bit for bit.
 pub fn run<S: Replica>(config: &SimConfig, seed: u64) -> Result<RunReport, SimError> {
+    run_threaded::<S>(config, seed, 1)
+}
+
+/// [`run`], with each synchronous round spread over up to `threads` threads (the asynchronous
+/// model runs on one). The report is the same, bit for bit, whatever the thread count.
+pub fn run_threaded<S: Replica>(
+    config: &SimConfig,
+    seed: u64,
+    threads: usize,
+) -> Result<RunReport, SimError> {
     config.validate()?;
     let mut world = World::<S>::new(config, seed)?;
+    world.threads = threads.max(1);
     match config.timing {
         Timing::Sync => world.run_sync(),
         Timing::Async { interval, latency } => world.run_async(interval, latency),
@@ -137,18 +164,93 @@ pub fn run<S: Replica>(config: &SimConfig, seed: u64) -> Result<RunReport, SimEr
     world.finish()
 }
 
+/// One message of a delivery phase: sender, receiver, where its bytes sit in the phase's
+/// buffer, and whether it carries the update (decided once, when it was sent).
+#[derive(Clone, Copy)]
+struct Item {
+    from: u32,
+    to: u32,
+    start: u32,
+    /// End offset; the top bit is the "carries the update" flag.
+    end_and_flag: u32,
+}
+
+const CARRIES: u32 = 1 << 31;
+
+impl Item {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.end_and_flag & !CARRIES) as usize
+    }
+    fn carrying(&self) -> bool {
+        self.end_and_flag & CARRIES != 0
+    }
+}
+
 /// Messages of one delivery phase (synchronous model), packed in one byte buffer.
 #[derive(Default)]
 struct Wave {
-    items: Vec<(u32, u32, u32, u32)>,
+    items: Vec<Item>,
     bytes: Vec<u8>,
 }
 
 impl Wave {
-    fn push(&mut self, from: u32, to: u32, b: &[u8]) {
+    /// Reorders the phase by receiver, keeping the order of each receiver's messages: a stable
+    /// counting sort (through `scratch`, with `counts` as its one counter per node), bytes
+    /// included. Each receiver still gets its messages in the order they were sent, and
+    /// deliveries to different receivers do not interact within a phase, so what every node
+    /// sees is unchanged; but the engines (300 MB at a million nodes) are now visited in memory
+    /// order instead of at random, and the random reads happen here, in a tight loop of
+    /// independent loads the processor overlaps, instead of one stalled delivery at a time.
+    /// At 10^6 nodes this more than halves the wall time of a push-pull run.
+    fn group_by_receiver(&mut self, nodes: usize, scratch: &mut Wave, counts: &mut Vec<u32>) {
+        counts.clear();
+        counts.resize(nodes + 1, 0);
+        for it in &self.items {
+            counts[it.to as usize + 1] += 1;
+        }
+        for b in 1..=nodes {
+            counts[b] += counts[b - 1];
+        }
+        let order = &mut scratch.items;
+        order.clear();
+        order.resize(
+            self.items.len(),
+            Item {
+                from: 0,
+                to: 0,
+                start: 0,
+                end_and_flag: 0,
+            },
+        );
+        for it in &self.items {
+            let slot = &mut counts[it.to as usize];
+            order[*slot as usize] = *it;
+            *slot += 1;
+        }
+        // The bytes follow in the same order, so delivery reads them as one stream too.
+        scratch.bytes.clear();
+        for it in order.iter_mut() {
+            let range = it.range();
+            let flag = it.end_and_flag & CARRIES;
+            it.start = scratch.bytes.len() as u32;
+            scratch.bytes.extend_from_slice(&self.bytes[range]);
+            it.end_and_flag = scratch.bytes.len() as u32 | flag;
+        }
+        std::mem::swap(self, scratch);
+    }
+
+    fn push(&mut self, from: u32, to: u32, b: &[u8], carrying: bool) {
         let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(b);
-        self.items.push((from, to, start, self.bytes.len() as u32));
+        let end = self.bytes.len() as u32;
+        debug_assert!(end < CARRIES, "a phase holds less than 2 GiB");
+        let flag = if carrying { CARRIES } else { 0 };
+        self.items.push(Item {
+            from,
+            to,
+            start,
+            end_and_flag: end | flag,
+        });
     }
     fn clear(&mut self) {
         self.items.clear();
@@ -156,7 +258,8 @@ impl Wave {
     }
 }
 
-/// Whether a message carries the update: any non-empty delta (the run has one update).
+/// Whether a message carries the update: any non-empty delta (the run has one update). Decoded
+/// once per message, when it is sent; the delivery reuses the answer.
 fn carries_update(bytes: &[u8]) -> bool {
     match Message::decode(bytes) {
         Ok(
@@ -184,6 +287,7 @@ enum Ev {
 struct InFlight {
     from: u32,
     to: u32,
+    carrying: bool,
     bytes: Vec<u8>,
 }
 
@@ -219,6 +323,8 @@ struct World<'c, S: Replica> {
     violation: Option<Violation>,
     faults_end: f64,
     promises_convergence: bool,
+    /// Threads a synchronous round may use.
+    threads: usize,
 }
 
 impl<'c, S: Replica> World<'c, S> {
@@ -232,6 +338,22 @@ impl<'c, S: Replica> World<'c, S> {
                     .map_err(|error| SimError::Topology { seed, error })?,
             ),
         };
+        // As the demo does: a node cannot contact more distinct neighbours than it has.
+        if let Some(g) = &graph
+            && cfg.fanout as usize > g.min_degree()
+        {
+            let why = format!(
+                "fanout {} exceeds the smallest degree ({}) of {}; lower the fanout or pick a \
+                 denser topology",
+                cfg.fanout,
+                g.min_degree(),
+                cfg.topology
+            );
+            return Err(SimError::Topology {
+                seed,
+                error: TopologyError::BadParameter(why),
+            });
+        }
         let interval = match cfg.timing {
             Timing::Sync => SimInterval::default(),
             Timing::Async { interval, .. } => interval,
@@ -280,6 +402,7 @@ impl<'c, S: Replica> World<'c, S> {
             violation: None,
             faults_end: f64::from(cfg.faults_end()),
             promises_convergence: cfg.promises_convergence(),
+            threads: 1,
         })
     }
 
@@ -323,73 +446,52 @@ impl<'c, S: Replica> World<'c, S> {
     /// and hot counts, checking the invariants on any change of the held write. Returns whether
     /// the node held the update before the call.
     fn touch(&mut self, i: usize, f: impl FnOnce(&mut SimNode<S>, &mut Outbox)) -> bool {
-        self.out.clear();
-        let node = &mut self.nodes[i];
-        let before = node.state().observe();
-        let was_hot = node.is_hot();
-        f(node, &mut self.out);
-        let after = node.state().observe();
-        let hot = node.is_hot();
-        if hot != was_hot {
-            if hot {
-                self.hot_live += 1;
-            } else {
-                self.hot_live -= 1;
-            }
-        }
-        let was_informed = self.is_informed(&before);
-        if after != before {
-            if self.cfg.check && self.violation.is_none() {
-                self.check_change(i, &before, &after);
-            }
-            let is_informed = self.is_informed(&after);
-            if is_informed && !was_informed {
-                self.learned[i] = self.now_round as f32;
-                self.informed_live += 1;
-            } else if was_informed && !is_informed {
-                self.learned[i] = f32::NAN;
-                self.informed_live -= 1;
-            }
-        }
+        let never = |_: u32, _: u32| false;
+        let ctx = Ctx {
+            check: self.cfg.check && self.violation.is_none(),
+            seed: self.seed,
+            round: self.now_round,
+            target: self.target,
+            written: &self.written,
+            live: &self.live,
+            blocked: &never,
+        };
+        let mut tally = Tally::default();
+        let was_informed = shard::touch(
+            &ctx,
+            i,
+            &mut self.nodes[i],
+            &mut self.learned[i],
+            &mut self.out,
+            &mut tally,
+            f,
+        );
+        self.merge(tally);
         was_informed
     }
 
-    fn check_change(&mut self, i: usize, before: &Observed, after: &Observed) {
-        let what = if after.dot() < before.dot() {
-            Some(format!(
-                "version went backwards from {}@{} to {}@{}",
-                before.version, before.origin, after.version, after.origin
-            ))
-        } else if after.version > 0 && !self.written.contains(after) {
-            Some(format!(
-                "holds a value nobody wrote: version {} by {} = {:?}",
-                after.version, after.origin, after.value
-            ))
-        } else {
-            None
-        };
-        if let Some(what) = what {
-            self.violation = Some(Violation {
-                seed: self.seed,
-                round: self.now_round,
-                node: NodeId(i as u64),
-                what,
-            });
+    /// Adds what a group of node calls changed to the run's counts.
+    fn merge(&mut self, tally: Tally) {
+        self.hot_live = (self.hot_live as i64 + tally.hot) as usize;
+        self.informed_live = (self.informed_live as i64 + tally.informed) as usize;
+        self.dropped += tally.dropped;
+        self.duplicates += tally.duplicates;
+        if self.violation.is_none() {
+            self.violation = tally.violation;
         }
     }
 
     fn blocked(&self, from: u32, to: u32) -> bool {
-        self.active_partitions.iter().any(|&p| {
-            let p = &self.cfg.faults.partitions[p];
-            p.group_of(u64::from(from)) != p.group_of(u64::from(to))
-        })
+        blocked(self.cfg, &self.active_partitions, from, to)
     }
 
-    /// Counts an outgoing message and decides its fate: 0 (lost), 1 or 2 (duplicated) copies.
-    fn send_copies(&mut self, from: u32, to: NodeId, bytes: &[u8]) -> u32 {
+    /// Counts an outgoing message and decides its fate: 0 (lost), 1 or 2 (duplicated) copies,
+    /// and whether it carries the update.
+    fn send_copies(&mut self, from: u32, to: NodeId, bytes: &[u8]) -> (u32, bool) {
         self.messages += 1;
         self.bytes += bytes.len() as u64;
-        if carries_update(bytes) {
+        let carrying = carries_update(bytes);
+        if carrying {
             self.traffic += 1;
         }
         let f = &self.cfg.faults;
@@ -398,23 +500,22 @@ impl<'c, S: Replica> World<'c, S> {
             || self.blocked(from, to.0 as u32)
         {
             self.dropped += 1;
-            return 0;
+            return (0, carrying);
         }
         if f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate) {
             self.net_duplicates += 1;
-            2
+            (2, carrying)
         } else {
-            1
+            (1, carrying)
         }
     }
 
     /// Hands one message to its receiver; returns false if it was dropped on the way in.
-    fn deliver(&mut self, from: u32, to: u32, bytes: &[u8], now: Time) -> bool {
+    fn deliver(&mut self, from: u32, to: u32, bytes: &[u8], carrying: bool, now: Time) -> bool {
         if !self.live[to as usize] || self.blocked(from, to) {
             self.dropped += 1;
             return false;
         }
-        let carrying = carries_update(bytes);
         let was_informed = self.touch(to as usize, |node, out| {
             // The engine counts and drops what it rejects; simulated peers send well-formed bytes.
             let _ = node.handle_message(now, NodeId(u64::from(from)), bytes, out);
@@ -533,7 +634,8 @@ impl<'c, S: Replica> World<'c, S> {
         self.curve.push(self.fraction_informed());
         let n = self.nodes.len();
         let mut wave = Wave::default();
-        let mut next = Wave::default();
+        let (mut counts, mut scratch) = (Vec::new(), Wave::default());
+        let mut lanes = Lanes::new(self.threads, n);
         let reorder = self.cfg.faults.reorder > 0.0;
         for r in 1..=self.cfg.max_rounds {
             self.now_round = f64::from(r);
@@ -541,28 +643,28 @@ impl<'c, S: Replica> World<'c, S> {
             self.apply_faults(r);
             // Phase 1: every live node opens its round against the state at the round's start
             // (opening a round reads the state and changes nothing).
-            for i in 0..n {
-                if !self.live[i] {
-                    continue;
-                }
-                self.touch(i, |node, out| node.gossip_now(now, out));
-                self.route_sync(i as u32, &mut wave);
-            }
+            self.phase(&mut lanes, &|ctx, shard| shard.open_rounds(ctx, now));
+            self.route(&mut lanes, &mut wave);
             // Phases 2, 3, ...: deliver everything sent in the previous phase, collecting the
             // answers for the next one.
             while !wave.items.is_empty() {
                 if reorder {
                     wave.items.shuffle(&mut self.net_rng);
                 }
-                for k in 0..wave.items.len() {
-                    let (from, to, s, e) = wave.items[k];
-                    let bytes = &wave.bytes[s as usize..e as usize];
-                    if self.deliver(from, to, bytes, now) {
-                        self.route_sync(to, &mut next);
-                    }
-                }
-                std::mem::swap(&mut wave, &mut next);
-                next.clear();
+                wave.group_by_receiver(n, &mut scratch, &mut counts);
+                // Each lane's receivers are one slice of the grouped phase.
+                let cuts: Vec<usize> = lanes
+                    .bounds
+                    .iter()
+                    .map(|&b| wave.items.partition_point(|it| (it.to as usize) < b))
+                    .collect();
+                let phase = &wave;
+                self.phase(&mut lanes, &|ctx, shard| {
+                    let k = shard.index();
+                    shard.deliver(ctx, phase, &phase.items[cuts[k]..cuts[k + 1]], now);
+                });
+                wave.clear();
+                self.route(&mut lanes, &mut wave);
             }
             self.curve.push(self.fraction_informed());
             if self.violation.is_some() || self.check_done(f64::from(r), 0) {
@@ -572,14 +674,44 @@ impl<'c, S: Replica> World<'c, S> {
         self.rounds = f64::from(self.cfg.max_rounds);
     }
 
-    fn route_sync(&mut self, from: u32, wave: &mut Wave) {
-        let out = std::mem::take(&mut self.out);
-        for (to, bytes) in out.iter() {
-            for _ in 0..self.send_copies(from, to, bytes) {
-                wave.push(from, to.0 as u32, bytes);
+    /// Runs `f` on every lane's range of nodes (in parallel when there are several lanes), then
+    /// merges the lanes' counts in range order.
+    fn phase(
+        &mut self,
+        lanes: &mut Lanes,
+        f: &(dyn Fn(&Ctx<'_>, &mut shard::Shard<'_, S>) + Sync),
+    ) {
+        let (cfg, active) = (self.cfg, &self.active_partitions);
+        let blocked = |from: u32, to: u32| !active.is_empty() && blocked(cfg, active, from, to);
+        let ctx = Ctx {
+            check: self.cfg.check && self.violation.is_none(),
+            seed: self.seed,
+            round: self.now_round,
+            target: self.target,
+            written: &self.written,
+            live: &self.live,
+            blocked: &blocked,
+        };
+        lanes.run(&mut self.nodes, &mut self.learned, &|shard| f(&ctx, shard));
+        for k in 0..lanes.tallies.len() {
+            let tally = std::mem::take(&mut lanes.tallies[k]);
+            self.merge(tally);
+        }
+    }
+
+    /// Sends what every lane's nodes sent, lane after lane (the order one thread sends in):
+    /// counted, and lost or duplicated by the network, into `wave`.
+    fn route(&mut self, lanes: &mut Lanes, wave: &mut Wave) {
+        for sent in &lanes.sent {
+            for item in &sent.items {
+                let bytes = &sent.bytes[item.range()];
+                let (copies, carrying) =
+                    self.send_copies(item.from, NodeId(u64::from(item.to)), bytes);
+                for _ in 0..copies {
+                    wave.push(item.from, item.to, bytes, carrying);
+                }
             }
         }
-        self.out = out;
     }
 
     fn run_async(&mut self, interval: SimInterval, latency: Latency) {
@@ -648,11 +780,12 @@ impl<'c, S: Replica> World<'c, S> {
                         InFlight {
                             from: 0,
                             to: 0,
+                            carrying: false,
                             bytes: Vec::new(),
                         },
                     );
                     free.push(slot);
-                    let delivered = self.deliver(m.from, m.to, &m.bytes, now);
+                    let delivered = self.deliver(m.from, m.to, &m.bytes, m.carrying, now);
                     spare.push(m.bytes);
                     delivered.then_some(m.to)
                 }
@@ -660,7 +793,8 @@ impl<'c, S: Replica> World<'c, S> {
             if let Some(from) = from {
                 let out = std::mem::take(&mut self.out);
                 for (to, bytes) in out.iter() {
-                    for _ in 0..self.send_copies(from, to, bytes) {
+                    let (copies, carrying) = self.send_copies(from, to, bytes);
+                    for _ in 0..copies {
                         let mut delay = latency.sample(&mut self.net_rng);
                         let reorder = self.cfg.faults.reorder;
                         if reorder > 0.0 && self.net_rng.random_bool(reorder) {
@@ -672,6 +806,7 @@ impl<'c, S: Replica> World<'c, S> {
                         let msg = InFlight {
                             from,
                             to: to.0 as u32,
+                            carrying,
                             bytes: buf,
                         };
                         let slot = match free.pop() {
@@ -702,19 +837,12 @@ impl<'c, S: Replica> World<'c, S> {
         self.rounds = f64::from(self.cfg.max_rounds);
     }
 
-    fn finish(self) -> Result<RunReport, SimError> {
-        if let Some(v) = self.violation {
+    fn finish(mut self) -> Result<RunReport, SimError> {
+        if let Some(v) = self.violation.take() {
             return Err(SimError::Invariant(v));
         }
         let promises = self.cfg.promises_convergence();
         let converged = self.ended && self.informed_live == self.live_count;
-        if promises && !converged {
-            return Err(SimError::NotConverged {
-                seed: self.seed,
-                rounds: self.cfg.max_rounds,
-                informed: self.fraction_informed(),
-            });
-        }
         if self.cfg.check && converged {
             // Every live node must now hold exactly the update: the same write, the same value.
             let expected = self.written.iter().max().copied().unwrap_or_default();
@@ -730,6 +858,22 @@ impl<'c, S: Replica> World<'c, S> {
                 }
             }
         }
+        let (seed, max_rounds, informed) =
+            (self.seed, self.cfg.max_rounds, self.fraction_informed());
+        let report = self.report(converged);
+        if promises && !converged {
+            return Err(SimError::NotConverged {
+                seed,
+                rounds: max_rounds,
+                informed,
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
+    }
+
+    /// The run's measures.
+    fn report(self, converged: bool) -> RunReport {
         let n = self.nodes.len() as f64;
         let mut sum = 0.0f64;
         let mut count = 0usize;
@@ -745,7 +889,7 @@ impl<'c, S: Replica> World<'c, S> {
                 };
             }
         }
-        Ok(RunReport {
+        RunReport {
             seed: self.seed,
             converged,
             rounds: self.rounds,
@@ -767,8 +911,17 @@ impl<'c, S: Replica> World<'c, S> {
             dropped: self.dropped,
             network_duplicates: self.net_duplicates,
             curve: self.curve,
-        })
+        }
     }
+}
+
+/// Whether a partition in force (`active`, indices into the configuration's) separates `from`
+/// and `to`.
+fn blocked(cfg: &SimConfig, active: &[usize], from: u32, to: u32) -> bool {
+    active.iter().any(|&p| {
+        let p = &cfg.faults.partitions[p];
+        p.group_of(u64::from(from)) != p.group_of(u64::from(to))
+    })
 }
 
 fn peers_of(graph: &Option<Graph>, n: usize, id: u64) -> Peers {
