@@ -88,6 +88,8 @@ const EVENT_BOUND: usize = 16_384;
 /// Most verification pings in flight, and most tables waiting for one (a mass start sends a
 /// seed this many joins at once; a flood of forged ones evicts the oldest, whose joiners retry).
 const HANDSHAKE_BOUND: usize = 1_024;
+/// Most stale-view corrections sent per probe period.
+const CORRECTIONS_PER_PERIOD: u32 = 16;
 /// Most indirect probes run for others at once.
 const RELAY_BOUND: usize = 64;
 /// At most one table sync with an unknown sender per this many probe periods.
@@ -181,6 +183,11 @@ pub struct SwimStats {
     pub confirmations: u64,
     /// Times this node refuted a claim about itself.
     pub refutations: u64,
+    /// Accusations at an incarnation already refuted, answered to the accuser directly.
+    pub direct_refutations: u64,
+    /// Accusations about others at an incarnation already refuted, answered to the sender
+    /// with the member's current Alive.
+    pub stale_corrections: u64,
     /// Members this node declared dead itself (its suspicion timer ran out).
     pub deaths_declared: u64,
     /// Updates piggybacked onto outgoing payloads.
@@ -349,6 +356,8 @@ pub struct Swim {
     /// The envelope sender and source address of the message being applied: news about a
     /// member from that member itself, at that address, is first-hand.
     first_hand: Option<(NodeId, SocketAddr)>,
+    /// Stale-view corrections left this probe period (see `correct_stale`).
+    corrections_left: u32,
     /// Verification pings in flight: (seq, member, address).
     verifying: Vec<(u64, NodeId, SocketAddr)>,
     /// Tables owed to askers whose address is being verified: (asker, address, whether to
@@ -397,6 +406,7 @@ impl Swim {
             whois_asked: Vec::new(),
             generation_claim: None,
             first_hand: None,
+            corrections_left: CORRECTIONS_PER_PERIOD,
             verifying: Vec::new(),
             deferred: Vec::new(),
             now,
@@ -614,7 +624,11 @@ impl Swim {
         match header {
             Header::Ping { seq, target } => {
                 if target == self.local.id {
-                    let room = if self.is_verified(sender, from) {
+                    // Piggyback rides full on acks to live members at their known address (the
+                    // news they carry — refutations above all — must spread even where nobody
+                    // has probed whom yet); a stranger's ping gets at most 3× back.
+                    let known = self.is_live(sender) && self.member_addr(sender) == Some(from);
+                    let room = if known || self.is_verified(sender, from) {
                         self.config.max_payload
                     } else {
                         crate::node::REFLECTION_FACTOR * payload.len()
@@ -957,6 +971,7 @@ impl Swim {
     }
 
     fn start_probe(&mut self, now: Time) {
+        self.corrections_left = CORRECTIONS_PER_PERIOD;
         if self.probe.is_some() {
             self.finish_probe(now);
         }
@@ -1455,6 +1470,9 @@ impl Swim {
             Kind::Suspect => {
                 if !newer_gen && u.incarnation < m.incarnation {
                     self.stats.updates_ignored += 1;
+                    if was_live {
+                        self.correct_stale(idx);
+                    }
                     return;
                 }
                 if !newer_gen && was == MemberStatus::Suspect {
@@ -1505,6 +1523,9 @@ impl Swim {
             Kind::Dead => {
                 if !newer_gen && (u.incarnation < m.incarnation || !was_live) {
                     self.stats.updates_ignored += 1;
+                    if was_live {
+                        self.correct_stale(idx);
+                    }
                     return;
                 }
                 self.cancel_suspicion(u.id);
@@ -1598,9 +1619,19 @@ impl Swim {
         if stale {
             self.stats.updates_ignored += 1;
             if u.kind != Kind::Alive {
-                // The accuser has not heard our refutation (it may have been lost): announce
-                // our current incarnation again, without raising it.
+                // The accuser has not heard our refutation (it may have been lost, or retired
+                // before reaching it): announce our current incarnation again, without raising
+                // it, and tell the accuser directly — the others already know, so they will not
+                // spread it, and a lone accuser would otherwise time out on its own.
                 self.broadcast_self();
+                if let Some(to) = self.member_addr(u.from) {
+                    let mut p = Vec::with_capacity(64);
+                    wire::put_header(&mut p, &Header::Gossip);
+                    wire::put_count(&mut p, 1);
+                    wire::put_update(&mut p, &self.own_alive());
+                    self.stats.direct_refutations += 1;
+                    self.send(Out::Raw { to, bytes: p });
+                }
             }
             return;
         }
@@ -1608,6 +1639,38 @@ impl Swim {
         self.stats.refutations += 1;
         self.raise_health(1);
         self.broadcast_self();
+    }
+
+    /// Someone passed on an accusation about member `idx` at an incarnation it has already
+    /// refuted: that sender holds a stale view (it learned the member from an old copy, or
+    /// missed the refutation), which no fingerprint shows — fingerprints cover who is live,
+    /// not incarnations — and stale views confirm each other's suspicions until a live member
+    /// is declared dead. Send the sender the member's current Alive, at most
+    /// `CORRECTIONS_PER_PERIOD` a period.
+    fn correct_stale(&mut self, idx: usize) {
+        let Some((_, to)) = self.first_hand else {
+            return;
+        };
+        if self.corrections_left == 0 {
+            return;
+        }
+        self.corrections_left -= 1;
+        let r = self.table.rec(idx);
+        let alive = Update {
+            kind: Kind::Alive,
+            id: r.id,
+            generation: r.generation,
+            incarnation: r.incarnation,
+            from: r.id,
+            name: self.table.name(r),
+            addr: Some(r.addr()),
+        };
+        let mut p = Vec::with_capacity(64);
+        wire::put_header(&mut p, &Header::Gossip);
+        wire::put_count(&mut p, 1);
+        wire::put_update(&mut p, &alive);
+        self.stats.stale_corrections += 1;
+        self.send(Out::Raw { to, bytes: p });
     }
 
     fn cancel_suspicion(&mut self, id: NodeId) {

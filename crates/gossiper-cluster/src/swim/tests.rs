@@ -1127,3 +1127,37 @@ fn the_table_is_bounded_and_stale_updates_are_counted() {
     assert_eq!(s.member(id(1)).unwrap().incarnation, 0);
     assert_eq!(s.stats().updates_ignored, before.updates_ignored + 1);
 }
+
+#[test]
+fn an_accusation_from_a_stale_view_is_answered_with_the_current_incarnation() {
+    let mut net = Net::new(3, fast());
+    let locals: Vec<LocalMember> = (0..3).map(|i| local(i, 1)).collect();
+    // Node 1 refuted a suspicion once (incarnation 1); node 0 knows, node 2 missed it.
+    net.node(1).incarnation = 1;
+    for i in 0..3 {
+        let known: Vec<KnownMember> = locals
+            .iter()
+            .map(|l| KnownMember {
+                id: l.id,
+                name: &l.name,
+                addr: l.addr,
+                generation: 1,
+                incarnation: u64::from(l.id == id(1) && i == 0),
+            })
+            .collect();
+        net.node(i).restore(Time::ZERO, known);
+    }
+    // Node 2 passes on an accusation at the old incarnation; node 0 answers with the new one.
+    let mut p = Vec::new();
+    wire::put_header(&mut p, &Header::Gossip);
+    wire::put_count(&mut p, 1);
+    wire::put_update(&mut p, &suspect(id(1), 1, 0, id(2)));
+    net.node(0)
+        .handle_message(Time::ZERO, addr(2), id(2), 1, &p)
+        .unwrap();
+    assert_eq!(net.swim(0).stats().stale_corrections, 1);
+    net.flush(0);
+    net.run_for(Duration::from_millis(5));
+    let view = net.swim(2).member(id(1)).unwrap();
+    assert_eq!((view.incarnation, view.status), (1, MemberStatus::Alive));
+}
