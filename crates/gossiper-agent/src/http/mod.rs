@@ -115,7 +115,8 @@ pub async fn serve(
         .header_read_timeout(config.header_timeout)
         .max_header_size(config.max_header_bytes)
         // Bodies are small (one value): no reason to buffer more than this per connection.
-        .max_buf_size(16 * 1024);
+        .max_buf_size(8 * 1024)
+        .writev(false);
     let api = Arc::new(Api {
         parked: Arc::new(Semaphore::new(config.max_parked)),
         handle: handle.clone(),
