@@ -574,11 +574,10 @@ impl Swim {
             self.send(Out::Raw { to: from, bytes: p });
         }
         if header == Header::Whois && !self.leaving {
-            let mut p = Vec::with_capacity(64);
-            wire::put_header(&mut p, &Header::Gossip);
-            wire::put_count(&mut p, 1);
-            wire::put_update(&mut p, &self.own_alive());
-            self.send(Out::Raw { to: from, bytes: p });
+            self.send(Out::Raw {
+                to: from,
+                bytes: one_update(&self.own_alive()),
+            });
         }
         let (_, n, mut r) = wire::read_header(payload)?;
         if let Header::PushPull {
@@ -1625,12 +1624,9 @@ impl Swim {
                 // spread it, and a lone accuser would otherwise time out on its own.
                 self.broadcast_self();
                 if let Some(to) = self.member_addr(u.from) {
-                    let mut p = Vec::with_capacity(64);
-                    wire::put_header(&mut p, &Header::Gossip);
-                    wire::put_count(&mut p, 1);
-                    wire::put_update(&mut p, &self.own_alive());
                     self.stats.direct_refutations += 1;
-                    self.send(Out::Raw { to, bytes: p });
+                    let bytes = one_update(&self.own_alive());
+                    self.send(Out::Raw { to, bytes });
                 }
             }
             return;
@@ -1665,12 +1661,9 @@ impl Swim {
             name: self.table.name(r),
             addr: Some(r.addr()),
         };
-        let mut p = Vec::with_capacity(64);
-        wire::put_header(&mut p, &Header::Gossip);
-        wire::put_count(&mut p, 1);
-        wire::put_update(&mut p, &alive);
+        let bytes = one_update(&alive);
         self.stats.stale_corrections += 1;
-        self.send(Out::Raw { to, bytes: p });
+        self.send(Out::Raw { to, bytes });
     }
 
     fn cancel_suspicion(&mut self, id: NodeId) {
@@ -1814,6 +1807,15 @@ impl Swim {
         }
         self.next_reap = next;
     }
+}
+
+/// A Gossip payload carrying the one update `u` (a direct answer rather than a broadcast).
+fn one_update(u: &Update<'_>) -> Vec<u8> {
+    let mut p = Vec::with_capacity(64);
+    wire::put_header(&mut p, &Header::Gossip);
+    wire::put_count(&mut p, 1);
+    wire::put_update(&mut p, u);
+    p
 }
 
 /// A Suspect or Dead update about `id`, raised by `from`.
