@@ -179,6 +179,7 @@ impl Engine {
                 Counters::add(&self.counters.send_errors);
                 log::debug!("cannot send to {}: {e}", t.to);
             }
+            self.core.node.recycle(t.bytes);
         }
     }
 

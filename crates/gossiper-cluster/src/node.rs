@@ -391,6 +391,9 @@ type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
 /// multi-datagram snapshot only to verified peers.
 pub const REFLECTION_FACTOR: usize = 3;
 
+/// Most recycled datagram buffers kept.
+const SPARE_BUFFERS: usize = 8;
+
 /// Suspicion period in gossip intervals per decade of cluster size (see
 /// `ClusterNode::suspicion_period`).
 const SUSPICION_MULT: f64 = 3.0;
@@ -408,6 +411,8 @@ pub struct ClusterNode {
     /// Where each peer is reached, and the generation that said so (newer generations win:
     /// a restarted node may come back on another port).
     addrs: BTreeMap<NodeId, (SocketAddr, u64)>,
+    /// Datagram buffers handed back by the runtime ([`ClusterNode::recycle`]).
+    spare: Vec<Vec<u8>>,
     /// Sealed datagrams already seen, per sender.
     replay: crate::replay::ReplayGuard,
     /// φ: the address each peer answered one of our messages from (a round trip).
@@ -502,6 +507,7 @@ impl ClusterNode {
             addrs: BTreeMap::new(),
             verified: BTreeMap::new(),
             replay: crate::replay::ReplayGuard::default(),
+            spare: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: ClusterStats::default(),
@@ -585,6 +591,15 @@ impl ClusterNode {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// Hands back a datagram buffer once its bytes are sent (or handled): the next datagram
+    /// is written into it, so a runtime that recycles sends without allocating.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= 2 * self.config.mtu {
+            buf.clear();
+            self.spare.push(buf);
+        }
     }
 
     /// The next membership event.
@@ -1079,6 +1094,15 @@ impl ClusterNode {
 
     /// Up to `count` distinct random live members other than `except`, drawn without copying
     /// the live list (O(count), whatever N).
+    /// One random live member, without allocating (the idle path's fingerprint exchanges).
+    fn pick_one_live(&mut self) -> Option<NodeId> {
+        let n = self.live_len();
+        (n > 0).then(|| {
+            let i = self.rng.random_range(0..n);
+            self.live_at(i)
+        })
+    }
+
     fn pick_live(&mut self, count: usize, except: Option<NodeId>) -> Vec<NodeId> {
         let n = self.live_len();
         let available = n - usize::from(except.is_some_and(|e| self.is_live_member(e)));
@@ -1190,7 +1214,8 @@ impl ClusterNode {
     }
 
     fn send_raw(&mut self, to: SocketAddr, kind: EnvelopeKind, payload: &[u8]) {
-        let mut bytes = Vec::with_capacity(payload.len() + self.codec.overhead());
+        let mut bytes = self.spare.pop().unwrap_or_default();
+        bytes.reserve(payload.len() + self.codec.overhead());
         self.codec
             .seal(kind, self.id, self.generation, payload, &mut bytes);
         self.stats.packets_out += 1;

@@ -871,6 +871,8 @@ impl<'c> World<'c> {
                     if let Some(node) = self.nodes[to].as_mut() {
                         // The node counts and drops what it rejects.
                         let _ = node.handle_datagram(now, addr(from), &mut bytes);
+                        // To the receiver, which usually answers at once from its pool.
+                        node.recycle(bytes);
                         self.after_touch(to);
                     } else {
                         self.dropped += 1;

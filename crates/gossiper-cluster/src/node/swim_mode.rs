@@ -108,7 +108,7 @@ impl ClusterNode {
 
     /// Sends this node's fingerprints to one random live member.
     fn send_fingerprint(&mut self) {
-        let Some(&to) = self.pick_live(1, None).first() else {
+        let Some(to) = self.pick_one_live() else {
             return;
         };
         let Some(addr) = self.addr_of(to) else {
