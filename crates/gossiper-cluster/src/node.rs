@@ -427,9 +427,6 @@ pub struct ClusterNode {
     join_backoff: Duration,
     live: Vec<NodeId>,
     left: bool,
-    /// Whether the datagram being handled came from a live member at its known address (see
-    /// `limit_reflection`).
-    source_trusted: bool,
     /// The highest generation a peer claimed for this node, waiting for its refutation.
     pending_claim: Option<u64>,
     /// No refutation before this.
@@ -518,7 +515,6 @@ impl ClusterNode {
             join_backoff: interval,
             live: Vec::new(),
             left: false,
-            source_trusted: false,
             pending_claim: None,
             next_refute: now,
             scratch_digest: ClusterDigest::default(),
@@ -689,7 +685,6 @@ impl ClusterNode {
     ) -> Result<(), DropReason> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += buf.len() as u64;
-        self.source_trusted = false;
         let result = self.dispatch(now, from, buf);
         if let Err(reason) = result {
             self.stats.drops.count(reason);
@@ -713,7 +708,6 @@ impl ClusterNode {
         {
             return Err(DropReason::Replayed);
         }
-        self.source_trusted = self.is_member_at(env.sender, from);
         if self.swim.is_some() {
             match env.kind {
                 EnvelopeKind::Swim => {
@@ -819,8 +813,12 @@ impl ClusterNode {
                         .write(now, &mut self.outbox, |s| s.absorb_heartbeats(&d));
                     let known = d.compact.as_ref().map_or(d.nodes.len(), Vec::len);
                     // The snapshot (many datagrams) only to a peer that answered us from this
-                    // address before: a forged Syn must not aim it at a third party.
-                    if is_syn && !d.sampled && known * 2 < self.state().len() && self.source_trusted
+                    // address before: a forged Syn must not aim it at a third party. (A Syn
+                    // verifies nothing, so asking now is asking before it arrived.)
+                    if is_syn
+                        && !d.sampled
+                        && known * 2 < self.state().len()
+                        && self.is_member_at(sender, from)
                     {
                         self.send_snapshot(sender, &d);
                     }

@@ -626,8 +626,11 @@ impl Swim {
                     // Piggyback rides full on acks to live members at their known address (the
                     // news they carry — refutations above all — must spread even where nobody
                     // has probed whom yet); a stranger's ping gets at most 3× back.
-                    let known = self.is_live(sender) && self.member_addr(sender) == Some(from);
-                    let room = if known || self.is_verified(sender, from) {
+                    // (A verified member is a known one: one lookup serves both.)
+                    let known = self
+                        .rec(sender)
+                        .is_some_and(|r| r.is_live() && r.addr() == from);
+                    let room = if known {
                         self.config.max_payload
                     } else {
                         crate::node::REFLECTION_FACTOR * payload.len()
@@ -683,8 +686,9 @@ impl Swim {
                     return Some(to);
                 }
                 Out::Ping { to, seq, target } => {
+                    // The record itself, not a copy with its name: this runs for every ping.
                     let suspect = self
-                        .member(target)
+                        .rec(target)
                         .filter(|m| m.status == MemberStatus::Suspect)
                         .map(|m| suspect(m.id, m.generation, m.incarnation, self.local.id));
                     (to, Header::Ping { seq, target }, suspect)
