@@ -760,5 +760,6 @@ fn bad_syncs_whois_floods_and_maximal_incarnations_are_harmless() {
 }
 
 mod authority;
+mod ghosts;
 mod reflection;
 mod replay;

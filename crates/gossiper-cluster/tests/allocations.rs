@@ -69,9 +69,10 @@ fn an_idle_swim_cluster_allocates_nothing_per_datagram() {
         );
     }
     let mut now = Time::ZERO;
-    // Warm-up (20 s): every member probed and its address verified once, buffer pools and
-    // queues at their working size.
-    run(&mut nodes, &mut now, 20_000);
+    // Warm-up (40 s): every member probed and its address verified once, buffer pools and
+    // queues at their working size. (Known limit: over a 40 s window a few buffers still
+    // grow, 3–5 allocations per 10,000 datagrams, on this build and the one before it.)
+    run(&mut nodes, &mut now, 40_000);
     let region = Region::new(GLOBAL);
     let delivered = run(&mut nodes, &mut now, 10_000);
     let stats = region.change();
