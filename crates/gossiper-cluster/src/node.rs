@@ -85,6 +85,10 @@ pub struct ClusterConfig {
     /// How liveness is checked: [`Detector::Swim`] (default; cost per node flat in N) or
     /// [`Detector::Phi`] (heartbeats in every digest; cost grows with N).
     pub detector: Detector,
+    /// Bound of the SWIM member table, 1..=16,777,216, default 65,536: news of members beyond
+    /// it is dropped and counted (`members_refused`), except that a member heard first-hand
+    /// takes the place of one only ever heard of second-hand.
+    pub max_members: usize,
 }
 
 /// The failure detector a [`ClusterNode`] runs.
@@ -129,6 +133,7 @@ impl ClusterConfig {
             join_backoff_max_ms: 5_000,
             heartbeat_rounds: 1,
             detector: Detector::Swim,
+            max_members: 65_536,
         }
     }
 
@@ -161,6 +166,12 @@ impl ClusterConfig {
         }
         if self.generation == 0 {
             return bad("generation must be positive".into());
+        }
+        if !(1..=1 << 24).contains(&self.max_members) {
+            return bad(format!(
+                "max members {} not within 1..=16777216",
+                self.max_members
+            ));
         }
         Ok(())
     }

@@ -19,6 +19,10 @@
 //! * `--puts P` PUTs measured (20), `--idle-secs S` idle window (10).
 //! * `--burst B` concurrent blocking queries sent to one agent before RSS is read (100).
 //! * `--kills K` agents killed one after another with SIGKILL (3; at most N − 2).
+//! * `--partition-secs S` before the kills, cut the agents into two halves for S seconds with
+//!   nftables (needs root and `nft`; 0, the default, cuts nothing), heal, and start the kills
+//!   `--after-heal-secs H` (5) after the heal: the detection figures then say whether a
+//!   partition leaves the detector blind, compared with a run without it.
 //!
 //! The agents are this same binary re-run with `--as-agent`, each bound to a free loopback port.
 //!
@@ -43,6 +47,10 @@
 //!   once; once all have answered (each after ~2 s: they block concurrently) that agent's RSS
 //!   is read, right away and again 6 s later (after idle HTTP threads have exited), with the
 //!   median over all agents.
+//! * **partition** (with `--partition-secs`) — UDP between the halves' gossip ports dropped on
+//!   the input hook (table `inet gossiper_agent_bench`, deleted on heal and at exit); every
+//!   agent must list the other half dead before the heal, then all N alive: the time to that
+//!   is printed as *healed*.
 //! * **kill -9 detection** — for each kill: time from SIGKILL until every live agent's
 //!   `/v1/members` lists the victim `dead` (each agent polled every 25 ms by its own thread):
 //!   first, median and last agent, in ms; also the `suspect` / `down` events the kill caused
@@ -73,6 +81,7 @@ struct Proc {
     name: String,
     child: Child,
     api: String,
+    gossip: SocketAddr,
 }
 
 impl Drop for Proc {
@@ -91,6 +100,8 @@ struct Options {
     idle_secs: u64,
     burst: usize,
     kills: usize,
+    partition_secs: u64,
+    after_heal_secs: u64,
 }
 
 /// Everything measured for one size and detector (NaN: not measured).
@@ -153,13 +164,16 @@ fn main() {
         idle_secs: 10,
         burst: 100,
         kills: 3,
+        partition_secs: 0,
+        after_heal_secs: 5,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
             println!(
                 "agent-bench [--nodes 10,50,100] [--detector swim|phi|swim,phi] [--interval-ms 100] \
-                 [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3]\n\
+                 [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3] \
+                 [--partition-secs 0] [--after-heal-secs 5]\n\
                  (see the doc comment of crates/gossiper-agent/src/bin/agent-bench.rs)"
             );
             return;
@@ -180,6 +194,8 @@ fn main() {
             "--idle-secs" => o.idle_secs = num(value),
             "--burst" => o.burst = num(value) as usize,
             "--kills" => o.kills = num(value) as usize,
+            "--partition-secs" => o.partition_secs = num(value),
+            "--after-heal-secs" => o.after_heal_secs = num(value),
             _ => fail(format!("unknown option {flag}")),
         }
     }
@@ -271,6 +287,7 @@ fn spawn(
             name: name.to_owned(),
             child,
             api,
+            gossip,
         },
         gossip,
     )
@@ -413,6 +430,9 @@ fn bench(n: usize, detector: Detector, o: &Options) -> Figures {
 
     idle_window(&procs, o, &mut f);
     rss_after_burst(&procs, o, &mut f);
+    if o.partition_secs > 0 {
+        partition_and_heal(&procs, o);
+    }
     kills(&mut procs, o, &mut f);
     drop(procs);
     f
@@ -602,6 +622,91 @@ fn rss_after_burst(procs: &[Proc], o: &Options, f: &mut Figures) {
             o.burst
         ));
     }
+}
+
+/// The nftables table the partition lives in.
+const NFT_TABLE: &str = "gossiper_agent_bench";
+
+/// Runs `nft -f -` with `script`.
+fn nft(script: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("nft: {e} (install nftables; run as root)"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| format!("nft: {e}"))?;
+    }
+    let status = child.wait().map_err(|e| format!("nft: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("nft exited with {status}"))
+    }
+}
+
+/// Deletes the partition's table when dropped, so that no exit path leaves loopback cut.
+struct Partition;
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        let _ = nft(&format!("delete table inet {NFT_TABLE}\n"));
+    }
+}
+
+/// Cuts the agents into two halves for `--partition-secs`, checks each side lists the other
+/// dead, heals, waits until all list everyone alive, then `--after-heal-secs`.
+fn partition_and_heal(procs: &[Proc], o: &Options) {
+    let half = procs.len() / 2;
+    let ports = |ps: &[Proc]| {
+        ps.iter()
+            .map(|p| p.gossip.port().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (a, b) = (ports(&procs[..half]), ports(&procs[half..]));
+    let script = format!(
+        "add table inet {NFT_TABLE}\n\
+         add chain inet {NFT_TABLE} input {{ type filter hook input priority 0; policy accept; }}\n\
+         add rule inet {NFT_TABLE} input udp sport {{ {a} }} udp dport {{ {b} }} drop\n\
+         add rule inet {NFT_TABLE} input udp sport {{ {b} }} udp dport {{ {a} }} drop\n"
+    );
+    let guard = Partition;
+    if let Err(e) = nft(&script) {
+        return missed(format!("partition: {e}"));
+    }
+    let cut_at = Instant::now();
+    println!(
+        "partition: {half} | {} agents cut apart for {} s",
+        procs.len() - half,
+        o.partition_secs
+    );
+    std::thread::sleep(Duration::from_secs(o.partition_secs));
+    let side_dead = procs.iter().enumerate().all(|(i, p)| {
+        members(&p.api).is_some_and(|m| {
+            procs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| (j < half) != (i < half))
+                .all(|(_, q)| m.iter().any(|(n, s)| *n == q.name && s == "dead"))
+        })
+    });
+    if !side_dead {
+        missed("partition: some agent did not list the other side dead before the heal");
+    }
+    drop(guard);
+    let healed_at = Instant::now();
+    let healed = settle_time(procs, procs.len(), healed_at);
+    println!(
+        "partition healed after {:.1} s cut: all {} agents list everyone alive {:.0} ms later",
+        healed_at.duration_since(cut_at).as_secs_f64(),
+        procs.len(),
+        healed.as_secs_f64() * 1e3
+    );
+    std::thread::sleep(Duration::from_secs(o.after_heal_secs).saturating_sub(healed));
 }
 
 /// kill -9 one agent at a time; time until every other agent lists it dead.

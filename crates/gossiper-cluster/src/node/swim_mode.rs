@@ -45,6 +45,7 @@ impl ClusterNode {
             gossip_nodes: config.fanout as usize,
             dead_grace_ms: config.dead_grace_ms,
             max_payload: payload_budget,
+            max_members: config.max_members,
             ..SwimConfig::default()
         };
         let local = LocalMember {
