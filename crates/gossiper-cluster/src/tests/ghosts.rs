@@ -121,7 +121,9 @@ fn five_thousand_ghosts_harm_no_real_member_and_are_gone_within_a_few_suspicion_
 fn the_member_table_bound_is_configured_and_checked() {
     let mut c = config(0, 1);
     c.max_members = 0;
-    let e = ClusterNode::new(c, Time::ZERO, 1).err().expect("refused");
+    let Err(e) = ClusterNode::new(c, Time::ZERO, 1) else {
+        panic!("a bound of 0 was accepted");
+    };
     assert!(e.to_string().contains("max members"), "{e}");
     // A bound of 2 at node 0: of three joiners, one is refused and counted.
     DETECTOR.set(Detector::Swim);
