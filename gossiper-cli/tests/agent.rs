@@ -369,6 +369,7 @@ fn cluster_command_starts_n_agents_and_stops_them_cleanly() {
         child,
         gossip: SocketAddr::from(([127, 0, 0, 1], gossip)),
         api: format!("127.0.0.1:{api}"),
+        log: None,
     };
     wait_for("three alive members", Duration::from_secs(15), || {
         request(
@@ -434,6 +435,7 @@ fn cluster_command_survives_a_dead_agent_restarts_it_and_takes_its_agents_along_
         child,
         gossip: SocketAddr::from(([127, 0, 0, 1], gossip)),
         api: format!("127.0.0.1:{api}"),
+        log: None,
     };
     let status_of_node_2 = |guard: &Agent| guard.status_of("node-2");
     wait_for("three alive members", Duration::from_secs(15), || {
@@ -533,4 +535,67 @@ fn membership_changes_are_logged_by_default_and_as_json_on_request() {
             "{v}"
         );
     }
+}
+
+#[test]
+fn a_seed_named_localhost_is_tried_on_every_address_and_joined_when_it_comes_up_late() {
+    use std::net::ToSocketAddrs;
+    // Where localhost has both 127.0.0.1 and ::1, the seed takes the address tried last, so
+    // the joiner reaches it only by trying every address.
+    let resolved: Vec<SocketAddr> = ("localhost", 1)
+        .to_socket_addrs()
+        .expect("localhost resolves")
+        .filter(|a| UdpSocket::bind(SocketAddr::new(a.ip(), 0)).is_ok())
+        .collect();
+    let ip = resolved.last().expect("a usable localhost address").ip();
+    eprintln!("localhost is {resolved:?}: the seed binds {ip}");
+    let port = UdpSocket::bind(SocketAddr::new(ip, 0))
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let host = SocketAddr::new(ip, 0).to_string();
+    let joiner = Agent::start_on(
+        &host,
+        "joiner",
+        None,
+        &["--join", &format!("localhost:{port}")],
+    );
+    // Nobody there yet: the name is looked up again at every attempt, and the seed found.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(joiner.members().len(), 1);
+    let seed_addr = SocketAddr::new(ip, port).to_string();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "agent", "--name", "seed", "--bind", &seed_addr, "--api", &host,
+    ])
+    .args(["--interval-ms", "100"])
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped());
+    let seed = Agent::spawn("seed", cmd);
+    assert_eq!(seed.gossip, SocketAddr::new(ip, port));
+    wait_for(
+        "the joiner to find the late seed",
+        Duration::from_secs(10),
+        || all_alive(&[&joiner, &seed], 2),
+    );
+}
+
+#[test]
+fn a_join_address_without_a_port_is_a_usage_error() {
+    let out = Command::new(BIN)
+        .args([
+            "agent",
+            "--name",
+            "j",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .args(["--join", "localhost"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("\"localhost\" is not HOST:PORT"), "{err}");
 }

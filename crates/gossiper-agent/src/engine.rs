@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::events::{Event, KeyEvent, MemberEvent, MemberEventKind};
+use crate::resolver::Resolver;
 
 /// Largest datagram read (the IPv4 UDP maximum, rounded up); the node judges the size.
 const RECV_BUFFER: usize = 65_536;
@@ -99,6 +100,8 @@ pub(crate) struct Engine {
     pub(crate) members: watch::Sender<Arc<[MemberInfo]>>,
     pub(crate) stopped: watch::Sender<bool>,
     pub(crate) counters: Arc<Counters>,
+    /// Looks up seeds given by name before each join attempt, when there are such seeds.
+    pub(crate) resolver: Option<Resolver>,
     /// Per node: the generation and highest version last published.
     seen: BTreeMap<NodeId, (u64, u64)>,
     seen_changes: u64,
@@ -123,6 +126,7 @@ impl Engine {
             members,
             stopped,
             counters,
+            resolver: None,
             seen: BTreeMap::new(),
             seen_changes: u64::MAX,
         }
@@ -134,7 +138,15 @@ impl Engine {
         let mut buf = vec![0; RECV_BUFFER];
         self.publish();
         loop {
-            let deadline = self.core.instant(self.core.node.poll_timeout());
+            let mut deadline = self.core.instant(self.core.node.poll_timeout());
+            if let Some(at) = self
+                .resolver
+                .as_ref()
+                .and_then(|r| r.wake_at(self.join_at()))
+            {
+                deadline = deadline.min(at);
+            }
+            let resolver = &mut self.resolver;
             tokio::select! {
                 // Commands first: a datagram flood must not starve the application.
                 biased;
@@ -154,10 +166,18 @@ impl Engine {
                         log::debug!("receive error: {e}");
                     }
                 },
+                found = Resolver::finished(resolver) => {
+                    let now = self.core.now();
+                    Resolver::apply(&mut self.core.node, now, found);
+                }
                 () = tokio::time::sleep_until(deadline) => {}
             }
             let now = self.core.now();
             self.core.node.handle_timeout(now);
+            let join_at = self.join_at();
+            if let Some(r) = &mut self.resolver {
+                r.start_if_due(Instant::now(), join_at);
+            }
             if self.core.leave_requested && !self.core.node.has_left() {
                 self.core.node.leave(now);
                 log::info!("{} is leaving the cluster", self.core.node.name());
@@ -170,6 +190,11 @@ impl Engine {
         }
         log::info!("{} left the cluster", self.core.node.name());
         self.stopped.send_replace(true);
+    }
+
+    /// When the node next tries to join, while it is alone.
+    fn join_at(&self) -> Option<Instant> {
+        self.core.node.next_join().map(|t| self.core.instant(t))
     }
 
     /// Sends every datagram the node queued.
