@@ -599,3 +599,64 @@ fn a_join_address_without_a_port_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("\"localhost\" is not HOST:PORT"), "{err}");
 }
+
+#[test]
+fn refused_peers_are_logged_at_warn_and_a_flood_of_them_is_rate_limited() {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "agent",
+        "--name",
+        "w",
+        "--bind",
+        "127.0.0.1:0",
+        "--api",
+        "127.0.0.1:0",
+    ])
+    .env_remove("RUST_LOG")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let a = Agent::spawn("w", cmd);
+    // 500 datagrams of another cluster (magic, version, flags, then a foreign cluster hash).
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut foreign = b"GS\x01\x00".to_vec();
+    foreign.extend_from_slice(&[9; 20]);
+    for i in 0..500 {
+        socket.send_to(&foreign, a.gossip).expect("send");
+        if i % 20 == 0 {
+            std::thread::sleep(Duration::from_millis(2)); // the receive buffer keeps up
+        }
+    }
+    wait_for("the drops to be counted", Duration::from_secs(5), || {
+        a.metric("gossiper_dropped_packets_total{reason=\"foreign_cluster\"}") >= 200
+    });
+    let first = a.wait_log("is of another cluster", Duration::from_secs(5));
+    assert!(
+        first.contains("WARN") && first.contains(&socket.local_addr().unwrap().to_string()),
+        "{first}"
+    );
+    // The summary comes once the bucket has room again; few lines came before it.
+    let log = a.log.as_ref().expect("piped");
+    let mut lines = vec![first];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lines.last().is_some_and(|l| l.contains("suppressed")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        lines.push(
+            log.recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no summary: {lines:#?}")),
+        );
+    }
+    let refusals = lines
+        .iter()
+        .filter(|l| l.contains("another cluster"))
+        .count();
+    assert!(
+        refusals <= 6,
+        "{refusals} lines for 500 datagrams: {lines:#?}"
+    );
+    let summary = lines.last().expect("a line");
+    let n: u64 = summary
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("a count in {summary}"));
+    assert!(n >= 150, "the summary counts the rest: {summary}");
+}

@@ -55,6 +55,7 @@ mod events;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+mod ratelog;
 mod resolver;
 pub mod udp;
 
