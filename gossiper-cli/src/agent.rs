@@ -75,6 +75,10 @@ pub struct AgentArgs {
     /// Milliseconds a client has to send a request body (else 408).
     #[arg(long, env = "GOSSIPER_API_BODY_TIMEOUT_MS", default_value_t = 10_000)]
     pub api_body_timeout_ms: u64,
+    /// Milliseconds a reply may wait for the client to read it (a client that asks and never
+    /// reads); then the connection is closed.
+    #[arg(long, env = "GOSSIPER_API_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub api_write_timeout_ms: u64,
     /// Largest value a write accepts, in bytes; it must fit one datagram (--mtu) with a
     /// 256-byte key.
     #[arg(long, env = "GOSSIPER_MAX_VALUE_BYTES", default_value_t = DEFAULT_MAX_VALUE_BYTES)]
@@ -249,6 +253,7 @@ pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
         max_parked: args.api_max_parked,
         header_timeout: Duration::from_millis(args.api_header_timeout_ms.max(1)),
         body_timeout: Duration::from_millis(args.api_body_timeout_ms.max(1)),
+        write_timeout: Duration::from_millis(args.api_write_timeout_ms.max(1)),
         ..HttpConfig::default()
     };
     Ok(Plan {
