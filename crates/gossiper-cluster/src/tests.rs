@@ -762,3 +762,4 @@ fn bad_syncs_whois_floods_and_maximal_incarnations_are_harmless() {
 mod authority;
 mod reflection;
 mod replay;
+mod runtime_changes;
