@@ -458,9 +458,9 @@ fn health_info_and_the_event_stream() {
 
 #[test]
 fn clients_that_never_read_their_replies_are_cut_off_by_the_write_timeout() {
-    // Two connection slots, both taken by clients that pipeline requests for the member list
-    // and never read a reply: once the socket buffers are full, each reply waits, and after
-    // the write timeout the connection is closed and its slot freed.
+    // Two connection slots, both taken by clients that pipeline requests for the whole state
+    // (about 30 KB a reply) and never read: once the socket buffers are full, each reply waits,
+    // and after the write timeout the connection is closed and its slot freed.
     let agents = cluster(
         1,
         &[
@@ -473,7 +473,12 @@ fn clients_that_never_read_their_replies_are_cut_off_by_the_write_timeout() {
         ],
     );
     let a = &agents[0];
-    let request = format!("GET /v1/members HTTP/1.1\r\nHost: {}\r\n\r\n", a.api);
+    let value = vec![b'v'; 700];
+    for i in 0..40 {
+        let (status, v) = a.call("PUT", &format!("/v1/kv/big-{i}"), &value);
+        assert_eq!(status, 200, "{v}");
+    }
+    let request = format!("GET /v1/state HTTP/1.1\r\nHost: {}\r\n\r\n", a.api);
     let greedy: Vec<TcpStream> = (0..2)
         .map(|_| {
             let s = TcpStream::connect(&a.api).expect("connect");
@@ -481,9 +486,9 @@ fn clients_that_never_read_their_replies_are_cut_off_by_the_write_timeout() {
             writer
                 .set_write_timeout(Some(Duration::from_secs(30)))
                 .expect("timeout");
-            let batch = request.repeat(1_000);
+            let batch = request.repeat(100);
             std::thread::spawn(move || {
-                for _ in 0..500 {
+                for _ in 0..100 {
                     if writer.write_all(batch.as_bytes()).is_err() {
                         break;
                     }

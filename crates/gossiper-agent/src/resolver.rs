@@ -16,6 +16,8 @@ use tokio::time::Instant;
 
 /// How long before a join attempt its names are looked up.
 const LEAD: Duration = Duration::from_millis(100);
+/// Longest time between lookups of names that resolve to nothing.
+const MAX_GAP: Duration = Duration::from_secs(10);
 /// Longest wait for one name.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -66,9 +68,12 @@ impl Seed {
 pub(crate) struct Resolver {
     seeds: Vec<Seed>,
     running: Option<JoinHandle<Vec<SocketAddr>>>,
-    /// No lookup starts before this (at most one per gossip interval).
+    /// No lookup starts before this (at most one per gossip interval, fewer while lookups
+    /// find nothing).
     not_before: Instant,
     min_gap: Duration,
+    /// Lookups in a row that found no address.
+    empty: u32,
     pub(crate) lookup: Lookup,
 }
 
@@ -83,6 +88,7 @@ impl Resolver {
                 running: None,
                 not_before: Instant::now(),
                 min_gap: interval.max(Duration::from_millis(10)),
+                empty: 0,
                 lookup: os_lookup,
             })
     }
@@ -102,7 +108,13 @@ impl Resolver {
         if self.wake_at(join_at).is_none_or(|at| now < at) {
             return;
         }
-        self.not_before = now + self.min_gap;
+        // Names that resolve to nothing are asked less and less often, down to one lookup
+        // every MAX_GAP.
+        let gap = self
+            .min_gap
+            .saturating_mul(1 << self.empty.min(10))
+            .min(MAX_GAP);
+        self.not_before = now + gap.max(self.min_gap);
         let seeds = self.seeds.clone();
         self.running = Some(tokio::spawn(resolve_all(seeds, self.lookup)));
     }
@@ -116,6 +128,7 @@ impl Resolver {
         let found = lookup.await.unwrap_or_default();
         if let Some(r) = resolver {
             r.running = None;
+            r.empty = if found.is_empty() { r.empty + 1 } else { 0 };
         }
         found
     }
@@ -248,6 +261,13 @@ mod tests {
         assert!(
             Resolver::new(vec![Seed::Addr("127.0.0.1:1".parse().unwrap())], interval).is_none()
         );
+        // Lookups that find nothing back off: 8 intervals after three in a row.
+        let mut r = r;
+        r.empty = 3;
+        let t = r.not_before;
+        r.start_if_due(t, Some(t));
+        assert!(r.running.is_some());
+        assert_eq!(r.not_before, t + interval * 8);
     }
 }
 
@@ -281,7 +301,7 @@ mod agent_tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_seed_name_is_resolved_again_at_each_attempt_until_it_names_a_live_node() {
+    async fn a_seed_name_is_resolved_again_before_attempts_until_it_names_a_live_node() {
         let config = |name: &str| {
             let mut c = ClusterConfig::new(name, "127.0.0.1:0".parse().unwrap(), 0);
             c.interval_ms = 20;
@@ -296,7 +316,7 @@ mod agent_tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let asked = LOOKUPS.load(Ordering::Relaxed);
-        assert!(asked >= 3, "looked up before every attempt: {asked}");
+        assert!(asked >= 3, "looked up again and again: {asked}");
         assert_eq!(
             joiner.members().await.unwrap().len(),
             1,

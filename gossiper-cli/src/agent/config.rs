@@ -52,30 +52,27 @@ impl Layers {
         Layers { cli, given }
     }
 
-    /// The path of the config file, if any.
-    pub fn config_path(&self) -> Option<&Path> {
-        self.cli.config.as_deref()
-    }
-
     /// The settings in force: the file (read now) under the flags and variables, `RUST_LOG`
     /// under `GOSSIPER_LOG_LEVEL`, and a node name required from one of them.
     pub fn resolve(&self, rust_log: Option<&str>) -> Result<AgentArgs, CliError> {
         let mut args = self.cli.clone();
+        let mut level_from = "--log-level or GOSSIPER_LOG_LEVEL".to_owned();
         if let Some(path) = &self.cli.config {
             let file = read_file(path)?;
+            if file.log_level.is_some() && !self.given.contains("log_level") {
+                level_from = format!("`log-level` in {}", path.display());
+            }
             file.merge_into(&mut args, &self.given, path);
         }
         if !self.given.contains("log_level")
             && let Some(filter) = rust_log.filter(|f| !f.trim().is_empty())
         {
             args.log_level = Some(filter.to_owned());
+            level_from = "RUST_LOG".to_owned();
         }
         if let Some(filter) = &args.log_level {
             check_filter(filter).map_err(|e| {
-                CliError::usage(format!(
-                    "bad log level {filter:?} ({}): {e}",
-                    self.origin("log_level")
-                ))
+                CliError::usage(format!("bad log level {filter:?} from {level_from}: {e}"))
             })?;
         }
         match &args.name {
@@ -87,15 +84,6 @@ impl Layers {
             }
         }
         Ok(args)
-    }
-
-    /// Where a setting came from, for messages: the flag, or flag/variable/file together.
-    fn origin(&self, id: &str) -> String {
-        let flag = format!("--{}", id.replace('_', "-"));
-        match (&self.cli.config, self.given.contains(id)) {
-            (Some(path), false) => format!("{flag}, GOSSIPER_* or {}", path.display()),
-            _ => flag,
-        }
     }
 }
 
