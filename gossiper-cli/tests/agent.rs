@@ -622,14 +622,14 @@ fn refused_peers_are_logged_at_warn_and_a_flood_of_them_is_rate_limited() {
     foreign.extend_from_slice(&[9; 20]);
     for i in 0..500 {
         socket.send_to(&foreign, a.gossip).expect("send");
-        if i % 20 == 0 {
-            std::thread::sleep(Duration::from_millis(2)); // the receive buffer keeps up
+        if i % 5 == 0 {
+            std::thread::sleep(Duration::from_millis(1)); // the receive buffer keeps up
         }
     }
-    wait_for("the drops to be counted", Duration::from_secs(5), || {
-        a.metric("gossiper_dropped_packets_total{reason=\"foreign_cluster\"}") >= 200
+    wait_for("the drops to be counted", Duration::from_secs(10), || {
+        a.metric("gossiper_dropped_packets_total{reason=\"foreign_cluster\"}") >= 150
     });
-    let first = a.wait_log("is of another cluster", Duration::from_secs(5));
+    let first = a.wait_log("is of another cluster", Duration::from_secs(10));
     assert!(
         first.contains("WARN") && first.contains(&socket.local_addr().unwrap().to_string()),
         "{first}"
@@ -637,7 +637,7 @@ fn refused_peers_are_logged_at_warn_and_a_flood_of_them_is_rate_limited() {
     // The summary comes once the bucket has room again; few lines came before it.
     let log = a.log.as_ref().expect("piped");
     let mut lines = vec![first];
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while !lines.last().is_some_and(|l| l.contains("suppressed")) {
         let left = deadline.saturating_duration_since(Instant::now());
         lines.push(
@@ -658,5 +658,5 @@ fn refused_peers_are_logged_at_warn_and_a_flood_of_them_is_rate_limited() {
         .split_whitespace()
         .find_map(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("a count in {summary}"));
-    assert!(n >= 150, "the summary counts the rest: {summary}");
+    assert!(n >= 100, "the summary counts the rest: {summary}");
 }
