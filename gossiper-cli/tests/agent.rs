@@ -354,6 +354,10 @@ fn cluster_command_starts_n_agents_and_stops_them_cleanly() {
         .args(["--base-port", &gossip.to_string()])
         .args(["--api-base-port", &api.to_string()])
         .env("RUST_LOG", "warn")
+        // Meant for a real agent: the local cluster's agents must not take them (an MTU of
+        // 300 would stop them at start, a join would reach out of the cluster).
+        .env("GOSSIPER_MTU", "300")
+        .env("GOSSIPER_JOIN", "127.0.0.1:9")
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn cluster");

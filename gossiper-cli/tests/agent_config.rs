@@ -259,6 +259,17 @@ fn sighup_reloads_the_key_file_and_the_log_level_and_keeps_the_old_keyring_on_a_
         y.call("GET", "/v1/kv/x/after-bad-reload", b"").0 == 200
     });
 
+    // A setting that needs a restart: said at warn, the running value stays.
+    dir.write("x.keys", &format!("{KEY_B}\n{KEY_A}\n"));
+    dir.write(
+        "x.toml",
+        &(config("warn,gossiper_cli::agent=info") + "fanout = 5\n"),
+    );
+    hangup(&x);
+    let line = x.wait_log("apply at the next start", Duration::from_secs(10));
+    assert!(line.contains("WARN"), "{line}");
+    assert_eq!(x.call("GET", "/v1/info", b"").1["fanout"], 3);
+
     // A config file that no longer parses: nothing changes, and that is said.
     dir.write("x.toml", "name = \"x\"\nfanot = 1\n");
     hangup(&x);
