@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgMatches, Args};
 use gossiper_agent::http::{HttpConfig, serve};
 use gossiper_agent::{AgentBuilder, AgentError, DEFAULT_MAX_VALUE_BYTES};
 use gossiper_cluster::{ClusterConfig, Keyring};
@@ -13,90 +13,122 @@ use gossiper_cluster::{ClusterConfig, Keyring};
 use crate::CliError;
 use crate::detector::DetectorArg;
 
-/// Options of `gossiper agent`.
-#[derive(Debug, Clone, Args)]
+pub mod config;
+
+/// Options of `gossiper agent`. Each has a `GOSSIPER_*` environment variable (the long flag's
+/// name in upper snake case: `--api-max-parked` is `GOSSIPER_API_MAX_PARKED`; lists are
+/// comma-separated) and a key of the same kebab-case name in the `--config` file; a flag wins
+/// over its variable, which wins over the file, which wins over the default (see
+/// `agent::config`).
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct AgentArgs {
-    /// This node's name, unique in the cluster.
-    #[arg(long)]
-    pub name: String,
+    /// A TOML file of settings, one key per flag (`bind = "0.0.0.0:7946"`); re-read on SIGHUP
+    /// for what can change at run time (key file, log level).
+    #[arg(long, env = "GOSSIPER_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// This node's name, unique in the cluster (required here, in the environment or in the
+    /// file).
+    #[arg(long, env = "GOSSIPER_NAME")]
+    pub name: Option<String>,
     /// UDP address to gossip on (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:7946")]
+    #[arg(long, env = "GOSSIPER_BIND", default_value = "127.0.0.1:7946")]
     pub bind: String,
     /// Address peers should use, when --bind is 0.0.0.0 or behind NAT.
-    #[arg(long)]
+    #[arg(long, env = "GOSSIPER_ADVERTISE")]
     pub advertise: Option<String>,
-    /// A peer's gossip address to join through (repeatable), `HOST:PORT` with a host name or
-    /// an IP; every address the name resolves to is tried, with back-off.
-    #[arg(long = "join", value_name = "ADDR")]
+    /// A peer's gossip address to join through (repeatable, or comma-separated), `HOST:PORT`
+    /// with a host name or an IP; names are resolved again at every join attempt and every
+    /// address they resolve to is tried, with back-off.
+    #[arg(
+        long = "join",
+        env = "GOSSIPER_JOIN",
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
     pub join: Vec<String>,
     /// HTTP API address (loopback by default; port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:8946")]
+    #[arg(long, env = "GOSSIPER_API", default_value = "127.0.0.1:8946")]
     pub api: String,
     /// File holding the API token: writes (PUT, DELETE) then need
     /// `Authorization: Bearer TOKEN`. Without it, anyone who reaches the API can write.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "GOSSIPER_API_TOKEN_FILE", value_name = "PATH")]
     pub api_token_file: Option<PathBuf>,
     /// A host name accepted in the API's `Host` header besides localhost and the bound IP
-    /// (repeatable); other names get 421 (DNS-rebinding protection).
-    #[arg(long = "api-allow-host", value_name = "NAME")]
+    /// (repeatable, or comma-separated); other names get 421 (DNS-rebinding protection).
+    #[arg(
+        long = "api-allow-host",
+        env = "GOSSIPER_API_ALLOW_HOST",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     pub api_allow_host: Vec<String>,
     /// API connections served at once; more are closed at accept.
-    #[arg(long, default_value_t = 1_024)]
+    #[arg(long, env = "GOSSIPER_API_MAX_CONNECTIONS", default_value_t = 1_024)]
     pub api_max_connections: usize,
     /// API blocking queries and event streams waiting at once; more get 429.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, env = "GOSSIPER_API_MAX_PARKED", default_value_t = 256)]
     pub api_max_parked: usize,
     /// Milliseconds a client has to send a request head; also the longest idle time of a
     /// keep-alive API connection.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, env = "GOSSIPER_API_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub api_header_timeout_ms: u64,
     /// Milliseconds a client has to send a request body (else 408).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, env = "GOSSIPER_API_BODY_TIMEOUT_MS", default_value_t = 10_000)]
     pub api_body_timeout_ms: u64,
+    /// Milliseconds a reply may wait for the client to read it (a client that asks and never
+    /// reads); then the connection is closed.
+    #[arg(long, env = "GOSSIPER_API_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub api_write_timeout_ms: u64,
     /// Largest value a write accepts, in bytes; it must fit one datagram (--mtu) with a
     /// 256-byte key.
-    #[arg(long, default_value_t = DEFAULT_MAX_VALUE_BYTES)]
+    #[arg(long, env = "GOSSIPER_MAX_VALUE_BYTES", default_value_t = DEFAULT_MAX_VALUE_BYTES)]
     pub max_value_bytes: usize,
     /// Cluster name: agents of other clusters are never admitted.
-    #[arg(long, default_value = "default")]
+    #[arg(long, env = "GOSSIPER_CLUSTER", default_value = "default")]
     pub cluster: String,
     /// File of 256-bit keys, 64 hex digits per line, primary first: every datagram is then
-    /// encrypted and authenticated (XChaCha20-Poly1305); all listed keys decrypt.
-    #[arg(long, value_name = "PATH")]
+    /// encrypted and authenticated (XChaCha20-Poly1305); all listed keys decrypt. Re-read on
+    /// SIGHUP, so keys rotate without a restart.
+    #[arg(long, env = "GOSSIPER_KEY_FILE", value_name = "PATH")]
     pub key_file: Option<PathBuf>,
     /// Gossip without --key-file on an address other than loopback. Then anyone who can send
     /// this agent one datagram can write cluster state as any other member (docs/security.md);
     /// without this flag such a bind is refused.
-    #[arg(long)]
+    #[arg(long, env = "GOSSIPER_INSECURE")]
     pub insecure: bool,
     /// Gossip round interval in milliseconds (10..=60000).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, env = "GOSSIPER_INTERVAL_MS", default_value_t = 200)]
     pub interval_ms: u64,
     /// Peers contacted per round (1..=16).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, env = "GOSSIPER_FANOUT", default_value_t = 3)]
     pub fanout: u32,
     /// Largest datagram in bytes, headers included (256..=65507).
-    #[arg(long, default_value_t = 1_400)]
+    #[arg(long, env = "GOSSIPER_MTU", default_value_t = 1_400)]
     pub mtu: usize,
     /// Failure detector: `swim` (probes, suspicion, incarnations; traffic flat in cluster
     /// size) or `phi` (a heartbeat in every digest, φ-accrual; traffic grows with it).
-    #[arg(long, value_enum, default_value_t = DetectorArg::Swim)]
+    #[arg(long, env = "GOSSIPER_DETECTOR", value_enum, default_value_t = DetectorArg::Swim)]
     pub detector: DetectorArg,
     /// φ at which a silent peer is declared dead (suspect from half of it); `--detector phi`.
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, env = "GOSSIPER_PHI_THRESHOLD", default_value_t = 8.0)]
     pub phi_threshold: f64,
     /// Milliseconds after which dead and departed members are forgotten.
-    #[arg(long, default_value_t = 600_000)]
+    #[arg(long, env = "GOSSIPER_DEAD_GRACE_MS", default_value_t = 600_000)]
     pub dead_grace_ms: u64,
     /// Milliseconds after which deleted keys' tombstones are dropped.
-    #[arg(long, default_value_t = 600_000)]
+    #[arg(long, env = "GOSSIPER_TOMBSTONE_GRACE_MS", default_value_t = 600_000)]
     pub tombstone_grace_ms: u64,
     /// Seed for the agent's random choices (default: from the OS).
-    #[arg(long)]
+    #[arg(long, env = "GOSSIPER_SEED")]
     pub seed: Option<u64>,
-    /// Log lines as text or as JSON objects (`RUST_LOG` filters them; membership changes are
-    /// at info, refused peers and dead members at warn).
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    /// Which log lines to write, in `RUST_LOG`'s syntax (`info`, `warn,gossiper_agent=debug`);
+    /// `RUST_LOG` itself counts as this flag's environment variable, below `GOSSIPER_LOG_LEVEL`.
+    /// Default: `warn,gossiper_agent=info,gossiper_cli::agent=info` (membership changes and
+    /// reloads at info, refused peers and dead members at warn). Re-read from the file on SIGHUP.
+    #[arg(long, env = "GOSSIPER_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Log lines as text or as JSON objects.
+    #[arg(long, env = "GOSSIPER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Leave and exit when stdin closes: how `gossiper cluster` makes its agents die with it.
     #[arg(long, hide = true)]
@@ -104,7 +136,8 @@ pub struct AgentArgs {
 }
 
 /// How the agent writes its log lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// `[time LEVEL target] message`.
     Text,
@@ -139,6 +172,13 @@ fn read_secret(what: &str, path: &Path) -> Result<String, CliError> {
     Ok(text)
 }
 
+/// Reads and parses a key file (warning when others may read it).
+fn read_keyring(path: &Path) -> Result<Keyring, CliError> {
+    let text = read_secret("key file", path)?;
+    Keyring::parse(&text)
+        .map_err(|e| CliError::usage(format!("bad key file {}: {e}", path.display())))
+}
+
 /// What `gossiper agent` runs: the agent's builder, the API's address and its configuration.
 #[derive(Debug)]
 pub struct Plan {
@@ -150,8 +190,13 @@ pub struct Plan {
     pub http: HttpConfig,
 }
 
-/// Turns the options into a plan (reading the key and token files).
+/// Turns the options (as [`config::Layers::resolve`] gives them) into a plan, reading the key
+/// and token files.
 pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
+    let name = args
+        .name
+        .clone()
+        .ok_or_else(|| CliError::usage("no node name: give --name NAME"))?;
     let bind = resolve("--bind", &args.bind)?;
     if args.key_file.is_none() && !bind.ip().is_loopback() && !args.insecure {
         return Err(CliError::usage(format!(
@@ -168,25 +213,10 @@ pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
         .map(|a| resolve("--advertise", a))
         .transpose()?;
     // The builder fills an unspecified IP or port 0 from the bound socket.
-    let mut c = ClusterConfig::new(args.name.clone(), advertise.unwrap_or(bind), 0);
-    // Every address a name resolves to is a seed (IPv4 and IPv6 alike).
-    for j in &args.join {
-        let addrs = j
-            .to_socket_addrs()
-            .map_err(|e| CliError::usage(format!("bad --join address {j:?}: {e}")))?;
-        for a in addrs {
-            if !c.seeds.contains(&a) {
-                c.seeds.push(a);
-            }
-        }
-    }
+    let mut c = ClusterConfig::new(name, advertise.unwrap_or(bind), 0);
     c.cluster = args.cluster.clone();
     if let Some(path) = &args.key_file {
-        let text = read_secret("key file", path)?;
-        c.keyring = Some(
-            Keyring::parse(&text)
-                .map_err(|e| CliError::usage(format!("bad key file {}: {e}", path.display())))?,
-        );
+        c.keyring = Some(read_keyring(path)?);
     }
     c.interval_ms = args.interval_ms;
     c.fanout = args.fanout;
@@ -195,8 +225,10 @@ pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
     c.detector = args.detector.detector();
     c.dead_grace_ms = args.dead_grace_ms;
     c.tombstone_grace_ms = args.tombstone_grace_ms;
+    // Names are resolved by the agent before every join attempt, to every address they have.
     let mut agent = AgentBuilder::new(c)
         .bind(bind)
+        .join(args.join.iter().cloned())
         .max_value_bytes(args.max_value_bytes);
     if let Some(seed) = args.seed {
         agent = agent.seed(seed);
@@ -221,6 +253,7 @@ pub fn plan(args: &AgentArgs) -> Result<Plan, CliError> {
         max_parked: args.api_max_parked,
         header_timeout: Duration::from_millis(args.api_header_timeout_ms.max(1)),
         body_timeout: Duration::from_millis(args.api_body_timeout_ms.max(1)),
+        write_timeout: Duration::from_millis(args.api_write_timeout_ms.max(1)),
         ..HttpConfig::default()
     };
     Ok(Plan {
@@ -237,9 +270,14 @@ fn start_error(e: AgentError) -> CliError {
     }
 }
 
-/// Runs the agent until a signal; prints one line with its addresses on stdout once serving.
-pub fn run(args: &AgentArgs) -> Result<(), CliError> {
-    let plan = plan(args)?;
+/// Runs the agent until SIGINT or SIGTERM, reloading on SIGHUP; prints one line with its
+/// addresses on stdout once serving. `matches` are the `agent` subcommand's, which say which
+/// settings the flags and the environment gave (the config file fills the others).
+pub fn run(cli: AgentArgs, matches: &ArgMatches) -> Result<(), CliError> {
+    let layers = config::Layers::new(cli, matches);
+    let args = layers.resolve(std::env::var("RUST_LOG").ok().as_deref())?;
+    crate::logging::init(config::log_filter(&args), args.log_format);
+    let plan = plan(&args)?;
     let exit_with_stdin = args.exit_with_stdin;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -252,6 +290,8 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
         let api = listener
             .local_addr()
             .map_err(|e| CliError::failure(e.to_string()))?;
+        // Before the first line: a SIGHUP from then on reloads, it never kills.
+        let mut hangups = Hangups::new();
         let agent = plan.agent.start().await.map_err(start_error)?;
         let server = tokio::spawn(serve(agent.clone(), listener, plan.http));
         // A closed stdout is no reason to stop: the line is a courtesy.
@@ -264,9 +304,15 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
             agent.gossip_addr()
         );
         let _ = out.flush();
-        let signal = tokio::select! {
-            s = wait_for_signal() => s,
-            () = stdin_closed(), if exit_with_stdin => "stdin closed",
+        let mut running = args;
+        let mut stop = std::pin::pin!(wait_for_signal());
+        let mut stdin = std::pin::pin!(stdin_closed());
+        let signal = loop {
+            tokio::select! {
+                s = &mut stop => break s,
+                () = &mut stdin, if exit_with_stdin => break "stdin closed",
+                () = hangups.next() => reload(&layers, &agent, &mut running).await,
+            }
         };
         log::info!("{signal}: leaving the cluster");
         agent.shutdown().await;
@@ -278,6 +324,103 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
     // A stdin reader may still block in the runtime's pool: do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
     result
+}
+
+/// SIGHUP, caught from creation on (its default action would end the process).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn new() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::hangup())
+                .inspect_err(|e| log::warn!("SIGHUP will not reload: {e}"))
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    /// The next SIGHUP (several in a row may arrive as one); never without a handler.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
+}
+
+/// Applies what SIGHUP can change while the agent runs: the settings are resolved again (the
+/// config file is re-read under the same flags and variables), the key file is re-read into
+/// the keyring, and the log filter is swapped. Whatever cannot be applied is said at warn, and
+/// what was before stays.
+async fn reload(
+    layers: &config::Layers,
+    agent: &gossiper_agent::AgentHandle,
+    running: &mut AgentArgs,
+) {
+    let args = match layers.resolve(std::env::var("RUST_LOG").ok().as_deref()) {
+        Ok(args) => args,
+        Err(e) => {
+            log::warn!("SIGHUP: nothing reloaded, the running settings stay: {e}");
+            return;
+        }
+    };
+    let mut reloaded = Vec::new();
+    match (&args.key_file, agent.info().encrypted) {
+        (Some(path), true) => match read_keyring(path) {
+            Ok(keyring) => {
+                let keys = keyring.len();
+                match agent.set_keyring(keyring).await {
+                    Ok(()) => {
+                        reloaded.push(format!("the keyring ({keys} keys from {})", path.display()));
+                        running.key_file = args.key_file.clone();
+                    }
+                    Err(e) => log::warn!("SIGHUP: keyring not reloaded: {e}"),
+                }
+            }
+            Err(e) => log::warn!("SIGHUP: the old keyring stays: {e}"),
+        },
+        (Some(path), false) => log::warn!(
+            "SIGHUP: key file {} not loaded: this agent started without one, and sealing cannot              start while it runs (restart it)",
+            path.display()
+        ),
+        (None, true) => log::warn!(
+            "SIGHUP: no key file configured any more; the old keyring stays (sealing cannot stop              while the agent runs)"
+        ),
+        (None, false) => {}
+    }
+    let filter = config::log_filter(&args).to_owned();
+    let filter_changed = filter != config::log_filter(running);
+    if filter_changed {
+        reloaded.push(format!("the log level ({filter})"));
+    }
+    let mut rest = args.clone();
+    rest.key_file.clone_from(&running.key_file);
+    rest.log_level.clone_from(&running.log_level);
+    if rest != *running {
+        log::warn!(
+            "SIGHUP: settings besides key-file and log-level changed; they apply at the next start"
+        );
+    }
+    if reloaded.is_empty() {
+        log::info!("SIGHUP: nothing to reload");
+    } else {
+        log::info!("SIGHUP: reloaded {}", reloaded.join(" and "));
+    }
+    // Last, so that the line above is written under the filter it was asked under.
+    if filter_changed {
+        crate::logging::set_filter(&filter);
+        running.log_level = args.log_level;
+    }
 }
 
 /// Resolves when stdin reaches its end (or fails).

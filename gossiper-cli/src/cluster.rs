@@ -150,6 +150,13 @@ impl Plan {
             .arg("--exit-with-stdin")
             .stdin(Stdio::piped())
             .stdout(Stdio::null());
+        // The agents are set by these flags alone: a GOSSIPER_JOIN or GOSSIPER_CONFIG meant for
+        // a real agent must not pull this local cluster into it.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("GOSSIPER_") {
+                cmd.env_remove(key);
+            }
+        }
         // The first three other agents are its seeds, so any one can be restarted.
         for j in (0..self.args.nodes).filter(|&j| j != i).take(3) {
             cmd.args(["--join", &format!("127.0.0.1:{}", self.gossip + j)]);

@@ -3,10 +3,10 @@
 
 use clap::ValueEnum;
 use gossiper_cluster::Detector;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The failure detector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DetectorArg {
     /// SWIM with Lifeguard: one probe per period, indirect probes, suspicion, incarnations;

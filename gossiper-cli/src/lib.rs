@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod agent;
 pub mod client;
@@ -17,6 +17,7 @@ pub mod demo;
 pub mod detector;
 mod exit;
 pub mod keygen;
+pub mod logging;
 pub mod simulate;
 pub mod simulate_cluster;
 
@@ -87,8 +88,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if e.exit_code() == 0 => {
             // --help and --version: clap prints them to stdout.
             let _ = e.print();
@@ -100,15 +104,17 @@ where
             return ExitCode::from(e.exit_code().clamp(1, 255) as u8);
         }
     };
-    match &cli.command {
-        // The agent tells membership changes at info by default, optionally as JSON lines.
-        Some(Command::Agent(a)) => init_logging_as("warn,gossiper_agent=info", a.log_format),
-        _ => init_logging(),
+    // The agent sets up its own logging once it has read its settings.
+    if !matches!(cli.command, Some(Command::Agent(_))) {
+        init_logging();
     }
     let result = match cli.command {
         None => demo::run(&cli.demo, strategies),
         Some(Command::Demo(args)) => demo::run(&args, strategies),
-        Some(Command::Agent(args)) => agent::run(&args),
+        Some(Command::Agent(args)) => match matches.subcommand_matches("agent") {
+            Some(m) => agent::run(args, m),
+            None => Err(CliError::failure("the agent's arguments went missing")),
+        },
         Some(Command::Members(args)) => client::members(&args),
         Some(Command::Set(args)) => client::set(&args),
         Some(Command::Get(args)) => client::get(&args),
@@ -159,26 +165,8 @@ pub fn init_logging() {
 /// [`init_logging`] with another default filter, as text or as one JSON object a line
 /// (`{"ts", "level", "target", "msg"}`).
 pub fn init_logging_as(default_filter: &str, format: agent::LogFormat) {
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
-    match format {
-        agent::LogFormat::Text => {
-            builder.format_timestamp_millis();
-        }
-        agent::LogFormat::Json => {
-            builder.format(|buf, record| {
-                use std::io::Write;
-                let line = serde_json::json!({
-                    "ts": buf.timestamp_millis().to_string(),
-                    "level": record.level().as_str(),
-                    "target": record.target(),
-                    "msg": record.args().to_string(),
-                });
-                writeln!(buf, "{line}")
-            });
-        }
-    }
-    let _ = builder.try_init();
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| default_filter.to_owned());
+    logging::init(&filter, format);
 }
 
 #[cfg(test)]

@@ -354,6 +354,10 @@ fn cluster_command_starts_n_agents_and_stops_them_cleanly() {
         .args(["--base-port", &gossip.to_string()])
         .args(["--api-base-port", &api.to_string()])
         .env("RUST_LOG", "warn")
+        // Meant for a real agent: the local cluster's agents must not take them (an MTU of
+        // 300 would stop them at start, a join would reach out of the cluster).
+        .env("GOSSIPER_MTU", "300")
+        .env("GOSSIPER_JOIN", "127.0.0.1:9")
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn cluster");
@@ -369,6 +373,7 @@ fn cluster_command_starts_n_agents_and_stops_them_cleanly() {
         child,
         gossip: SocketAddr::from(([127, 0, 0, 1], gossip)),
         api: format!("127.0.0.1:{api}"),
+        log: None,
     };
     wait_for("three alive members", Duration::from_secs(15), || {
         request(
@@ -434,6 +439,7 @@ fn cluster_command_survives_a_dead_agent_restarts_it_and_takes_its_agents_along_
         child,
         gossip: SocketAddr::from(([127, 0, 0, 1], gossip)),
         api: format!("127.0.0.1:{api}"),
+        log: None,
     };
     let status_of_node_2 = |guard: &Agent| guard.status_of("node-2");
     wait_for("three alive members", Duration::from_secs(15), || {
@@ -533,4 +539,128 @@ fn membership_changes_are_logged_by_default_and_as_json_on_request() {
             "{v}"
         );
     }
+}
+
+#[test]
+fn a_seed_named_localhost_is_tried_on_every_address_and_joined_when_it_comes_up_late() {
+    use std::net::ToSocketAddrs;
+    // Where localhost has both 127.0.0.1 and ::1, the seed takes the address tried last, so
+    // the joiner reaches it only by trying every address.
+    let resolved: Vec<SocketAddr> = ("localhost", 1)
+        .to_socket_addrs()
+        .expect("localhost resolves")
+        .filter(|a| UdpSocket::bind(SocketAddr::new(a.ip(), 0)).is_ok())
+        .collect();
+    let ip = resolved.last().expect("a usable localhost address").ip();
+    eprintln!("localhost is {resolved:?}: the seed binds {ip}");
+    let port = UdpSocket::bind(SocketAddr::new(ip, 0))
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let host = SocketAddr::new(ip, 0).to_string();
+    let joiner = Agent::start_on(
+        &host,
+        "joiner",
+        None,
+        &["--join", &format!("localhost:{port}")],
+    );
+    // Nobody there yet: the name is looked up again at every attempt, and the seed found.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(joiner.members().len(), 1);
+    let seed_addr = SocketAddr::new(ip, port).to_string();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "agent", "--name", "seed", "--bind", &seed_addr, "--api", &host,
+    ])
+    .args(["--interval-ms", "100"])
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped());
+    let seed = Agent::spawn("seed", cmd);
+    assert_eq!(seed.gossip, SocketAddr::new(ip, port));
+    wait_for(
+        "the joiner to find the late seed",
+        Duration::from_secs(10),
+        || all_alive(&[&joiner, &seed], 2),
+    );
+}
+
+#[test]
+fn a_join_address_without_a_port_is_a_usage_error() {
+    let out = Command::new(BIN)
+        .args([
+            "agent",
+            "--name",
+            "j",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .args(["--join", "localhost"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("\"localhost\" is not HOST:PORT"), "{err}");
+}
+
+#[test]
+fn refused_peers_are_logged_at_warn_and_a_flood_of_them_is_rate_limited() {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "agent",
+        "--name",
+        "w",
+        "--bind",
+        "127.0.0.1:0",
+        "--api",
+        "127.0.0.1:0",
+    ])
+    .env_remove("RUST_LOG")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let a = Agent::spawn("w", cmd);
+    // 500 datagrams of another cluster (magic, version, flags, then a foreign cluster hash).
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut foreign = b"GS\x01\x00".to_vec();
+    foreign.extend_from_slice(&[9; 20]);
+    for i in 0..500 {
+        socket.send_to(&foreign, a.gossip).expect("send");
+        if i % 5 == 0 {
+            std::thread::sleep(Duration::from_millis(1)); // the receive buffer keeps up
+        }
+    }
+    wait_for("the drops to be counted", Duration::from_secs(10), || {
+        a.metric("gossiper_dropped_packets_total{reason=\"foreign_cluster\"}") >= 150
+    });
+    let first = a.wait_log("is of another cluster", Duration::from_secs(10));
+    assert!(
+        first.contains("WARN") && first.contains(&socket.local_addr().unwrap().to_string()),
+        "{first}"
+    );
+    // The summary comes once the bucket has room again; few lines came before it.
+    let log = a.log.as_ref().expect("piped");
+    let mut lines = vec![first];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines.last().is_some_and(|l| l.contains("suppressed")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        lines.push(
+            log.recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no summary: {lines:#?}")),
+        );
+    }
+    let refusals = lines
+        .iter()
+        .filter(|l| l.contains("another cluster"))
+        .count();
+    assert!(
+        refusals <= 6,
+        "{refusals} lines for 500 datagrams: {lines:#?}"
+    );
+    let summary = lines.last().expect("a line");
+    let n: u64 = summary
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("a count in {summary}"));
+    assert!(n >= 100, "the summary counts the rest: {summary}");
 }

@@ -455,3 +455,69 @@ fn health_info_and_the_event_stream() {
     assert_eq!(data["node"], "n0");
     assert_eq!(data["value"], "blue");
 }
+
+#[test]
+fn clients_that_never_read_their_replies_are_cut_off_by_the_write_timeout() {
+    // Two connection slots, both taken by clients that pipeline requests for the whole state
+    // (about 30 KB a reply) and never read: once the socket buffers are full, each reply waits,
+    // and after the write timeout the connection is closed and its slot freed.
+    let agents = cluster(
+        1,
+        &[
+            "--api-max-connections",
+            "2",
+            "--api-write-timeout-ms",
+            "500",
+            "--api-header-timeout-ms",
+            "60000",
+        ],
+    );
+    let a = &agents[0];
+    let value = vec![b'v'; 700];
+    for i in 0..40 {
+        let (status, v) = a.call("PUT", &format!("/v1/kv/big-{i}"), &value);
+        assert_eq!(status, 200, "{v}");
+    }
+    let request = format!("GET /v1/state HTTP/1.1\r\nHost: {}\r\n\r\n", a.api);
+    let greedy: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let s = TcpStream::connect(&a.api).expect("connect");
+            let mut writer = s.try_clone().expect("clone");
+            writer
+                .set_write_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            let batch = request.repeat(100);
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    if writer.write_all(batch.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let took = wait_for(
+        "a new client to be served again",
+        Duration::from_secs(20),
+        || {
+            send(
+                &a.api,
+                "GET",
+                "/v1/health",
+                &[],
+                b"",
+                Duration::from_millis(500),
+            )
+            .is_ok_and(|r| r.status == 200)
+        },
+    );
+    eprintln!("served again after {took:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the slots were taken first"
+    );
+    assert!(alive(&mut agents.into_iter().next().expect("agent")));
+    drop(greedy);
+}

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::engine::{Core, Counters, Engine};
 use crate::error::AgentError;
 use crate::handle::{AgentHandle, AgentInfo};
+use crate::resolver::{Lookup, Resolver, Seed};
 
 /// Default largest value, bytes: fits one datagram at the default MTU (1,400) with the
 /// longest key (256 bytes), sealed or not.
@@ -36,6 +37,9 @@ pub struct AgentBuilder {
     bind: Option<SocketAddr>,
     socket: Option<std::net::UdpSocket>,
     seed: Option<u64>,
+    join: Vec<String>,
+    /// A stand-in for the OS's resolver (tests).
+    lookup: Option<Lookup>,
     max_value_bytes: usize,
     event_capacity: usize,
 }
@@ -48,6 +52,8 @@ impl AgentBuilder {
             bind: None,
             socket: None,
             seed: None,
+            join: Vec::new(),
+            lookup: None,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             event_capacity: 256,
         }
@@ -73,6 +79,24 @@ impl AgentBuilder {
         self
     }
 
+    /// Joins through `HOST:PORT` addresses, with host names (`seed-1.internal:7946`,
+    /// `localhost:7946`) or IPs (`[::1]:7946`), besides the configuration's `seeds`. Names are
+    /// resolved again shortly before every join attempt, and every address a name resolves to
+    /// is tried, so a seed that moves or comes up late is still found; a name that does not
+    /// resolve is logged and tried again. [`start`](Self::start) refuses an address that is
+    /// not `HOST:PORT`.
+    pub fn join<S: Into<String>>(mut self, seeds: impl IntoIterator<Item = S>) -> AgentBuilder {
+        self.join.extend(seeds.into_iter().map(Into::into));
+        self
+    }
+
+    /// Resolves join names with `lookup` instead of the OS.
+    #[cfg(test)]
+    pub(crate) fn lookup(mut self, lookup: Lookup) -> AgentBuilder {
+        self.lookup = Some(lookup);
+        self
+    }
+
     /// The largest value a write accepts, in bytes (default [`DEFAULT_MAX_VALUE_BYTES`]).
     /// Every value travels in one datagram, so the limit must fit the MTU with a 256-byte
     /// key: [`start`](Self::start) says how large it may be if not.
@@ -94,6 +118,19 @@ impl AgentBuilder {
             return Err(AgentError::NoRuntime);
         }
         let mut cc = self.cluster;
+        // The configuration's seeds stay seeds when the names' addresses replace the rest.
+        let mut seeds: Vec<Seed> = cc.seeds.iter().copied().map(Seed::Addr).collect();
+        for s in &self.join {
+            let seed = Seed::parse(s).map_err(AgentError::Config)?;
+            if let Seed::Addr(a) = seed {
+                cc.seeds.push(a);
+            }
+            seeds.push(seed);
+        }
+        let mut resolver = Resolver::new(seeds, std::time::Duration::from_millis(cc.interval_ms));
+        if let (Some(r), Some(lookup)) = (&mut resolver, self.lookup) {
+            r.lookup = lookup;
+        }
         let socket = match self.socket {
             Some(s) => s,
             None => {
@@ -156,7 +193,7 @@ impl AgentBuilder {
         let (events_tx, events_rx) = broadcast::channel(self.event_capacity);
         let stopped = watch::channel(false);
         let counters = Arc::new(Counters::default());
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             Core::new(node, epoch),
             socket,
             commands_rx,
@@ -165,6 +202,7 @@ impl AgentBuilder {
             stopped.0,
             counters.clone(),
         );
+        engine.resolver = resolver;
         tokio::spawn(engine.run());
         log::info!(
             "agent {} (generation {}) gossiping on {bound} as {advertise}",

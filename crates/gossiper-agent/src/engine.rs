@@ -9,19 +9,21 @@
 //! watch) and key changes (found by comparing each node record's highest version with the one
 //! last seen, so only records that moved are scanned).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gossiper_cluster::state::RESERVED_PREFIX;
-use gossiper_cluster::{ClusterNode, MemberInfo};
+use gossiper_cluster::{ClusterNode, DropReason, MemberInfo};
 use gossiper_types::{NodeId, Time};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::events::{Event, KeyEvent, MemberEvent, MemberEventKind};
+use crate::ratelog::{self, RateLimiter};
+use crate::resolver::Resolver;
 
 /// Largest datagram read (the IPv4 UDP maximum, rounded up); the node judges the size.
 const RECV_BUFFER: usize = 65_536;
@@ -52,7 +54,7 @@ impl Counters {
 /// What a [`Command`] works on: the node and the clock.
 pub(crate) struct Core {
     pub(crate) node: ClusterNode,
-    epoch: Instant,
+    pub(crate) epoch: Instant,
     /// Set by a shutdown request or when every handle is gone: the loop leaves and ends.
     pub(crate) leave_requested: bool,
 }
@@ -99,9 +101,15 @@ pub(crate) struct Engine {
     pub(crate) members: watch::Sender<Arc<[MemberInfo]>>,
     pub(crate) stopped: watch::Sender<bool>,
     pub(crate) counters: Arc<Counters>,
+    /// Looks up seeds given by name before each join attempt, when there are such seeds.
+    pub(crate) resolver: Option<Resolver>,
     /// Per node: the generation and highest version last published.
     seen: BTreeMap<NodeId, (u64, u64)>,
     seen_changes: u64,
+    /// Members seen alive before (and not forgotten since): their next "alive" is "again".
+    seen_alive: BTreeSet<NodeId>,
+    /// Membership and refused-peer log lines, by level and kind.
+    logs: RateLimiter<(log::Level, &'static str)>,
 }
 
 impl Engine {
@@ -123,8 +131,11 @@ impl Engine {
             members,
             stopped,
             counters,
+            resolver: None,
             seen: BTreeMap::new(),
             seen_changes: u64::MAX,
+            seen_alive: BTreeSet::new(),
+            logs: RateLimiter::new(ratelog::BURST, ratelog::PER_SECOND),
         }
     }
 
@@ -134,7 +145,15 @@ impl Engine {
         let mut buf = vec![0; RECV_BUFFER];
         self.publish();
         loop {
-            let deadline = self.core.instant(self.core.node.poll_timeout());
+            let mut deadline = self.core.instant(self.core.node.poll_timeout());
+            if let Some(at) = self
+                .resolver
+                .as_ref()
+                .and_then(|r| r.wake_at(self.join_at()))
+            {
+                deadline = deadline.min(at);
+            }
+            let resolver = &mut self.resolver;
             tokio::select! {
                 // Commands first: a datagram flood must not starve the application.
                 biased;
@@ -145,8 +164,13 @@ impl Engine {
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, from)) => {
                         let now = self.core.now();
-                        // A bad datagram is dropped and counted by the node.
-                        let _ = self.core.node.handle_datagram(now, from, &mut buf[..len]);
+                        // A bad datagram is dropped and counted by the node; a peer of
+                        // another cluster or keyring is also told to the operator.
+                        if let Err(reason) =
+                            self.core.node.handle_datagram(now, from, &mut buf[..len])
+                        {
+                            self.refused(from, reason);
+                        }
                     }
                     // ICMP "port unreachable" from an earlier send lands here: not fatal.
                     Err(e) => {
@@ -154,10 +178,18 @@ impl Engine {
                         log::debug!("receive error: {e}");
                     }
                 },
+                found = Resolver::finished(resolver) => {
+                    let now = self.core.now();
+                    Resolver::apply(&mut self.core.node, now, found);
+                }
                 () = tokio::time::sleep_until(deadline) => {}
             }
             let now = self.core.now();
             self.core.node.handle_timeout(now);
+            let join_at = self.join_at();
+            if let Some(r) = &mut self.resolver {
+                r.start_if_due(Instant::now(), join_at);
+            }
             if self.core.leave_requested && !self.core.node.has_left() {
                 self.core.node.leave(now);
                 log::info!("{} is leaving the cluster", self.core.node.name());
@@ -170,6 +202,11 @@ impl Engine {
         }
         log::info!("{} left the cluster", self.core.node.name());
         self.stopped.send_replace(true);
+    }
+
+    /// When the node next tries to join, while it is alone.
+    fn join_at(&self) -> Option<Instant> {
+        self.core.node.next_join().map(|t| self.core.instant(t))
     }
 
     /// Sends every datagram the node queued.
@@ -191,12 +228,33 @@ impl Engine {
             let (kind, id) = MemberEventKind::of(e);
             Counters::add(&self.counters.member_events[kind.index()]);
             let name = name_of(&self.core.node, id);
+            use log::Level::{Info, Warn};
             match kind {
-                MemberEventKind::Up => log::info!("member {name} is alive"),
-                MemberEventKind::Suspect => log::info!("member {name} is suspect"),
-                MemberEventKind::Down => log::warn!("member {name} is dead"),
-                MemberEventKind::Left => log::info!("member {name} left"),
-                MemberEventKind::Removed => log::info!("member {name} forgotten"),
+                MemberEventKind::Up if self.seen_alive.insert(id) => {
+                    self.say(Info, "member alive", || format!("member {name} is alive"));
+                }
+                MemberEventKind::Up => {
+                    self.say(Info, "member alive again", || {
+                        format!("member {name} is alive again")
+                    });
+                }
+                MemberEventKind::Suspect => {
+                    self.say(Info, "member suspect", || {
+                        format!("member {name} is suspect")
+                    });
+                }
+                MemberEventKind::Down => {
+                    self.say(Warn, "member dead", || format!("member {name} is dead"));
+                }
+                MemberEventKind::Left => {
+                    self.say(Info, "member left", || format!("member {name} left"))
+                }
+                MemberEventKind::Removed => {
+                    self.seen_alive.remove(&id);
+                    self.say(Info, "member forgotten", || {
+                        format!("member {name} forgotten")
+                    });
+                }
             }
             // No receiver is not an error: nobody listens yet.
             let _ = self.events.send(Event::Member(MemberEvent { name, kind }));
@@ -210,6 +268,41 @@ impl Engine {
             let now = self.core.now();
             self.members
                 .send_replace(self.core.node.members(now).into());
+        }
+        for ((level, kind), n) in self.logs.summaries(self.core.epoch.elapsed()) {
+            log::log!(
+                level,
+                "{n} more lines like \"{kind}\" suppressed (at most {} a second)",
+                ratelog::PER_SECOND
+            );
+        }
+    }
+
+    /// Writes the line `line` makes, of kind `kind` at `level`, unless that kind is over its
+    /// rate (then it is counted, and summarised later).
+    fn say(&mut self, level: log::Level, kind: &'static str, line: impl FnOnce() -> String) {
+        if level > log::max_level() {
+            return;
+        }
+        if let Some(suppressed) = self.logs.check((level, kind), self.core.epoch.elapsed()) {
+            log::log!(level, "{}{}", line(), ratelog::suffix(suppressed));
+        }
+    }
+
+    /// Tells the operator of a datagram from a peer configured for another cluster or with
+    /// other keys (the rest of the drops are noise or attacks: counted, logged at debug).
+    fn refused(&mut self, from: std::net::SocketAddr, reason: DropReason) {
+        match reason {
+            DropReason::ForeignCluster => self.say(log::Level::Warn, "wrong cluster", || {
+                format!("refused a datagram from {from}: it is of another cluster (--cluster)")
+            }),
+            DropReason::AuthFailure => self.say(log::Level::Warn, "wrong key", || {
+                format!(
+                    "refused a datagram from {from}: it does not open with this agent's keys \
+                     (another --key-file, none, or forged)"
+                )
+            }),
+            _ => {}
         }
     }
 

@@ -268,6 +268,18 @@ impl AgentHandle {
         .await
     }
 
+    /// Replaces the keyring: datagrams are sealed with its first key from now on and opened
+    /// with any of them (see [`ClusterNode::set_keyring`]). An agent started without a
+    /// keyring cannot start sealing: that is [`AgentError::Config`], and nothing changes.
+    pub async fn set_keyring(&self, keyring: gossiper_cluster::Keyring) -> Result<(), AgentError> {
+        self.call(move |core| {
+            core.node
+                .set_keyring(keyring)
+                .map_err(|e| AgentError::Config(e.0))
+        })
+        .await?
+    }
+
     /// The runtime's counters.
     pub fn counters(&self) -> RuntimeCounters {
         let c = &self.inner.counters;

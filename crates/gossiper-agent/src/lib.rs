@@ -55,6 +55,8 @@ mod events;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+mod ratelog;
+mod resolver;
 pub mod udp;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_VALUE_BYTES};

@@ -549,6 +549,44 @@ impl ClusterNode {
         &self.config.name
     }
 
+    /// Replaces the keyring (a key rotation: add the new key everywhere, make it primary
+    /// everywhere, then drop the old one). Datagrams are sealed with its first key from now
+    /// on, and any of its keys opens them. A node started without a keyring cannot start
+    /// sealing (nor a sealed one stop): that changes every datagram's overhead, so it needs a
+    /// restart, and this returns an error changing nothing.
+    pub fn set_keyring(&mut self, keyring: Keyring) -> Result<(), ConfigError> {
+        if !self.codec.replace_keyring(keyring.clone()) {
+            return Err(ConfigError(
+                "this node was started without a keyring: sealing cannot be turned on while it runs"
+                    .into(),
+            ));
+        }
+        self.config.keyring = Some(keyring);
+        Ok(())
+    }
+
+    /// Replaces the addresses that join attempts go to (the node's own is skipped), e.g.
+    /// with what the seeds' host names resolve to at `now`. An address not among the old ones
+    /// is tried at the next [`handle_timeout`](Self::handle_timeout) (while the node is
+    /// alone); otherwise the join back-off goes on.
+    pub fn set_seeds(&mut self, now: Time, seeds: impl IntoIterator<Item = SocketAddr>) {
+        let old = std::mem::take(&mut self.config.seeds);
+        for seed in seeds {
+            if seed != self.config.addr && !self.config.seeds.contains(&seed) {
+                self.config.seeds.push(seed);
+            }
+        }
+        if self.config.seeds.iter().any(|s| !old.contains(s)) {
+            self.next_join = self.next_join.min(now);
+        }
+    }
+
+    /// When the next join attempt is due, while the node is alone (it knows no live member
+    /// and has not left), whether or not it has seeds to try; `None` otherwise.
+    pub fn next_join(&self) -> Option<Time> {
+        (!self.left && self.live_len() == 0).then_some(self.next_join)
+    }
+
     /// This node's current generation (it grows if the cluster forgot this node and it had to
     /// come back).
     pub fn generation(&self) -> u64 {

@@ -763,3 +763,4 @@ mod authority;
 mod ghosts;
 mod reflection;
 mod replay;
+mod runtime_changes;

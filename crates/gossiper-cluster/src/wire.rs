@@ -243,6 +243,18 @@ impl Codec {
         self.keyring.is_some()
     }
 
+    /// Seals with `keyring` from now on (its first key) and opens with any of its keys. The
+    /// nonce counter goes on, so a key kept across the swap never sees a nonce twice.
+    /// Sealing cannot be turned on or off this way (the overhead would change): a codec
+    /// without a keyring keeps none, and false is returned.
+    pub fn replace_keyring(&mut self, keyring: Keyring) -> bool {
+        if self.keyring.is_none() {
+            return false;
+        }
+        self.keyring = Some(keyring);
+        true
+    }
+
     /// Appends a whole datagram to `out`.
     pub fn seal(
         &mut self,

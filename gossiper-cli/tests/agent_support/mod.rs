@@ -23,6 +23,8 @@ pub struct Agent {
     pub child: Child,
     pub gossip: SocketAddr,
     pub api: String,
+    /// Its stderr lines, when the command piped stderr.
+    pub log: Option<mpsc::Receiver<String>>,
 }
 
 impl Agent {
@@ -43,7 +45,23 @@ impl Agent {
         if let Some(j) = join {
             cmd.args(["--join", &j.to_string()]);
         }
+        Agent::spawn(name, cmd)
+    }
+
+    /// Starts `cmd` (a `gossiper agent` command with stdout piped) and waits for its line.
+    pub fn spawn(name: &str, mut cmd: Command) -> Agent {
         let mut child = cmd.spawn().expect("spawn gossiper agent");
+        let log = child.stderr.take().map(|stderr| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -67,6 +85,26 @@ impl Agent {
             child,
             gossip,
             api,
+            log,
+        }
+    }
+
+    /// Waits (at most `limit`) for a stderr line containing `needle`, and returns it; the
+    /// lines read before it are dropped. The command must have piped stderr.
+    pub fn wait_log(&self, needle: &str, limit: Duration) -> String {
+        let log = self.log.as_ref().expect("stderr was not piped");
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "{}: no log line with {needle:?} in {limit:?}: {seen:#?}",
+                    self.name
+                ),
+            }
         }
     }
 

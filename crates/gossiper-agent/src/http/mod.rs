@@ -6,6 +6,8 @@
 //! * connections: at most `max_connections` at once; one over that is closed at accept;
 //! * request heads: at most `max_header_bytes` (else 431), read within `header_timeout`, which
 //!   also closes a keep-alive connection idle that long;
+//! * replies: a write that makes no progress for `write_timeout` (a client that asked and
+//!   does not read) closes the connection (`write_timeout`);
 //! * bodies: `Content-Length` checked against the value limit before anything is read (413),
 //!   the body read within `body_timeout` (408), chunked bodies cut at the limit (413);
 //! * blocking queries and event streams: at most `max_parked` at once (429), each slot freed
@@ -34,6 +36,7 @@ mod guard;
 mod metrics;
 mod routes;
 mod values;
+mod write_timeout;
 
 pub use values::{parse_duration, percent_decode};
 
@@ -54,6 +57,9 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Time to send a request body (default 10 s).
     pub body_timeout: Duration,
+    /// Longest time a reply may wait for the client to read it before the connection is
+    /// closed (default 10 s); it runs only while a write waits.
+    pub write_timeout: Duration,
     /// Longest wait of a blocking query (default 600 s); `wait` is clamped to it.
     pub max_wait: Duration,
 }
@@ -68,6 +74,7 @@ impl Default for HttpConfig {
             max_header_bytes: 8 * 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             max_wait: Duration::from_secs(600),
         }
     }
@@ -145,6 +152,7 @@ pub async fn serve(
                 };
                 api.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 let service = TowerToHyperService::new(app.clone());
+                let stream = write_timeout::WriteTimeout::new(stream, api.config.write_timeout);
                 let connection = http.serve_connection(TokioIo::new(stream), service);
                 let (api, handle) = (api.clone(), handle.clone());
                 tasks.spawn(async move {

@@ -166,6 +166,7 @@ async fn info(State(api): Shared) -> Response {
                 "max_header_bytes": c.max_header_bytes,
                 "header_timeout_ms": c.header_timeout.as_millis() as u64,
                 "body_timeout_ms": c.body_timeout.as_millis() as u64,
+                "write_timeout_ms": c.write_timeout.as_millis() as u64,
                 "max_wait_ms": c.max_wait.as_millis() as u64,
             },
         }),
