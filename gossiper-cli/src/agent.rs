@@ -98,6 +98,20 @@ pub struct AgentArgs {
     /// at info, refused peers and dead members at warn).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Wire protocol: gossiper's own, or `memberlist` (HashiCorp memberlist + Serf: joins a
+    /// Serf cluster; see docs/memberlist.md).
+    #[arg(long, value_enum, default_value_t = crate::memberlist::Protocol::Gossiper)]
+    pub protocol: crate::memberlist::Protocol,
+    /// A Serf tag `KEY=VALUE` (repeatable; `--protocol memberlist`).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tag: Vec<String>,
+    /// Serf's keyring file, a JSON array of base64 AES keys, primary first (`--protocol
+    /// memberlist`; what `serf agent -keyring-file` reads).
+    #[arg(long, value_name = "PATH")]
+    pub keyring_file: Option<PathBuf>,
+    /// memberlist timing profile (`--protocol memberlist`), as Serf's `-profile`.
+    #[arg(long, value_enum, default_value_t = crate::memberlist::Profile::Lan)]
+    pub profile: crate::memberlist::Profile,
     /// Leave and exit when stdin closes: how `gossiper cluster` makes its agents die with it.
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
@@ -239,6 +253,9 @@ fn start_error(e: AgentError) -> CliError {
 
 /// Runs the agent until a signal; prints one line with its addresses on stdout once serving.
 pub fn run(args: &AgentArgs) -> Result<(), CliError> {
+    if args.protocol == crate::memberlist::Protocol::Memberlist {
+        return crate::memberlist::run(args);
+    }
     let plan = plan(args)?;
     let exit_with_stdin = args.exit_with_stdin;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -281,7 +298,7 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
 }
 
 /// Resolves when stdin reaches its end (or fails).
-async fn stdin_closed() {
+pub(crate) async fn stdin_closed() {
     use tokio::io::AsyncReadExt;
     let mut stdin = tokio::io::stdin();
     let mut buf = [0; 256];
@@ -289,7 +306,7 @@ async fn stdin_closed() {
 }
 
 /// Waits for SIGINT or SIGTERM; names the one that came.
-async fn wait_for_signal() -> &'static str {
+pub(crate) async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

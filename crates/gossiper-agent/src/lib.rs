@@ -55,6 +55,7 @@ mod events;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod memberlist;
 pub mod udp;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_VALUE_BYTES};

@@ -25,8 +25,8 @@ use crate::messages::{
 };
 use crate::msgpack::{DecodeError, Writer};
 use crate::packet::{
-    MAX_COMPOUND_PARTS, MAX_STREAM, StreamMessage, compound, decode_datagram, decode_stream,
-    encode_push_pull, with_crc,
+    MAX_COMPOUND_PARTS, StreamMessage, compound, decode_datagram, decode_stream, encode_push_pull,
+    with_crc,
 };
 use crate::queue::{Queue, retransmit_limit};
 use crate::serf::{LeaveOutcome, Serf, SerfStatus, UserEvent};
@@ -1366,27 +1366,11 @@ impl Node {
         self.open_stream(now, to, Pending::PushPull { join }, msg);
     }
 
-    /// How long the frame at the start of `buf` is: `Ok(None)` while more bytes are needed,
-    /// an error when it can never be one (the runtime then closes the stream).
+    /// How long the frame at the start of `buf` is (see [`packet::stream_frame_len`]).
+    ///
+    /// [`packet::stream_frame_len`]: crate::packet::stream_frame_len
     pub fn stream_frame_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-        if buf.len() > MAX_STREAM {
-            return Err(DecodeError::TooLarge);
-        }
-        if buf.first() == Some(&(MessageType::Encrypt as u8)) {
-            let Some(len) = buf.get(1..5) else {
-                return Ok(None);
-            };
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            if len > MAX_STREAM {
-                return Err(DecodeError::TooLarge);
-            }
-            return Ok((buf.len() >= 5 + len).then_some(5 + len));
-        }
-        match decode_stream(buf) {
-            Ok((_, n)) => Ok(Some(n)),
-            Err(DecodeError::Truncated) => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::packet::stream_frame_len(buf)
     }
 
     fn open_frame(&mut self, frame: &[u8]) -> Result<Vec<u8>, DecodeError> {

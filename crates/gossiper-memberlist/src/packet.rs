@@ -256,6 +256,31 @@ pub fn decode_stream(buf: &[u8]) -> Result<(StreamMessage, usize), DecodeError> 
     }
 }
 
+/// How long the stream frame at the start of `buf` is: `Ok(None)` while more bytes are
+/// needed, an error when it can never be one (the reader then closes the stream). An
+/// encrypted frame (`[10][u32 len]…`) is measured by its prefix, checked against
+/// [`MAX_STREAM`] before anything is buffered for it.
+pub fn stream_frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+    if buf.len() > MAX_STREAM {
+        return Err(DecodeError::TooLarge);
+    }
+    if buf.first() == Some(&(MessageType::Encrypt as u8)) {
+        let Some(len) = buf.get(1..5) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if len > MAX_STREAM {
+            return Err(DecodeError::TooLarge);
+        }
+        return Ok((buf.len() >= 5 + len).then_some(5 + len));
+    }
+    match decode_stream(buf) {
+        Ok((_, n)) => Ok(Some(n)),
+        Err(DecodeError::Truncated) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A push-pull message: header, node states, user state (no compression).
 pub fn encode_push_pull(join: bool, nodes: &[PushNodeState], user_state: &[u8]) -> Vec<u8> {
     let mut w = Writer::default();
