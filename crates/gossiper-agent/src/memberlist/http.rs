@@ -1,5 +1,5 @@
 //! The HTTP API of a memberlist agent (the `http` feature), a client of
-//! [`MemberlistHandle`](super::MemberlistHandle) like any other, with the same `Host` check,
+//! [`MemberlistHandle`] like any other, with the same `Host` check,
 //! token and limits as the gossiper agent's API ([`HttpConfig`]):
 //!
 //! | route | reply |
