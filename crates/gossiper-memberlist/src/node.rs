@@ -243,6 +243,8 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     streams: VecDeque<StreamRequest>,
     events: VecDeque<Event>,
+    /// What each member looked like when last told in an [`Event::Member`].
+    told: BTreeMap<String, Member>,
     stats: Stats,
 }
 
@@ -312,6 +314,7 @@ impl Node {
             transmits: VecDeque::new(),
             streams: VecDeque::new(),
             events: VecDeque::new(),
+            told: BTreeMap::new(),
             stats: Stats::default(),
             nonce_rng: Pcg64::from_seed(nonce_seed),
             rng,
@@ -351,7 +354,13 @@ impl Node {
 
     /// Every member as Serf shows it, ourselves first.
     pub fn members(&self) -> Vec<Member> {
-        let mut out = vec![Member {
+        let mut out = vec![self.own_member()];
+        out.extend(self.nodes.keys().filter_map(|name| self.member(name)));
+        out
+    }
+
+    fn own_member(&self) -> Member {
+        Member {
             name: self.config.name.clone(),
             addr: self.config.addr,
             tags: self.config.tags.clone(),
@@ -362,30 +371,34 @@ impl Node {
                 .map_or(SerfStatus::Alive, |m| m.status),
             incarnation: self.incarnation,
             vsn: VSN.to_vec(),
-        }];
-        for (name, n) in &self.nodes {
-            if let (Some(m), Some(addr)) = (self.serf.members.get(name), n.socket()) {
-                out.push(Member {
-                    name: name.clone(),
-                    addr,
-                    tags: decode_tags(&n.meta),
-                    status: m.status,
-                    incarnation: n.incarnation,
-                    vsn: n.vsn.clone(),
-                });
-            }
         }
-        out
     }
 
+    /// Member `name` (not ourselves) if both memberlist and Serf know it.
     fn member(&self, name: &str) -> Option<Member> {
-        self.members().into_iter().find(|m| m.name == name)
+        let n = self.nodes.get(name)?;
+        let m = self.serf.members.get(name)?;
+        Some(Member {
+            name: name.to_owned(),
+            addr: n.socket()?,
+            tags: decode_tags(&n.meta),
+            status: m.status,
+            incarnation: n.incarnation,
+            vsn: n.vsn.clone(),
+        })
     }
 
+    /// Tells of `name` if anything about it changed since last told.
     fn emit_member(&mut self, name: &str) {
-        if let Some(m) = self.member(name) {
-            self.events.push_back(Event::Member(m));
+        let Some(m) = self.member(name) else { return };
+        if self.told.get(name) == Some(&m) {
+            return;
         }
+        if self.told.len() > self.config.max_nodes && !self.told.contains_key(name) {
+            self.told.retain(|k, _| self.nodes.contains_key(k));
+        }
+        self.told.insert(name.to_owned(), m.clone());
+        self.events.push_back(Event::Member(m));
     }
 
     // ---- commands ----
@@ -1763,6 +1776,53 @@ mod tests {
         assert_eq!(b.stats().decrypt_failures, 1);
         c.handle_stream_reply(Time::ZERO, req.id, Ok(&reply.unwrap()));
         assert!(!c.has_joined());
+    }
+
+    #[test]
+    fn indirect_pings_are_relayed_with_the_requesters_seq_and_nacked_when_silent() {
+        let (mut b, mut c) = (node("b", 1002), node("c", 1003));
+        let a_addr = SocketAddr::from(([127, 0, 0, 1], 1001));
+        let req = |seq| {
+            let mut w = Writer::default();
+            IndirectPingReq {
+                seq_no: seq,
+                target: vec![127, 0, 0, 1],
+                port: 1003,
+                node: "c".into(),
+                nack: true,
+                source_addr: vec![127, 0, 0, 1],
+                source_port: 1001,
+                source_node: "a".into(),
+            }
+            .encode(&mut w);
+            w.buf
+        };
+        b.handle_datagram(Time::ZERO, a_addr, &req(77));
+        let ping = b.poll_transmit().unwrap();
+        assert_eq!(ping.to, c.config.addr);
+        c.handle_datagram(Time::ZERO, b.config.addr, &ping.bytes);
+        let ack = c.poll_transmit().unwrap();
+        assert_eq!(ack.to, b.config.addr, "the ack goes to the ping's source");
+        b.handle_datagram(Time::ZERO, c.config.addr, &ack.bytes);
+        let relayed = b.poll_transmit().unwrap();
+        assert_eq!(relayed.to, a_addr);
+        let d = decode_datagram(&relayed.bytes);
+        assert!(
+            matches!(&d.messages[0], Message::Ack(a) if a.seq_no == 77),
+            "{d:?}"
+        );
+        // c silent: after the probe timeout, a nack with the requester's seq.
+        b.handle_datagram(Time::ZERO, a_addr, &req(78));
+        let _ = b.poll_transmit();
+        b.handle_timeout(Time::from_millis(600));
+        let nack = std::iter::from_fn(|| b.poll_transmit())
+            .find(|t| t.to == a_addr)
+            .unwrap();
+        let d = decode_datagram(&nack.bytes);
+        assert!(
+            matches!(&d.messages[0], Message::Nack(n) if n.seq_no == 78),
+            "{d:?}"
+        );
     }
 
     #[test]

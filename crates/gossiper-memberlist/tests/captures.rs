@@ -1,10 +1,13 @@
 //! The codec against bytes captured from a real Serf 0.9.4 agent (Debian's `serf`, built on
 //! memberlist 0.2.2), made by `testdata/capture.py` (see `testdata/README.md`).
 
+use gossiper_memberlist::Keyring;
 use gossiper_memberlist::messages::{Accusation, Alive, Message, MessageType, Ping};
 use gossiper_memberlist::msgpack::Writer;
 use gossiper_memberlist::packet::{StreamMessage, decode_datagram, decode_stream};
-use gossiper_memberlist::serf_wire::{decode_serf_push_pull, decode_tags};
+use gossiper_memberlist::serf_wire::{
+    SerfMessage, decode_serf, decode_serf_push_pull, decode_tags, encode_user_event,
+};
 
 fn lines(file: &str) -> Vec<(String, Vec<u8>)> {
     let path = format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -86,7 +89,7 @@ fn our_join_request_is_what_serf_accepted() {
 fn serfs_datagrams_decode_and_reencode_byte_for_byte() {
     let caps = lines("serf-udp.hex");
     assert!(!caps.is_empty());
-    let (mut pings, mut alives, mut suspects) = (0, 0, 0);
+    let (mut pings, mut alives, mut suspects, mut events) = (0, 0, 0, 0);
     for (_, d) in &caps {
         let decoded = decode_datagram(d);
         assert_eq!(decoded.bad, 0, "{:?} in {d:02x?}", decoded.first_error);
@@ -108,6 +111,22 @@ fn serfs_datagrams_decode_and_reencode_byte_for_byte() {
                     suspects += 1;
                     Accusation::encode(s, MessageType::Suspect, &mut w);
                 }
+                Message::User(bytes) => {
+                    // Serf's user event, gossiped with its Lamport time.
+                    let SerfMessage::UserEvent(e) = decode_serf(bytes).unwrap() else {
+                        panic!("{bytes:02x?}")
+                    };
+                    assert_eq!(
+                        (e.name.as_str(), &e.payload[..], e.cc),
+                        ("deploy", &b"v42"[..], true)
+                    );
+                    assert_eq!(
+                        encode_user_event(e.ltime, &e.name, &e.payload, e.cc),
+                        *bytes
+                    );
+                    events += 1;
+                    w.buf = [&[8u8][..], bytes].concat();
+                }
                 other => panic!("unexpected {other:?}"),
             }
             assert!(
@@ -117,14 +136,58 @@ fn serfs_datagrams_decode_and_reencode_byte_for_byte() {
         }
     }
     assert!(
-        pings > 0 && alives > 0 && suspects > 0,
-        "{pings} {alives} {suspects}"
+        pings > 0 && alives > 0 && suspects > 0 && events > 0,
+        "{pings} {alives} {suspects} {events}"
     );
-    // Gossip to a peer advertising protocol 5 carries a CRC; the plain ping does not.
+    // Gossip to a peer advertising protocol 5 carries a CRC; a ping (sent by address, with
+    // broadcasts piggybacked in a compound) does not.
     assert!(caps.iter().any(|(_, d)| d[0] == MessageType::HasCrc as u8));
-    assert!(caps.iter().any(|(_, d)| d[0] == MessageType::Ping as u8));
+    assert!(caps.iter().any(|(_, d)| d[0] == MessageType::Compound as u8
+        && matches!(decode_datagram(d).messages.first(), Some(Message::Ping(_)))));
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn serfs_encrypted_stream_and_datagrams_open_with_the_key() {
+    let caps = lines("serf-encrypted.hex");
+    let key = &caps.iter().find(|(w, _)| w == "key").unwrap().1;
+    let ring = Keyring::new(std::slice::from_ref(key)).unwrap();
+    // The stream: [10][u32 len][1][nonce][sealed], the 5-byte header as associated data.
+    let reply = &caps.iter().find(|(w, _)| w == "reply").unwrap().1;
+    assert_eq!(reply[0], MessageType::Encrypt as u8);
+    let len = u32::from_be_bytes([reply[1], reply[2], reply[3], reply[4]]) as usize;
+    assert_eq!(len + 5, reply.len());
+    assert_eq!(
+        reply[5], 1,
+        "encryption version 1: memberlist protocol 2 and up"
+    );
+    assert!(
+        ring.decrypt(&reply[5..], &[]).is_err(),
+        "the header is authenticated"
+    );
+    let plain = ring.decrypt(&reply[5..], &reply[..5]).unwrap();
+    let (msg, _) = decode_stream(&plain).unwrap();
+    let StreamMessage::PushPull { nodes, .. } = msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!(nodes[0].name, "s1");
+    // Datagrams: the whole datagram is one blob, no type byte, no associated data.
+    let mut messages = 0;
+    for (_, d) in caps.iter().filter(|(w, _)| w == "datagram") {
+        assert_eq!(d[0], 1);
+        let plain = ring.decrypt(d, &[]).unwrap();
+        let decoded = decode_datagram(&plain);
+        assert_eq!(decoded.bad, 0);
+        messages += decoded.messages.len();
+    }
+    assert!(messages > 0);
+    let wrong = Keyring::new(&[vec![9; 32]]).unwrap();
+    assert!(
+        caps.iter()
+            .filter(|(w, _)| w == "datagram")
+            .all(|(_, d)| wrong.decrypt(d, &[]).is_err())
+    );
 }
