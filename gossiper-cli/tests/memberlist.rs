@@ -251,6 +251,17 @@ fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() 
     assert_eq!(tags, serde_json::json!({"role": "rust", "dc": "lab"}));
     assert_eq!(g1.status_of("s1").as_deref(), Some("alive"));
 
+    // Serf's queries are acknowledged: `serf reachability` counts g1 as responding.
+    let o = Command::new("serf")
+        .args(["reachability", "-rpc-addr", &s1.rpc])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Successfully contacted all live nodes"),
+        "{out}"
+    );
+
     // serf event → g1, through a blocking query.
     let o = Command::new("serf")
         .args(["event", "-rpc-addr", &s1.rpc, "deploy", "v42"])

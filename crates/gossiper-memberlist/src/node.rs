@@ -31,8 +31,9 @@ use crate::packet::{
 use crate::queue::{Queue, retransmit_limit};
 use crate::serf::{LeaveOutcome, Serf, SerfStatus, UserEvent};
 use crate::serf_wire::{
-    META_MAX, SerfMessage, decode_serf, decode_serf_push_pull, decode_tags, encode_join,
-    encode_leave, encode_tags, encode_user_event,
+    META_MAX, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST, SerfMessage, decode_serf,
+    decode_serf_push_pull, decode_tags, encode_join, encode_leave, encode_query_ack, encode_tags,
+    encode_user_event,
 };
 
 /// The version vector we advertise: memberlist 1..5 speaking 2, Serf delegate 2..5 speaking 5.
@@ -766,11 +767,22 @@ impl Node {
                 }
             }
             SerfMessage::Query(q) => {
-                self.serf.query_clock.witness(q.ltime);
-                log::debug!(
-                    "query {:?} not answered (queries are not supported)",
-                    q.name
-                );
+                if !self.serf.query(q.ltime, q.id) {
+                    return;
+                }
+                if q.flags & QUERY_FLAG_NO_BROADCAST == 0 {
+                    self.queue_serf(bytes.to_vec());
+                }
+                // Acknowledged (so `serf reachability` counts us), never answered.
+                if q.flags & QUERY_FLAG_ACK != 0
+                    && q.selects(&self.config.name)
+                    && let Some(ip) = ip_of(&q.addr)
+                {
+                    let mut ack = vec![MessageType::User as u8];
+                    ack.extend_from_slice(&encode_query_ack(q.ltime, q.id, &self.config.name));
+                    self.raw_send(SocketAddr::new(ip, q.port), None, ack);
+                }
+                log::debug!("query {:?} acknowledged, not answered", q.name);
             }
             SerfMessage::Other(t) => log::debug!("serf message type {t} ignored"),
         }

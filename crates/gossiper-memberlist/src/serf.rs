@@ -121,6 +121,8 @@ pub(crate) struct Serf {
     ring: Vec<Option<RingSlot>>,
     event_min_time: u64,
     pub(crate) leaving: bool,
+    /// Query ids seen per query-clock slot.
+    queries: Vec<Option<(u64, Vec<u32>)>>,
 }
 
 impl Serf {
@@ -134,6 +136,7 @@ impl Serf {
             ring: vec![None; event_buffer.max(1)],
             event_min_time: 0,
             leaving: false,
+            queries: vec![None; event_buffer.max(1)],
         }
     }
 
@@ -255,6 +258,27 @@ impl Serf {
             ltime: msg.ltime,
             coalesce: msg.cc,
         })
+    }
+
+    /// `handleQuery`'s dedupe: whether `(ltime, id)` is new (then it is acted on and passed on).
+    pub(crate) fn query(&mut self, ltime: u64, id: u32) -> bool {
+        self.query_clock.witness(ltime);
+        let n = self.queries.len() as u64;
+        let now = self.query_clock.time();
+        if now > n && ltime < now - n {
+            return false;
+        }
+        let slot = &mut self.queries[(ltime % n) as usize];
+        match slot {
+            Some((t, ids)) if *t == ltime => {
+                if ids.contains(&id) || ids.len() >= 1024 {
+                    return false;
+                }
+                ids.push(id);
+            }
+            _ => *slot = Some((ltime, vec![id])),
+        }
+        true
     }
 
     /// `MergeRemoteState`: witnesses the clocks, applies the intents the state implies, and

@@ -8,6 +8,24 @@ use serde::Deserialize;
 
 use crate::msgpack::{DecodeError, Writer, decode};
 
+/// A field Go may send as nil (a nil slice or map): read as its empty value.
+mod nil_default {
+    use serde::{Deserialize, Deserializer};
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+    }
+}
+
+/// `[]byte` Go may send as nil: read as empty.
+mod nil_bytes {
+    use serde::{Deserialize, Deserializer};
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(Option::<serde_bytes::ByteBuf>::deserialize(d)?.map_or_else(Vec::new, |b| b.into_vec()))
+    }
+}
+
 /// Serf's message type byte (after memberlist's `8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SerfType {
@@ -87,7 +105,7 @@ pub struct UserEventMsg {
     /// The event's name.
     pub name: String,
     /// Its payload.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "nil_bytes")]
     pub payload: Vec<u8>,
     /// May be coalesced with others of its name.
     #[serde(rename = "CC")]
@@ -101,7 +119,7 @@ pub struct RingEvent {
     /// Name.
     pub name: String,
     /// Payload.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "nil_bytes")]
     pub payload: Vec<u8>,
 }
 
@@ -113,6 +131,7 @@ pub struct RingSlot {
     #[serde(rename = "LTime")]
     pub ltime: u64,
     /// The events.
+    #[serde(deserialize_with = "nil_default::deserialize")]
     pub events: Vec<RingEvent>,
 }
 
@@ -124,29 +143,79 @@ pub struct SerfPushPull {
     #[serde(rename = "LTime")]
     pub ltime: u64,
     /// Every member's status time.
-    #[serde(rename = "StatusLTimes")]
+    #[serde(rename = "StatusLTimes", deserialize_with = "nil_default::deserialize")]
     pub status_ltimes: BTreeMap<String, u64>,
     /// Names of members that left.
+    #[serde(deserialize_with = "nil_default::deserialize")]
     pub left_members: Vec<String>,
     /// The event clock.
     #[serde(rename = "EventLTime")]
     pub event_ltime: u64,
     /// The event ring (mostly nil slots).
+    #[serde(deserialize_with = "nil_default::deserialize")]
     pub events: Vec<Option<RingSlot>>,
     /// The query clock.
     #[serde(rename = "QueryLTime")]
     pub query_ltime: u64,
 }
 
-/// Enough of `messageQuery` to witness its clock.
+/// Query flag: the sender wants an ack.
+pub const QUERY_FLAG_ACK: u32 = 1;
+/// Query flag: do not re-broadcast.
+pub const QUERY_FLAG_NO_BROADCAST: u32 = 2;
+
+/// What of `messageQuery` a node needs to dedupe, filter, ack and pass on a query.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
-pub struct QueryClock {
+pub struct Query {
     /// The query clock.
     #[serde(rename = "LTime")]
     pub ltime: u64,
-    /// Its name.
+    /// With `ltime`, names the query.
+    #[serde(rename = "ID")]
+    pub id: u32,
+    /// Where acks and responses go (IP bytes).
+    #[serde(with = "nil_bytes")]
+    pub addr: Vec<u8>,
+    /// With `addr`.
+    pub port: u16,
+    /// [`QUERY_FLAG_ACK`], [`QUERY_FLAG_NO_BROADCAST`].
+    pub flags: u32,
+    /// Its name (`_serf_ping` for `serf reachability`).
     pub name: String,
+    /// `[u8 type][msgpack]` each: 0 = node names, 1 = a tag regexp.
+    #[serde(deserialize_with = "nil_default::deserialize")]
+    pub filters: Vec<serde_bytes::ByteBuf>,
+}
+
+impl Query {
+    /// Whether `node` passes the filters; a tag filter (a Go regexp) is not evaluated here,
+    /// so a query with one is passed on but not acknowledged.
+    pub fn selects(&self, node: &str) -> bool {
+        self.filters.iter().all(|f| match f.split_first() {
+            Some((0, names)) => {
+                decode::<Vec<String>>(names).is_ok_and(|(n, _)| n.iter().any(|n| n == node))
+            }
+            _ => false,
+        })
+    }
+}
+
+/// `[5][messageQueryResponse]` acknowledging query `(ltime, id)` from `from`.
+pub fn encode_query_ack(ltime: u64, id: u32, from: &str) -> Vec<u8> {
+    let mut w = Writer::new(vec![SerfType::QueryResponse as u8]);
+    w.map(5)
+        .key("Flags")
+        .uint(QUERY_FLAG_ACK.into())
+        .key("From")
+        .str(from)
+        .key("ID")
+        .uint(id.into())
+        .key("LTime")
+        .uint(ltime)
+        .key("Payload")
+        .nil();
+    w.buf
 }
 
 /// A Serf message, decoded.
@@ -158,8 +227,8 @@ pub enum SerfMessage {
     Join(JoinIntent),
     /// A user event.
     UserEvent(UserEventMsg),
-    /// A query (only its clock is used).
-    Query(QueryClock),
+    /// A query (acknowledged, never answered).
+    Query(Query),
     /// A type this node does not act on (query responses, relays...).
     Other(u8),
 }
@@ -313,5 +382,59 @@ mod tests {
         assert_eq!((pp.ltime, pp.event_ltime, pp.query_ltime), (5, 6, 7));
         assert_eq!(pp.status_ltimes, status);
         assert_eq!(pp.left_members, vec!["x".to_owned()]);
+    }
+}
+
+#[cfg(test)]
+mod nil_tests {
+    use super::*;
+
+    #[test]
+    fn go_nil_slices_read_as_empty() {
+        let mut w = Writer::new(vec![4]);
+        w.map(6)
+            .key("LTime")
+            .uint(3)
+            .key("ID")
+            .uint(9)
+            .key("Addr")
+            .raw(&[127, 0, 0, 1]);
+        w.key("Port")
+            .uint(7946)
+            .key("Flags")
+            .uint(1)
+            .key("Filters")
+            .nil();
+        let SerfMessage::Query(q) = decode_serf(&w.buf).unwrap() else {
+            panic!()
+        };
+        assert!(q.filters.is_empty() && q.selects("anyone"));
+        let mut w = Writer::new(vec![3]);
+        w.map(3)
+            .key("LTime")
+            .uint(3)
+            .key("Name")
+            .str("e")
+            .key("Payload")
+            .nil();
+        assert!(
+            matches!(decode_serf(&w.buf), Ok(SerfMessage::UserEvent(e)) if e.payload.is_empty())
+        );
+        let mut names = Writer::new(vec![0]);
+        names.array(1).str("g1");
+        let q = Query {
+            filters: vec![serde_bytes::ByteBuf::from(names.buf)],
+            ..Query::default()
+        };
+        assert!(q.selects("g1") && !q.selects("g2"));
+        let tag = Query {
+            filters: vec![serde_bytes::ByteBuf::from(vec![1, 0x80])],
+            ..Query::default()
+        };
+        assert!(!tag.selects("g1"), "tag filters are not evaluated: no ack");
+        assert_eq!(
+            encode_query_ack(3, 9, "g1")[0],
+            SerfType::QueryResponse as u8
+        );
     }
 }
