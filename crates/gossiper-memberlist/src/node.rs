@@ -666,7 +666,7 @@ impl Node {
             Message::Suspect(s) => self.suspect_node(now, s),
             Message::Alive(a) => self.alive_node(now, a),
             Message::Dead(d) => self.dead_node(now, d),
-            Message::User(bytes) => self.on_serf(now, &bytes),
+            Message::User(bytes) => self.on_serf(&bytes),
         }
     }
 
@@ -735,7 +735,7 @@ impl Node {
         }
     }
 
-    fn on_serf(&mut self, now: Time, bytes: &[u8]) {
+    fn on_serf(&mut self, bytes: &[u8]) {
         let msg = match decode_serf(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -786,7 +786,6 @@ impl Node {
             }
             SerfMessage::Other(t) => log::debug!("serf message type {t} ignored"),
         }
-        let _ = now;
     }
 
     fn broadcast_join(&mut self) {
@@ -1467,7 +1466,7 @@ impl Node {
                 Some(self.seal_stream(ack))
             }
             StreamMessage::User(bytes) => {
-                self.on_serf(now, &bytes);
+                self.on_serf(&bytes);
                 None
             }
             StreamMessage::Ack(_) | StreamMessage::Err(_) => {
