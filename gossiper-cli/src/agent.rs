@@ -130,6 +130,25 @@ pub struct AgentArgs {
     /// Log lines as text or as JSON objects.
     #[arg(long, env = "GOSSIPER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Wire protocol: gossiper's own, or `memberlist` (HashiCorp memberlist + Serf: joins a
+    /// Serf cluster; see docs/memberlist.md).
+    #[arg(long, env = "GOSSIPER_PROTOCOL", value_enum, default_value_t = crate::memberlist::Protocol::Gossiper)]
+    pub protocol: crate::memberlist::Protocol,
+    /// A Serf tag `KEY=VALUE` (repeatable; `--protocol memberlist`).
+    #[arg(
+        long = "tag",
+        env = "GOSSIPER_TAG",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
+    pub tag: Vec<String>,
+    /// Serf's keyring file, a JSON array of base64 AES keys, primary first (`--protocol
+    /// memberlist`; what `serf agent -keyring-file` reads).
+    #[arg(long, env = "GOSSIPER_KEYRING_FILE", value_name = "PATH")]
+    pub keyring_file: Option<PathBuf>,
+    /// memberlist timing profile (`--protocol memberlist`), as Serf's `-profile`.
+    #[arg(long, env = "GOSSIPER_PROFILE", value_enum, default_value_t = crate::memberlist::Profile::Lan)]
+    pub profile: crate::memberlist::Profile,
     /// Leave and exit when stdin closes: how `gossiper cluster` makes its agents die with it.
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
@@ -277,6 +296,9 @@ pub fn run(cli: AgentArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let layers = config::Layers::new(cli, matches);
     let args = layers.resolve(std::env::var("RUST_LOG").ok().as_deref())?;
     crate::logging::init(config::log_filter(&args), args.log_format);
+    if args.protocol == crate::memberlist::Protocol::Memberlist {
+        return crate::memberlist::run(&args);
+    }
     let plan = plan(&args)?;
     let exit_with_stdin = args.exit_with_stdin;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -424,7 +446,7 @@ async fn reload(
 }
 
 /// Resolves when stdin reaches its end (or fails).
-async fn stdin_closed() {
+pub(crate) async fn stdin_closed() {
     use tokio::io::AsyncReadExt;
     let mut stdin = tokio::io::stdin();
     let mut buf = [0; 256];
@@ -432,7 +454,7 @@ async fn stdin_closed() {
 }
 
 /// Waits for SIGINT or SIGTERM; names the one that came.
-async fn wait_for_signal() -> &'static str {
+pub(crate) async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -18,6 +18,7 @@ pub mod detector;
 mod exit;
 pub mod keygen;
 pub mod logging;
+pub mod memberlist;
 pub mod simulate;
 pub mod simulate_cluster;
 
@@ -68,6 +69,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Measure the cluster protocol (membership, failure detection) on simulated nodes.
     SimulateCluster(simulate_cluster::SimulateClusterArgs),
+    /// Send a Serf user event through a `--protocol memberlist` agent.
+    Event(memberlist::EventArgs),
     // Further subcommands are added here, one line each, with a module of their own.
 }
 
@@ -121,6 +124,7 @@ where
         Some(Command::Delete(args)) => client::delete(&args),
         Some(Command::Cluster(args)) => cluster::run(&args),
         Some(Command::Keygen(args)) => keygen::run(&args),
+        Some(Command::Event(args)) => memberlist::event(&args),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -55,6 +55,7 @@ mod events;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod memberlist;
 mod ratelog;
 mod resolver;
 pub mod udp;

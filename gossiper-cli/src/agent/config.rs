@@ -152,6 +152,10 @@ pub struct FileConfig {
     seed: Option<u64>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
+    protocol: Option<crate::memberlist::Protocol>,
+    tag: Option<Vec<String>>,
+    keyring_file: Option<PathBuf>,
+    profile: Option<crate::memberlist::Profile>,
 }
 
 impl FileConfig {
@@ -185,10 +189,15 @@ impl FileConfig {
             seed,
             log_level,
             log_format,
+            protocol,
+            tag,
+            keyring_file,
+            profile,
         } = self;
         let dir = path.parent().unwrap_or(Path::new(""));
         let api_token_file = api_token_file.map(|p| dir.join(p));
         let key_file = key_file.map(|p| dir.join(p));
+        let keyring_file = keyring_file.map(|p| dir.join(p));
         macro_rules! take {
             ($($field:ident),*) => {$(
                 if let Some(v) = $field && !given.contains(stringify!($field)) {
@@ -223,9 +232,20 @@ impl FileConfig {
             phi_threshold,
             dead_grace_ms,
             tombstone_grace_ms,
-            log_format
+            log_format,
+            protocol,
+            tag,
+            profile
         );
-        take_optional!(name, advertise, api_token_file, key_file, seed, log_level);
+        take_optional!(
+            name,
+            advertise,
+            api_token_file,
+            key_file,
+            keyring_file,
+            seed,
+            log_level
+        );
     }
 }
 

@@ -32,10 +32,10 @@ use tokio::task::JoinSet;
 
 use crate::AgentHandle;
 
-mod guard;
+pub(crate) mod guard;
 mod metrics;
 mod routes;
-mod values;
+pub(crate) mod values;
 mod write_timeout;
 
 pub use values::{parse_duration, percent_decode};

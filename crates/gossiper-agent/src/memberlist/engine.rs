@@ -1,0 +1,233 @@
+//! The memberlist agent's one task: it owns the [`Node`], the UDP socket, the TCP listener and
+//! the clock. A turn waits for the first of a command, a datagram, a connection, a finished
+//! stream exchange or the node's deadline; hands it to the node; sends what the node queued;
+//! and publishes membership and user events.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gossiper_memberlist::{Event, Member, Node};
+use gossiper_types::Time;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::time::Instant;
+
+use super::handle::EventRecord;
+use super::streams::{StreamInput, exchange, serve_inbound};
+
+/// Inbound TCP connections served at once (memberlist allows 128 push-pulls).
+const MAX_INBOUND: usize = 128;
+/// User events kept for `GET /v1/events`.
+const EVENT_LOG: usize = 1024;
+
+/// A request from a handle, run inside the loop.
+pub(crate) type Command = Box<dyn FnOnce(&mut Core) + Send>;
+
+/// What commands work on.
+pub(crate) struct Core {
+    pub(crate) node: Node,
+    epoch: Instant,
+    pub(crate) leave_requested: bool,
+    /// Received user events, oldest first, each with its index (1, 2, ...).
+    pub(crate) log: VecDeque<EventRecord>,
+    next_index: u64,
+}
+
+impl Core {
+    pub(crate) fn now(&self) -> Time {
+        Time::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    fn instant(&self, t: Time) -> Instant {
+        self.epoch + Duration::from_micros(t.as_micros())
+    }
+}
+
+/// The channels the loop fills.
+pub(crate) struct Outputs {
+    pub(crate) members: watch::Sender<Arc<[Member]>>,
+    pub(crate) events: broadcast::Sender<EventRecord>,
+    pub(crate) last_event: watch::Sender<u64>,
+    pub(crate) stopped: watch::Sender<bool>,
+    pub(crate) joins: watch::Sender<JoinState>,
+}
+
+/// How the joins asked for at start went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JoinState {
+    /// The first seed a join succeeded through.
+    pub joined: Option<std::net::SocketAddr>,
+    /// Why the others failed, one line each.
+    pub errors: Vec<String>,
+}
+
+pub(crate) struct Engine {
+    core: Core,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    commands: mpsc::Receiver<Command>,
+    out: Outputs,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        node: Node,
+        epoch: Instant,
+        udp: UdpSocket,
+        tcp: TcpListener,
+        commands: mpsc::Receiver<Command>,
+        out: Outputs,
+    ) -> Engine {
+        Engine {
+            core: Core {
+                node,
+                epoch,
+                leave_requested: false,
+                log: VecDeque::new(),
+                next_index: 1,
+            },
+            udp,
+            tcp,
+            commands,
+            out,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let (streams_tx, mut streams_rx) = mpsc::channel::<StreamInput>(256);
+        let inbound = Arc::new(Semaphore::new(MAX_INBOUND));
+        let timeout = self.core.node.config().timing.tcp_timeout;
+        let mut buf = vec![0u8; 65_536];
+        let mut leaving = false;
+        let mut commands_open = true;
+        self.flush(&streams_tx);
+        loop {
+            let deadline = self.core.instant(self.core.node.poll_timeout());
+            tokio::select! {
+                biased;
+                command = self.commands.recv(), if commands_open => match command {
+                    Some(c) => c(&mut self.core),
+                    // Every handle is gone: leave.
+                    None => {
+                        commands_open = false;
+                        self.core.leave_requested = true;
+                    }
+                },
+                Some(input) = streams_rx.recv() => {
+                    let now = self.core.now();
+                    match input {
+                        StreamInput::Inbound { from, frame, reply } => {
+                            let answer = self.core.node.handle_stream(now, from, &frame);
+                            let _ = reply.send(answer);
+                        }
+                        StreamInput::Reply { id, result } => {
+                            self.core.node.handle_stream_reply(now, id, result.as_deref().map_err(String::clone));
+                        }
+                    }
+                }
+                received = self.udp.recv_from(&mut buf) => match received {
+                    Ok((n, from)) => {
+                        let now = self.core.now();
+                        self.core.node.handle_datagram(now, from, &buf[..n]);
+                    }
+                    Err(e) => log::debug!("UDP receive error: {e}"),
+                },
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, from)) => match inbound.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let tx = streams_tx.clone();
+                            tokio::spawn(async move {
+                                serve_inbound(stream, from, timeout, tx).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => log::warn!("{MAX_INBOUND} streams open: connection from {from} closed"),
+                    },
+                    Err(e) => {
+                        log::warn!("TCP accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+            let now = self.core.now();
+            if self.core.leave_requested && !leaving {
+                leaving = true;
+                log::info!("{} is leaving the cluster", self.core.node.name());
+                self.core.node.leave(now);
+            }
+            self.core.node.handle_timeout(now);
+            self.flush(&streams_tx);
+            self.publish();
+            if self.core.node.has_left() {
+                break;
+            }
+        }
+        log::info!("{} left the cluster", self.core.node.name());
+        self.out.stopped.send_replace(true);
+    }
+
+    /// Sends the node's datagrams and starts its TCP exchanges.
+    fn flush(&mut self, streams: &mpsc::Sender<StreamInput>) {
+        while let Some(t) = self.core.node.poll_transmit() {
+            // A full socket buffer drops the datagram, as UDP may anyway.
+            if let Err(e) = self.udp.try_send_to(&t.bytes, t.to) {
+                log::debug!("cannot send to {}: {e}", t.to);
+            }
+        }
+        let timeout = self.core.node.config().timing.tcp_timeout;
+        while let Some(s) = self.core.node.poll_stream() {
+            tokio::spawn(exchange(s.id, s.to, s.bytes, timeout, streams.clone()));
+        }
+    }
+
+    fn publish(&mut self) {
+        let mut members_changed = false;
+        while let Some(e) = self.core.node.poll_event() {
+            match e {
+                Event::Member(m) => {
+                    log::info!("member {} {} at {}", m.name, m.status.as_str(), m.addr);
+                    members_changed = true;
+                }
+                Event::User(u) => {
+                    let record = EventRecord {
+                        index: self.core.next_index,
+                        event: u,
+                    };
+                    self.core.next_index += 1;
+                    if self.core.log.len() >= EVENT_LOG {
+                        self.core.log.pop_front();
+                    }
+                    self.core.log.push_back(record.clone());
+                    self.out.last_event.send_replace(record.index);
+                    let _ = self.out.events.send(record);
+                }
+                Event::Joined {
+                    addr,
+                    result: Ok(()),
+                } => {
+                    log::info!("joined the cluster through {addr}");
+                    members_changed = true;
+                    self.out.joins.send_modify(|j| {
+                        j.joined.get_or_insert(addr);
+                    });
+                }
+                Event::Joined {
+                    addr,
+                    result: Err(e),
+                } => {
+                    log::warn!("cannot join through {addr}: {e}");
+                    self.out
+                        .joins
+                        .send_modify(|j| j.errors.push(format!("{addr}: {e}")));
+                }
+            }
+        }
+        if members_changed {
+            self.out
+                .members
+                .send_replace(self.core.node.members().into());
+        }
+    }
+}

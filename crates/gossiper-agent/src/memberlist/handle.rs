@@ -1,0 +1,182 @@
+//! [`MemberlistHandle`]: the one door into a running memberlist agent, cheap to clone. Calls
+//! are commands run inside the agent's task; membership and user events come through watch
+//! and broadcast channels the task fills.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gossiper_memberlist::{Member, Stats, UserEvent};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::engine::{Command, Core, JoinState};
+use crate::error::AgentError;
+
+/// A user event with its place in the agent's log (1, 2, ...: the blocking-query index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Its index in the log.
+    pub index: u64,
+    /// The event.
+    pub event: UserEvent,
+}
+
+/// The channels the agent's task fills.
+pub(crate) struct Channels {
+    pub(crate) members: watch::Receiver<Arc<[Member]>>,
+    pub(crate) events: broadcast::Sender<EventRecord>,
+    pub(crate) last_event: watch::Receiver<u64>,
+    pub(crate) stopped: watch::Receiver<bool>,
+    pub(crate) joins: watch::Receiver<JoinState>,
+}
+
+struct Inner {
+    name: String,
+    addr: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    members: watch::Receiver<Arc<[Member]>>,
+    events: broadcast::Sender<EventRecord>,
+    last_event: watch::Receiver<u64>,
+    stopped: watch::Receiver<bool>,
+    joins: watch::Receiver<JoinState>,
+}
+
+/// A running memberlist agent; it leaves on [`shutdown`](Self::shutdown) or when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct MemberlistHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MemberlistHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberlistHandle")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemberlistHandle {
+    pub(crate) fn new(
+        name: String,
+        addr: SocketAddr,
+        commands: mpsc::Sender<Command>,
+        c: Channels,
+    ) -> MemberlistHandle {
+        MemberlistHandle {
+            inner: Arc::new(Inner {
+                name,
+                addr,
+                commands,
+                members: c.members,
+                events: c.events,
+                last_event: c.last_event,
+                stopped: c.stopped,
+                joins: c.joins,
+            }),
+        }
+    }
+
+    /// How the joins given at start went; `changed()` waits for the next result.
+    pub fn joins(&self) -> watch::Receiver<JoinState> {
+        self.inner.joins.clone()
+    }
+
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core) -> R + Send + 'static,
+    ) -> Result<R, AgentError> {
+        let (tx, rx) = oneshot::channel();
+        let command: Command = Box::new(move |core| {
+            let _ = tx.send(f(core));
+        });
+        self.inner
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| AgentError::Stopped)?;
+        rx.await.map_err(|_| AgentError::Stopped)
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The address peers reach it at (UDP and TCP).
+    pub fn gossip_addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Every member of the Serf cluster as this node sees it now, itself first.
+    pub async fn members(&self) -> Result<Vec<Member>, AgentError> {
+        self.call(|core| core.node.members()).await
+    }
+
+    /// The member list, updated on every change.
+    pub fn membership(&self) -> watch::Receiver<Arc<[Member]>> {
+        self.inner.members.clone()
+    }
+
+    /// The node's counters.
+    pub async fn stats(&self) -> Result<Stats, AgentError> {
+        self.call(|core| core.node.stats().clone()).await
+    }
+
+    /// Sends a Serf user event into the cluster; returns its event-clock time.
+    pub async fn user_event(
+        &self,
+        name: &str,
+        payload: Vec<u8>,
+        coalesce: bool,
+    ) -> Result<u64, AgentError> {
+        let name = name.to_owned();
+        self.call(move |core| {
+            if core.leave_requested {
+                return Err(AgentError::Stopped);
+            }
+            core.node
+                .user_event(&name, &payload, coalesce)
+                .map_err(AgentError::Config)
+        })
+        .await?
+    }
+
+    /// The user events logged after `index` (the log keeps the last 1,024).
+    pub async fn events_after(&self, index: u64) -> Result<Vec<EventRecord>, AgentError> {
+        self.call(move |core| {
+            core.log
+                .iter()
+                .filter(|r| r.index > index)
+                .cloned()
+                .collect()
+        })
+        .await
+    }
+
+    /// The index of the newest user event (0: none yet); `changed()` waits for the next.
+    pub fn last_event(&self) -> watch::Receiver<u64> {
+        self.inner.last_event.clone()
+    }
+
+    /// User events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EventRecord> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether the agent has stopped.
+    pub fn is_stopped(&self) -> bool {
+        *self.inner.stopped.borrow()
+    }
+
+    /// Resolves once the agent has stopped.
+    pub async fn stopped(&self) {
+        let mut s = self.inner.stopped.clone();
+        let _ = s.wait_for(|s| *s).await;
+    }
+
+    /// Leaves gracefully (Serf's leave intent, then memberlist's leave) and stops.
+    pub async fn shutdown(&self) {
+        let _ = self.call(|core| core.leave_requested = true).await;
+        self.stopped().await;
+    }
+}

@@ -1,0 +1,30 @@
+//! HashiCorp memberlist 0.2.2 and Serf 0.9.4, sans-IO: what a gossiper node needs to join a
+//! real Serf cluster and be listed as one of its own (see `docs/memberlist.md`).
+//!
+//! * the codec: [`msgpack`] in go-msgpack's shapes, [`messages`] (memberlist's bodies),
+//!   [`packet`] (compound, CRC, compression, streams), [`lzw`], [`serf_wire`] (tags, intents,
+//!   user events, push-pull state), [`crypto`] (AES-GCM and Serf's keyring);
+//! * the state machine: [`Node`] (memberlist's SWIM rules, probes, gossip, push-pull, with
+//!   Serf's member statuses, intents and user events on top), configured by [`Config`].
+//!
+//! Like `gossiper-cluster`, nothing here reads a clock, opens a socket, spawns a thread or
+//! draws randomness from the OS (`clippy.toml` enforces it): the runtime hands in time,
+//! datagrams and stream bytes, and takes out datagrams, streams to open, deadlines and events.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod crypto;
+pub mod lzw;
+pub mod messages;
+pub mod msgpack;
+mod node;
+pub mod packet;
+pub mod queue;
+mod serf;
+pub mod serf_wire;
+
+pub use config::{Config, Timing};
+pub use crypto::Keyring;
+pub use node::{Event, Member, Node, Stats, StreamRequest, Transmit, VSN, ip_of};
+pub use serf::{Clock, SerfStatus, UserEvent};

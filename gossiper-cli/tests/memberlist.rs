@@ -1,0 +1,391 @@
+//! `gossiper agent --protocol memberlist` against real Serf agents (Debian's `serf` 0.9.4,
+//! memberlist 0.2.2) on loopback: join and listing with tags, user events both ways, leave,
+//! kill -9 in both directions, an encrypted cluster with the right and a wrong key.
+//!
+//! Every wait is bounded; every child is killed when its guard drops. Without `serf` on PATH
+//! these tests fail and say how to install it (CI does: `.ci/run`).
+
+use std::io::Write;
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A child process killed (and reaped) on drop.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `serf` binary, or a failure naming the install step.
+fn serf_bin() -> &'static str {
+    let found = Command::new("serf")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`serf` is not on PATH: these interop tests need Debian's serf 0.9.4 \
+         (`DEBIAN_FRONTEND=noninteractive apt-get install -y serf`, as .ci/run does)"
+    );
+    "serf"
+}
+
+/// A loopback port free for both TCP and UDP.
+fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it holds or `limit` passes; returns the time it took.
+fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+struct Serf {
+    _child: Guard,
+    bind: String,
+    rpc: String,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "gossiper-ml-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Serf {
+    fn start(name: &str, join: Option<&Serf>, extra: &[&str]) -> Serf {
+        let bin = serf_bin();
+        let (port, rpc) = (free_port(), free_port());
+        let dir = TempDir::new(name);
+        let log = dir.0.join("serf.log");
+        let bind = format!("127.0.0.1:{port}");
+        let rpc = format!("127.0.0.1:{rpc}");
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "agent",
+            "-node",
+            name,
+            "-bind",
+            &bind,
+            "-rpc-addr",
+            &rpc,
+            "-log-level=debug",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null());
+        if let Some(j) = join {
+            cmd.args(["-join", &j.bind]);
+        }
+        let serf = Serf {
+            _child: Guard(cmd.spawn().unwrap()),
+            bind,
+            rpc,
+            log,
+            _dir: dir,
+        };
+        wait_until(Duration::from_secs(10), "serf agent answers RPC", || {
+            serf.try_members().is_some()
+        });
+        serf
+    }
+
+    fn try_members(&self) -> Option<Vec<Value>> {
+        let o = Command::new("serf")
+            .args(["members", "-format", "json", "-rpc-addr", &self.rpc])
+            .output()
+            .ok()?;
+        let v: Value = serde_json::from_slice(&o.stdout).ok()?;
+        v["members"].as_array().cloned()
+    }
+
+    /// `(status, addr, tags)` of member `name` in `serf members`.
+    fn member(&self, name: &str) -> Option<(String, String, Value)> {
+        self.try_members()?
+            .into_iter()
+            .find(|m| m["name"] == name)
+            .map(|m| {
+                (
+                    m["status"].as_str().unwrap_or("").to_owned(),
+                    m["addr"].as_str().unwrap_or("").to_owned(),
+                    m["tags"].clone(),
+                )
+            })
+    }
+
+    fn status(&self, name: &str) -> Option<String> {
+        self.member(name).map(|m| m.0)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+struct Gossiper {
+    child: Guard,
+    api: String,
+    gossip: String,
+}
+
+impl Gossiper {
+    fn spawn(name: &str, join: &Serf, extra: &[&str]) -> (Child, String, String) {
+        let (port, api) = (free_port(), free_port());
+        let gossip = format!("127.0.0.1:{port}");
+        let api = format!("127.0.0.1:{api}");
+        let child = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+            .args([
+                "agent",
+                "--protocol",
+                "memberlist",
+                "--name",
+                name,
+                "--bind",
+                &gossip,
+                "--api",
+                &api,
+            ])
+            .args(["--join", &join.bind])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, api, gossip)
+    }
+
+    fn start(name: &str, join: &Serf, extra: &[&str]) -> Gossiper {
+        let (child, api, gossip) = Gossiper::spawn(name, join, extra);
+        let g = Gossiper {
+            child: Guard(child),
+            api,
+            gossip,
+        };
+        wait_until(Duration::from_secs(15), "gossiper's API answers", || {
+            g.get("/v1/health").is_some()
+        });
+        g
+    }
+
+    fn get(&self, path: &str) -> Option<Value> {
+        let (status, body) =
+            gossiper_agent::client::request(&self.api, "GET", path, b"", Duration::from_secs(15))
+                .ok()?;
+        (status == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    }
+
+    fn status_of(&self, name: &str) -> Option<String> {
+        let members = self.get("/v1/members")?;
+        members
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["status"].as_str().unwrap_or("").to_owned())
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+#[test]
+fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() {
+    let s1 = Serf::start("s1", None, &[]);
+    let started = Instant::now();
+    let mut g1 = Gossiper::start("g1", &s1, &["--tag", "role=rust", "--tag", "dc=lab"]);
+    let alive = wait_until(Duration::from_secs(10), "serf lists g1 alive", || {
+        s1.status("g1").as_deref() == Some("alive")
+    });
+    eprintln!(
+        "g1 listed alive by serf {:?} after the agent started (API up after {:?})",
+        started.elapsed(),
+        started.elapsed() - alive
+    );
+    let (_, addr, tags) = s1.member("g1").unwrap();
+    assert_eq!(addr, g1.gossip);
+    assert_eq!(tags, serde_json::json!({"role": "rust", "dc": "lab"}));
+    assert_eq!(g1.status_of("s1").as_deref(), Some("alive"));
+
+    // Serf's queries are acknowledged: `serf reachability` counts g1 as responding.
+    let o = Command::new("serf")
+        .args(["reachability", "-rpc-addr", &s1.rpc])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Successfully contacted all live nodes"),
+        "{out}"
+    );
+
+    // serf event → g1, through a blocking query.
+    let o = Command::new("serf")
+        .args(["event", "-rpc-addr", &s1.rpc, "deploy", "v42"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let events = g1.get("/v1/events?index=0&wait=10s").unwrap();
+    let e = events
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .expect("an event");
+    assert_eq!(
+        (
+            e["name"].as_str(),
+            e["payload"].as_str(),
+            e["coalesce"].as_bool()
+        ),
+        (Some("deploy"), Some("v42"), Some(true))
+    );
+    assert!(e["ltime"].as_u64().unwrap() >= 1);
+
+    // gossiper event → s1's agent handles it.
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["event", "restart", "now", "--api", &g1.api])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_until(
+        Duration::from_secs(10),
+        "serf received the user event",
+        || s1.log().contains("Received event: user-event: restart"),
+    );
+
+    // SIGINT: Serf's leave intent, then memberlist's leave: `left`, not `failed`.
+    g1.signal("-INT");
+    wait_until(Duration::from_secs(10), "serf lists g1 left", || {
+        s1.status("g1").as_deref() == Some("left")
+    });
+    let status = g1.child.0.wait().unwrap();
+    assert!(status.success(), "a graceful stop exits 0");
+    let mut err = String::new();
+    std::io::Read::read_to_string(g1.child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("leaving the cluster"), "{err}");
+    assert!(
+        !s1.log().contains("[ERR]"),
+        "serf logged an error:\n{}",
+        s1.log()
+    );
+}
+
+#[test]
+fn a_killed_serf_is_failed_at_gossiper_and_a_killed_gossiper_failed_in_serf() {
+    let s1 = Serf::start("s1", None, &[]);
+    let s2 = Serf::start("s2", Some(&s1), &[]);
+    let mut g1 = Gossiper::start("g1", &s1, &[]);
+    wait_until(Duration::from_secs(10), "g1 sees s2", || {
+        g1.status_of("s2").as_deref() == Some("alive")
+    });
+    wait_until(Duration::from_secs(10), "s2 sees g1", || {
+        s2.status("g1").as_deref() == Some("alive")
+    });
+
+    drop(s2);
+    let t = wait_until(
+        Duration::from_secs(20),
+        "g1 marks the killed s2 failed",
+        || g1.status_of("s2").as_deref() == Some("failed"),
+    );
+    eprintln!("gossiper marked a killed serf failed after {t:?}");
+    assert_eq!(g1.status_of("s1").as_deref(), Some("alive"));
+
+    g1.child.0.kill().unwrap();
+    let t = wait_until(
+        Duration::from_secs(20),
+        "serf marks the kill -9'd g1 failed",
+        || s1.status("g1").as_deref() == Some("failed"),
+    );
+    eprintln!("serf marked a kill -9'd gossiper failed after {t:?}");
+}
+
+#[test]
+fn an_encrypted_cluster_takes_the_right_key_and_refuses_a_wrong_one() {
+    let key = "RG4vQRk9Y/upOVhAXOPTDS4160CRN3vTBaB0JGtjSo8=";
+    let wrong = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let s1 = Serf::start("s1", None, &["-encrypt", key]);
+    let dir = TempDir::new("keys");
+    let write = |name: &str, k: &str| {
+        let p = dir.0.join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        writeln!(f, "[\"{k}\"]").unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let (right, bad) = (write("right.json", key), write("wrong.json", wrong));
+    let g1 = Gossiper::start("g1", &s1, &["--keyring-file", &right]);
+    wait_until(Duration::from_secs(10), "serf lists g1 alive", || {
+        s1.status("g1").as_deref() == Some("alive")
+    });
+    assert_eq!(g1.status_of("s1").as_deref(), Some("alive"));
+    // Stays alive over a few probe rounds (encrypted pings and acks).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(s1.status("g1").as_deref(), Some("alive"));
+
+    let (child, _, _) = Gossiper::spawn("g2", &s1, &["--keyring-file", &bad]);
+    let mut g2 = Guard(child);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = g2.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "g2 with a wrong key did not give up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(g2.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("cannot join the cluster"), "{err}");
+    assert!(s1.status("g2").is_none(), "serf never lists g2");
+    assert!(
+        s1.log().contains("Failed to decrypt") || s1.log().contains("decrypt"),
+        "serf says why:\n{}",
+        s1.log()
+    );
+}
