@@ -17,6 +17,7 @@ pub mod demo;
 pub mod detector;
 mod exit;
 pub mod keygen;
+pub mod sim_flags;
 pub mod simulate;
 pub mod simulate_cluster;
 

@@ -21,27 +21,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use gossiper_sim::Stat;
 use gossiper_sim::cluster::{ClusterSimConfig, ClusterSummary, ClusterTick, run_cluster_many};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::CliError;
-use crate::simulate::{
-    failure_with, parse_churn, parse_crash, parse_duration_us, parse_latency, parse_partition,
-    push_fault_flags, push_stat_table, stat_json,
+use crate::sim_flags::{
+    FaultArgs, Format, RunArgs, failure_with, parse_duration_us, push_stat_table, stat_json,
 };
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClusterFormat {
-    /// A summary table.
-    Text,
-    /// One JSON object.
-    Json,
-}
 
 /// Options of `gossiper simulate-cluster`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -64,33 +53,15 @@ pub struct SimulateClusterArgs {
     /// φ at which a peer is declared dead (suspect from half of it); the φ detector.
     #[arg(long, default_value_t = 8.0)]
     pub phi_threshold: f64,
-    /// One-way datagram latency: 0, fixed:10ms, uniform:5ms..20ms or exp:10ms.
-    #[arg(long, default_value = "0")]
-    pub latency: String,
-    /// Probability that a datagram is lost, in [0, 1).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub loss: f64,
-    /// Probability that a datagram is delivered twice, in [0, 1].
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub duplicate: f64,
-    /// Probability that a datagram is held back by up to one interval (reordering).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub reorder: f64,
-    /// A partition FROM..UNTIL:GROUPS in rounds, groups split by '/', each a list of ids and
-    /// ranges (0-49,60); unnamed nodes form one more group. Repeatable. Example: 30..80:0-49.
-    #[arg(long, value_name = "SPEC")]
-    pub partition: Vec<String>,
-    /// A crash AT[..RESTART]:NODES in rounds: the nodes stop at AT (state lost) and, with
-    /// RESTART, come back then as a new generation. Repeatable. Example: 40..80:3-4.
-    #[arg(long, value_name = "SPEC")]
-    pub crash: Vec<String>,
+    /// Latency, loss, duplication, reordering, partitions, crashes and churn, in rounds of
+    /// --interval-ms (shared with `simulate`). A crash restarts as a new generation, its state
+    /// lost; so does a churned node.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub faults: FaultArgs,
     /// Restart every crash without its own ..RESTART this many rounds after it.
     #[arg(long, value_name = "ROUNDS")]
     pub restart_after: Option<u32>,
-    /// Churn RATE:FROM..UNTIL: each round, each live node restarts (new generation, state lost)
-    /// with probability RATE. Example: 0.01:20..40.
-    #[arg(long, value_name = "SPEC")]
-    pub churn: Option<String>,
     /// When the measured key is written at a random live node (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s")]
     pub write_at: String,
@@ -120,18 +91,10 @@ pub struct SimulateClusterArgs {
     /// How often the measures are sampled (their resolution), e.g. 10ms.
     #[arg(long, default_value = "10ms")]
     pub sample: String,
-    /// Independent runs (spread over the cores).
-    #[arg(long, default_value_t = 1)]
-    pub runs: usize,
-    /// Master seed; run i uses seed + i.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ClusterFormat::Text)]
-    pub format: ClusterFormat,
+    /// Runs, seed, threads and output format (shared with `simulate`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: RunArgs,
 }
 
 /// What the process measured of itself (not of the simulated cluster): these vary from one
@@ -150,24 +113,23 @@ pub fn run(args: &SimulateClusterArgs) -> Result<(), CliError> {
     config
         .validate()
         .map_err(|e| CliError::usage(e.to_string()))?;
-    if args.runs == 0 {
-        return Err(CliError::usage("--runs must be at least 1"));
+    args.run.check()?;
+    if args.run.format == Format::Csv {
+        return Err(CliError::usage(
+            "--format csv: simulate-cluster prints text or json",
+        ));
     }
-    if args.threads == Some(0) {
-        return Err(CliError::usage("--threads must be at least 1"));
-    }
-    let threads = args
-        .threads
-        .unwrap_or_else(gossiper_sim::default_threads)
-        .min(args.runs);
-    let watch = RunWatch::new(args.runs, config.duration_ms);
+    let threads = args.run.threads().min(args.run.runs);
+    let watch = RunWatch::new(args.run.runs, config.duration_ms);
     let (stop, ticks) = mpsc::channel::<()>();
     let reports = std::thread::scope(|s| {
         if std::io::stderr().is_terminal() {
             let watch = &watch;
             s.spawn(move || watch.show(&ticks));
         }
-        let r = run_cluster_many(&config, args.seed, args.runs, threads, &|t| watch.tick(t));
+        let r = run_cluster_many(&config, args.run.seed, args.run.runs, threads, &|t| {
+            watch.tick(t)
+        });
         drop(stop);
         r
     })
@@ -178,9 +140,9 @@ pub fn run(args: &SimulateClusterArgs) -> Result<(), CliError> {
     };
     let summary = ClusterSummary::of(&reports);
     let converged = reports.iter().filter(|r| r.members_converged).count();
-    let text = match args.format {
-        ClusterFormat::Text => text_report(args, &summary, converged, &cost),
-        ClusterFormat::Json => json_report(args, &summary, converged, &cost),
+    let text = match args.run.format {
+        Format::Text | Format::Csv => text_report(args, &summary, converged, &cost),
+        Format::Json => json_report(args, &summary, converged, &cost),
     };
     std::io::stdout()
         .lock()
@@ -298,7 +260,7 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
             .map(|us| us / 1_000)
             .map_err(|e| format!("--{what}: {e}"))
     };
-    let latency = parse_latency(&args.latency)?;
+    let latency = args.faults.latency()?;
     let mut config = ClusterSimConfig {
         nodes: args.nodes,
         seeds: args.seeds,
@@ -319,28 +281,17 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
         sample_ms: ms(&args.sample, "sample")?,
         ..ClusterSimConfig::default()
     };
-    let f = &mut config.faults;
-    f.loss = args.loss;
-    f.duplicate = args.duplicate;
-    f.reorder = args.reorder;
-    for p in &args.partition {
-        f.partitions.push(parse_partition(p)?);
-    }
-    for c in &args.crash {
-        if c.ends_with(":keep") || c.ends_with(":lose") {
+    config.faults = args.faults.faults()?;
+    for (crash, spec) in config.faults.crashes.iter_mut().zip(&args.faults.crash) {
+        if spec.ends_with(":keep") {
             return Err(format!(
-                "bad crash '{c}': a cluster restart always loses its state (no :keep or :lose)"
+                "bad crash '{spec}': a cluster restart always loses its state (no :keep)"
             ));
         }
-        let mut crash = parse_crash(c)?;
         crash.keep_state = false;
         if crash.restart.is_none() {
             crash.restart = args.restart_after.map(|r| crash.at.saturating_add(r));
         }
-        f.crashes.push(crash);
-    }
-    if let Some(c) = &args.churn {
-        f.churn = Some(parse_churn(c)?);
     }
     Ok(config)
 }
@@ -349,7 +300,7 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
 pub fn rerun_command(args: &SimulateClusterArgs, seed: u64) -> String {
     let mut c = format!(
         "gossiper simulate-cluster --nodes {} --seeds {} --interval-ms {} --fanout {} \
-         --detector {} --phi-threshold {} --latency {} --write-at {} --join-at {} \
+         --detector {} --phi-threshold {} --write-at {} --join-at {} \
          --idle-window {} --start-over {} --duration {} --sample {}",
         args.nodes,
         args.seeds,
@@ -357,7 +308,6 @@ pub fn rerun_command(args: &SimulateClusterArgs, seed: u64) -> String {
         args.fanout,
         args.detector.detector().name(),
         args.phi_threshold,
-        args.latency,
         args.write_at,
         args.join_at,
         args.idle_window,
@@ -368,17 +318,11 @@ pub fn rerun_command(args: &SimulateClusterArgs, seed: u64) -> String {
     if args.formed {
         c.push_str(" --formed");
     }
-    push_fault_flags(
-        &mut c,
-        [args.loss, args.duplicate, args.reorder],
-        &args.partition,
-        &args.crash,
-        args.churn.as_deref(),
-    );
+    args.faults.push_flags(&mut c);
     if let Some(r) = args.restart_after {
         c.push_str(&format!(" --restart-after {r}"));
     }
-    c.push_str(&format!(" --runs 1 --seed {seed}"));
+    RunArgs::push_rerun(&mut c, seed);
     c
 }
 
@@ -391,10 +335,10 @@ fn describe(args: &SimulateClusterArgs) -> String {
         args.interval_ms,
         args.fanout,
         args.phi_threshold,
-        args.latency,
-        args.loss,
-        args.runs,
-        args.seed
+        args.faults.latency.as_deref().unwrap_or("0"),
+        args.faults.loss,
+        args.run.runs,
+        args.run.seed
     )
 }
 
@@ -442,7 +386,7 @@ fn json_report(
         "args".into(),
         serde_json::to_value(args).unwrap_or(Value::Null),
     );
-    obj.insert("seed".into(), json!(args.seed));
+    obj.insert("seed".into(), json!(args.run.seed));
     obj.insert("runs".into(), json!(s.runs));
     obj.insert("detector".into(), json!(args.detector.detector().name()));
     obj.insert("members_converged_runs".into(), json!(converged));
