@@ -48,8 +48,10 @@ use crate::metrics::Stat;
 use crate::runner::{run_indexed, run_seed};
 use crate::sim::{SimError, Violation, mix, node_seed};
 
+mod series;
 mod watch;
 
+pub use series::{ClusterStep, mean_series};
 use watch::{Seen, Watch};
 
 /// The key written once during a run; its propagation time is measured.
@@ -100,6 +102,9 @@ pub struct ClusterSimConfig {
     pub duration_ms: u64,
     /// How often the measures are sampled, ms (their resolution).
     pub sample_ms: u64,
+    /// The length of a step of the time series ([`ClusterReport::series`]), ms; 0 (the
+    /// default): no series. A step reads every live node's member counts, O(N²).
+    pub series_ms: u64,
 }
 
 impl Default for ClusterSimConfig {
@@ -120,6 +125,7 @@ impl Default for ClusterSimConfig {
             formed: false,
             duration_ms: 20_000,
             sample_ms: 10,
+            series_ms: 0,
         }
     }
 }
@@ -317,6 +323,9 @@ pub struct ClusterReport {
     pub dropped: u64,
     /// Whether, at the end, every live node lists every live node as alive.
     pub members_converged: bool,
+    /// The time series, one step every [`ClusterSimConfig::series_ms`] from then to the end;
+    /// empty when that is 0.
+    pub series: Vec<ClusterStep>,
 }
 
 /// Runs one cluster simulation of `config` with `seed`.
@@ -432,6 +441,8 @@ enum Ev {
     Write,
     /// Sample the measures.
     Sample,
+    /// Take a step of the time series.
+    Step,
 }
 
 struct InFlight {
@@ -498,6 +509,9 @@ struct World<'c> {
     idle_start: Option<Idle>,
     idle: Option<(f64, f64)>,
     crashes: Vec<CrashTrack>,
+    series: Vec<ClusterStep>,
+    /// `bytes` at the last step.
+    step_bytes: u64,
 }
 
 impl<'c> World<'c> {
@@ -561,6 +575,8 @@ impl<'c> World<'c> {
             idle_start: None,
             idle: None,
             crashes: vec![CrashTrack::default(); cfg.faults.crashes.len()],
+            series: Vec::new(),
+            step_bytes: 0,
         };
         if let Some((from, until)) = cfg.idle_window() {
             w.push(from * 1_000, Ev::IdleStart);
@@ -584,6 +600,9 @@ impl<'c> World<'c> {
         }
         w.push(cfg.write_at_ms * 1_000, Ev::Write);
         w.push(cfg.sample_ms * 1_000, Ev::Sample);
+        if cfg.series_ms > 0 {
+            w.push(cfg.series_ms * 1_000, Ev::Step);
+        }
         w
     }
 
@@ -884,6 +903,10 @@ impl<'c> World<'c> {
                     at(t / 1_000);
                     self.push(t + self.cfg.sample_ms * 1_000, Ev::Sample);
                 }
+                Ev::Step => {
+                    self.step();
+                    self.push(t + self.cfg.series_ms * 1_000, Ev::Step);
+                }
             }
         }
         self.now = end;
@@ -1006,6 +1029,59 @@ impl<'c> World<'c> {
                 self.crashes[k].rejoined = Some(ms - f64::from(r) * round_ms);
             }
         }
+    }
+
+    /// Takes a step of the time series (reads only: no random draw, no node touched).
+    fn step(&mut self) {
+        let (mut alive, mut suspect, mut dead) = (0u64, 0u64, 0u64);
+        for (_, n) in self.observers() {
+            let c = n.status_counts();
+            alive += c.alive as u64;
+            suspect += c.suspect as u64;
+            dead += c.dead as u64;
+        }
+        let live = self.live_count;
+        let fraction = |count: usize| {
+            if live == 0 {
+                f64::NAN
+            } else {
+                count as f64 / live as f64
+            }
+        };
+        let down: Vec<f64> = (0..self.nodes.len())
+            .filter(|&i| self.started[i] && !self.live(i))
+            .filter_map(|i| self.watch(i))
+            .map(|w| fraction(w.count(Seen::Dead)))
+            .collect();
+        let crashed_dead_fraction = if down.is_empty() {
+            f64::NAN
+        } else {
+            down.iter().sum::<f64>() / down.len() as f64
+        };
+        let write_fraction = match self.writer {
+            None => f64::NAN,
+            Some(w) => fraction(
+                self.observers()
+                    .filter(|(_, n)| {
+                        n.state()
+                            .node(w)
+                            .is_some_and(|r| r.get(WRITE_KEY).is_some())
+                    })
+                    .count(),
+            ),
+        };
+        let seconds = self.cfg.series_ms as f64 / 1e3;
+        self.series.push(ClusterStep {
+            at_ms: self.now / 1_000,
+            live,
+            alive,
+            suspect,
+            dead,
+            bytes_per_s: (self.bytes - self.step_bytes) as f64 / seconds,
+            crashed_dead_fraction,
+            write_fraction,
+        });
+        self.step_bytes = self.bytes;
     }
 
     /// When, after crash `k` at `at_ms`, the last of its nodes was first marked dead by a
@@ -1209,6 +1285,7 @@ impl<'c> World<'c> {
             idle_bytes_per_node_s: self.idle.map(|i| i.1),
             dropped: self.dropped,
             members_converged,
+            series: self.series,
         })
     }
 }

@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use super::Format;
+use crate::CliError;
+
 /// A line: its points `(x, y)`, in x order.
 pub(crate) type Line = Vec<(f64, f64)>;
 
@@ -27,17 +30,25 @@ pub(crate) struct Chart {
     pub reference: Option<(String, Line)>,
 }
 
-/// Where `--plot` draws: `-` is the terminal (stdout, after the report), anything else must be
-/// an `.svg` file. A one-line reason otherwise.
-pub(crate) fn check_target(path: &Path) -> Result<(), String> {
-    if is_terminal_target(path) || path.extension().and_then(|e| e.to_str()) == Some("svg") {
-        Ok(())
-    } else {
-        Err(format!(
-            "--plot writes SVG or draws on the terminal: {} must end in .svg, or be -",
-            path.display()
-        ))
+/// Where `--plot` draws: `-` is the terminal (stdout, after the text report, so only with
+/// `--format text`), anything else must be an `.svg` file. A usage error otherwise.
+pub(crate) fn check_target(path: &Path, format: Format) -> Result<(), CliError> {
+    if is_terminal_target(path) {
+        if format != Format::Text {
+            return Err(CliError::usage(
+                "--plot - draws on the terminal after the text report: use --format text, \
+                 or --plot FILE.svg",
+            ));
+        }
+        return Ok(());
     }
+    if path.extension().and_then(|e| e.to_str()) == Some("svg") {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "--plot writes SVG or draws on the terminal: {} must end in .svg, or be -",
+        path.display()
+    )))
 }
 
 /// Whether `--plot` names the terminal.
@@ -98,7 +109,7 @@ const COLS: usize = 64;
 const ROWS: usize = 16;
 
 /// Draws `chart` as text: the mean as `•`, the reference as `·` where the mean is not, on a
-/// 64 × 16 grid with the y range on the left and the x range below. Each column shows the line
+/// 64 × 16 grid (80 columns with the labels) with the y range on the left and the x range below. Each column shows the line
 /// at the x of its centre (linearly interpolated), so the picture does not depend on how many
 /// points a line has.
 pub(crate) fn draw_text(chart: &Chart) -> String {
@@ -140,11 +151,10 @@ pub(crate) fn draw_text(chart: &Chart) -> String {
         "",
         " ".repeat(COLS.saturating_sub(lo.len() + hi.len()))
     ));
-    out.push_str(&format!("{:>label_w$}  • {}", "", chart.mean.0));
+    out.push_str(&format!("{:>label_w$}  • {}\n", "", chart.mean.0));
     if let Some((label, _)) = &chart.reference {
-        out.push_str(&format!("   · {label}"));
+        out.push_str(&format!("{:>label_w$}  · {label}\n", ""));
     }
-    out.push('\n');
     out
 }
 
@@ -213,7 +223,8 @@ mod tests {
         assert_eq!(text.matches('•').count(), COLS / 2 + 1, "{text}");
         let text = draw_text(&chart(flat(0.0), Some(flat(1.0))));
         assert_eq!(text.matches('·').count(), COLS / 2 + 1, "{text}");
-        assert!(text.contains("• mean   · theory"), "{text}");
+        let legend = format!("• mean\n{}· theory\n", " ".repeat(10));
+        assert!(text.ends_with(&legend), "{text}");
     }
 
     #[test]
@@ -227,12 +238,9 @@ mod tests {
 
     #[test]
     fn plot_targets_are_svg_files_or_the_terminal() {
-        assert!(check_target(Path::new("a.svg")).is_ok());
-        assert!(check_target(Path::new("-")).is_ok());
-        assert!(
-            check_target(Path::new("a.png"))
-                .unwrap_err()
-                .contains("a.png")
-        );
+        assert!(check_target(Path::new("a.svg"), Format::Json).is_ok());
+        assert!(check_target(Path::new("-"), Format::Text).is_ok());
+        assert!(check_target(Path::new("-"), Format::Csv).is_err());
+        assert!(check_target(Path::new("a.png"), Format::Text).is_err());
     }
 }

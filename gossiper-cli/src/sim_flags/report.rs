@@ -32,6 +32,22 @@ pub(crate) fn stat_json(st: Stat) -> Value {
     json!({ "mean": st.mean, "std": st.std, "min": st.min, "max": st.max })
 }
 
+/// The head of a JSON report: the arguments as parsed (`args`), then `seed` and `runs` as
+/// asked; the command adds its measures.
+pub(crate) fn json_head(
+    args: &impl serde::Serialize,
+    run: &super::RunArgs,
+) -> serde_json::Map<String, Value> {
+    let mut obj = serde_json::Map::new();
+    obj.insert(
+        "args".into(),
+        serde_json::to_value(args).unwrap_or(Value::Null),
+    );
+    obj.insert("seed".into(), json!(run.seed));
+    obj.insert("runs".into(), json!(run.runs));
+    obj
+}
+
 /// A CSV field: quoted, with inner quotes doubled.
 pub(crate) fn csv_text(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))

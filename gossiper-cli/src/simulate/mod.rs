@@ -48,13 +48,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(e.to_string()))?;
     args.run.check()?;
     if let Some(p) = &args.plot {
-        draw::check_target(p).map_err(CliError::usage)?;
-        if draw::is_terminal_target(p) && args.run.format != Format::Text {
-            return Err(CliError::usage(
-                "--plot - draws on the terminal after the text report: use --format text, \
-                 or --plot FILE.svg",
-            ));
-        }
+        draw::check_target(p, args.run.format)?;
     }
     check_memory(&config, args.run.runs, args.run.threads)?;
     let outcomes = with_progress(args.run.runs, args.run.threads, |threads, tick| {

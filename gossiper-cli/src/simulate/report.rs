@@ -4,7 +4,7 @@ use gossiper_node::Protocol;
 use gossiper_sim::{RunReport, SimConfig, SimError, Summary, Timing, theory};
 use serde_json::{Value, json};
 
-use crate::sim_flags::{csv_num, csv_text, push_stat_table, stat_json};
+use crate::sim_flags::{csv_num, csv_text, json_head, push_stat_table, stat_json};
 
 use super::Failed;
 use super::args::SimulateArgs;
@@ -79,13 +79,7 @@ pub(super) fn json_report(
     s: &Summary,
     failed: &[Failed],
 ) -> String {
-    let mut obj = serde_json::Map::new();
-    obj.insert(
-        "args".into(),
-        serde_json::to_value(args).unwrap_or(Value::Null),
-    );
-    obj.insert("seed".into(), json!(args.run.seed));
-    obj.insert("runs".into(), json!(args.run.runs));
+    let mut obj = json_head(args, &args.run);
     obj.insert("measured_runs".into(), json!(s.runs));
     obj.insert("converged_runs".into(), json!(s.converged));
     let failures: Vec<Value> = failed
