@@ -31,8 +31,7 @@
 //! assert_eq!(run_cluster(&config, 1).unwrap(), report);
 //! ```
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -45,8 +44,10 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::config::{ConfigError, Faults, Latency, SimConfig, SimInterval, Timing};
 use crate::metrics::Stat;
+use crate::net::{self, EventQueue, Network, Population, Slots, apply_schedule};
 use crate::runner::{run_indexed, run_seed};
-use crate::sim::{SimError, Violation, mix, node_seed};
+use crate::sim::{SimError, Violation, node_seed};
+use gossiper_types::seed::split;
 
 mod series;
 mod watch;
@@ -445,6 +446,7 @@ enum Ev {
     Step,
 }
 
+#[derive(Default)]
 struct InFlight {
     from: u32,
     to: u32,
@@ -481,11 +483,9 @@ struct World<'c> {
     live_count: usize,
     timer: Vec<u64>,
     incarnations: u64,
-    heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
-    seq: u64,
-    slots: Vec<InFlight>,
-    free: Vec<u32>,
-    net_rng: Pcg64Mcg,
+    queue: EventQueue<Ev>,
+    slots: Slots<InFlight>,
+    net: Network,
     active_partitions: Vec<usize>,
     /// Watched nodes (crash-spec nodes and the late joiner) and their tallies.
     watches: Vec<Watch>,
@@ -551,11 +551,9 @@ impl<'c> World<'c> {
             live_count: 0,
             timer: vec![u64::MAX; n],
             incarnations: 0,
-            heap: BinaryHeap::new(),
-            seq: 0,
-            slots: Vec::new(),
-            free: Vec::new(),
-            net_rng: Pcg64Mcg::seed_from_u64(mix(seed ^ 0x6e65_7477)),
+            queue: EventQueue::new(),
+            slots: Slots::new(),
+            net: Network::new(seed),
             active_partitions: Vec::new(),
             watched_ids,
             watches,
@@ -583,7 +581,7 @@ impl<'c> World<'c> {
             w.push(until * 1_000, Ev::IdleEnd);
         }
         let interval_us = cfg.interval_ms * 1_000;
-        let mut phase_rng = Pcg64Mcg::seed_from_u64(mix(seed ^ 0x7068_6173));
+        let mut phase_rng = Pcg64Mcg::seed_from_u64(split(seed, 0x7068_6173));
         let late = cfg.late_joiner();
         for i in 0..n {
             let at = phase_rng.random_range(0..(cfg.start_over_ms * 1_000).max(interval_us));
@@ -607,8 +605,7 @@ impl<'c> World<'c> {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.heap.push(Reverse((at, self.seq, ev)));
-        self.seq += 1;
+        self.queue.push(at, ev);
     }
 
     fn ms(&self) -> f64 {
@@ -702,11 +699,14 @@ impl<'c> World<'c> {
         }
     }
 
-    fn restart(&mut self, i: usize) {
-        if !self.live(i) && self.started[i] {
-            self.generation[i] += 1;
-            self.start(i);
+    /// Restarts a crashed node as its next generation; whether it restarted.
+    fn restart(&mut self, i: usize) -> bool {
+        if self.live(i) || !self.started[i] {
+            return false;
         }
+        self.generation[i] += 1;
+        self.start(i);
+        true
     }
 
     /// Sends what node `i` handed back, tallies its events, and reschedules its timer.
@@ -761,16 +761,17 @@ impl<'c> World<'c> {
     }
 
     fn blocked(&self, from: usize, to: usize) -> bool {
-        self.active_partitions.iter().any(|&p| {
-            let p = &self.cfg.faults.partitions[p];
-            p.group_of(from as u64) != p.group_of(to as u64)
-        })
+        net::blocked(
+            &self.cfg.faults,
+            &self.active_partitions,
+            from as u64,
+            to as u64,
+        )
     }
 
     fn send(&mut self, from: u32, to: SocketAddr, bytes: Vec<u8>) {
         self.messages += 1;
         self.bytes += bytes.len() as u64;
-        let f = &self.cfg.faults;
         let to = match index_of(to) {
             Some(t) if t < self.nodes.len() => t,
             _ => {
@@ -778,12 +779,15 @@ impl<'c> World<'c> {
                 return;
             }
         };
-        if (f.loss > 0.0 && self.net_rng.random_bool(f.loss)) || self.blocked(from as usize, to) {
+        let (faults, active) = (&self.cfg.faults, &self.active_partitions);
+        let copies = self.net.copies(faults, || {
+            net::blocked(faults, active, u64::from(from), to as u64)
+        });
+        if copies == 0 {
             self.dropped += 1;
             return;
         }
-        let duplicate = f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate);
-        if duplicate {
+        if copies == 2 {
             self.deliver_later(from, to as u32, bytes.clone());
         }
         self.deliver_later(from, to as u32, bytes);
@@ -791,56 +795,24 @@ impl<'c> World<'c> {
 
     /// Puts one copy in flight, with the latency and reordering delay.
     fn deliver_later(&mut self, from: u32, to: u32, bytes: Vec<u8>) {
-        let round_us = self.cfg.interval_ms * 1_000;
-        let mut delay = self.cfg.latency.sample(&mut self.net_rng);
-        let reorder = self.cfg.faults.reorder;
-        if reorder > 0.0 && self.net_rng.random_bool(reorder) {
-            delay += self.net_rng.random_range(0..round_us);
-        }
-        let msg = InFlight { from, to, bytes };
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slots[s as usize] = msg;
-                s
-            }
-            None => {
-                self.slots.push(msg);
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let delay = self.net.delay(
+            &self.cfg.latency,
+            self.cfg.faults.reorder,
+            self.cfg.interval_ms * 1_000,
+        );
+        let slot = self.slots.put(InFlight { from, to, bytes });
         self.push(self.now + delay, Ev::Deliver(slot));
     }
 
     fn apply_faults(&mut self, r: u32) {
-        let faults = &self.cfg.faults;
-        for c in &faults.crashes {
-            if c.at == r {
-                for id in c.nodes.iter() {
-                    self.crash(id as usize);
-                }
-            }
-            if c.restart == Some(r) {
-                for id in c.nodes.iter() {
-                    self.restart(id as usize);
-                }
-            }
-        }
-        if let Some(ch) = faults.churn
-            && (ch.from..ch.until).contains(&r)
-        {
-            for i in 0..self.nodes.len() {
-                if self.live(i) && self.net_rng.random_bool(ch.rate) {
-                    self.crash(i);
-                    self.restart(i);
-                }
-            }
-        }
-        self.active_partitions = faults.active_partitions(r);
+        let cfg = self.cfg;
+        let (_, active) = apply_schedule(self, &cfg.faults, r);
+        self.active_partitions = active;
     }
 
     fn run(&mut self, at: &mut dyn FnMut(u64)) {
         let end = self.cfg.duration_ms * 1_000;
-        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
+        while let Some((t, ev)) = self.queue.pop() {
             if t > end {
                 break;
             }
@@ -872,15 +844,7 @@ impl<'c> World<'c> {
                     }
                 }
                 Ev::Deliver(slot) => {
-                    let m = std::mem::replace(
-                        &mut self.slots[slot as usize],
-                        InFlight {
-                            from: 0,
-                            to: 0,
-                            bytes: Vec::new(),
-                        },
-                    );
-                    self.free.push(slot);
+                    let m = self.slots.take(slot);
                     let (from, to) = (m.from as usize, m.to as usize);
                     if self.blocked(from, to) {
                         self.dropped += 1;
@@ -917,7 +881,7 @@ impl<'c> World<'c> {
         if live.is_empty() {
             return;
         }
-        let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ 0x7772_6974));
+        let mut rng = Pcg64Mcg::seed_from_u64(split(self.seed, 0x7772_6974));
         let w = live[rng.random_range(0..live.len())];
         if let Some(node) = self.nodes[w].as_mut()
             && node.set(now, WRITE_KEY, b"written", None).is_ok()
@@ -1287,5 +1251,25 @@ impl<'c> World<'c> {
             members_converged,
             series: self.series,
         })
+    }
+}
+
+impl Population for World<'_> {
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    fn is_live(&self, i: usize) -> bool {
+        self.live(i)
+    }
+    fn crash(&mut self, i: usize) {
+        World::crash(self, i);
+    }
+    /// A cluster restart is a new generation: its state is always lost (`keep_state` is
+    /// refused by [`ClusterSimConfig::validate`]).
+    fn restart(&mut self, i: usize, _keep_state: bool) -> bool {
+        World::restart(self, i)
+    }
+    fn network(&mut self) -> &mut Network {
+        &mut self.net
     }
 }
