@@ -19,6 +19,7 @@ mod exit;
 pub mod keygen;
 pub mod logging;
 pub mod memberlist;
+pub mod sim_flags;
 pub mod simulate;
 pub mod simulate_cluster;
 

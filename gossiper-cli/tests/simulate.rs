@@ -262,3 +262,28 @@ fn plot_writes_an_svg_with_runs_mean_and_theory() {
     let _ = std::fs::remove_file(&path);
     assert!(svg.contains("mean-field theory"));
 }
+
+#[test]
+fn plot_dash_draws_the_curve_and_the_theory_on_the_terminal_after_the_table() {
+    let o = simulate(&["--nodes", "1000", "--runs", "2", "--plot", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let (table, plot) = text
+        .split_once("\n\n1000 nodes, anti-entropy")
+        .expect("a plot after the table");
+    assert!(
+        table.starts_with("gossiper simulate: 1000 nodes"),
+        "{table}"
+    );
+    assert!(
+        plot.contains("• mean of 2 run(s)") && plot.contains("· mean-field theory"),
+        "{plot}"
+    );
+    // Push-pull informs everyone: the mean ends on the top row.
+    let top = plot
+        .lines()
+        .find(|l| l.trim_start().starts_with("1.02 │"))
+        .expect("the top row");
+    assert!(top.trim_end().ends_with('•'), "{plot}");
+    assert_usage_error(&["--plot", "-", "--format", "json"], "--format text");
+}

@@ -33,7 +33,13 @@ fn bad_arguments_are_one_line_and_exit_2() {
         "after the run's end",
     );
     assert_usage_error(&["--runs", "0"], "--runs must be at least 1");
-    assert_usage_error(&["--format", "csv"], "csv");
+    assert_usage_error(&["--format", "yaml"], "yaml");
+    assert_usage_error(&["--plot", "out.png"], "must end in .svg");
+    assert_usage_error(&["--plot", "-", "--format", "csv"], "--format text");
+    assert_usage_error(
+        &["--format", "csv", "--step", "0"],
+        "--step must be at least 1ms",
+    );
     assert_usage_error(&["--detector", "foo"], "foo");
     assert_usage_error(&["--join-at", "9s", "--duration", "5s"], "late join");
     assert_usage_error(&["--idle-window", "5"], "needs a unit");
@@ -168,4 +174,111 @@ fn a_failed_run_names_its_seed_and_the_command_that_replays_it() {
             && err.contains("--runs 1 --seed 4"),
         "{err}"
     );
+}
+
+/// The CSV rows, split into fields, after the header (which is checked).
+fn csv_rows(o: &Output) -> Vec<Vec<String>> {
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "run,seed,t_ms,live,alive,suspect,dead,bytes_per_s,crashed_dead_fraction,write_fraction"
+        )
+    );
+    lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn csv_is_a_time_series_per_run_that_follows_the_crash_and_the_write() {
+    // Two runs of 20 nodes; n5 crashes at 2 s for good; the write is at 1 s; a step of 250 ms.
+    let args = [
+        "--nodes",
+        "20",
+        "--crash",
+        "20:5",
+        "--write-at",
+        "1s",
+        "--duration",
+        "6s",
+        "--step",
+        "250ms",
+        "--runs",
+        "2",
+        "--seed",
+        "3",
+        "--format",
+        "csv",
+    ];
+    let o = simulate_cluster(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = csv_rows(&o);
+    assert_eq!(rows.len(), 2 * 24, "6 s in steps of 250 ms, twice");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), 10, "{row:?}");
+        assert_eq!(row[0], (i / 24).to_string());
+        assert_eq!(row[1], (3 + i / 24).to_string(), "run i has seed 3 + i");
+        assert_eq!(row[2], (250 * (i % 24 + 1)).to_string());
+    }
+    let field = |run: usize, t_ms: u64, col: usize| -> String {
+        rows.iter()
+            .find(|r| r[0] == run.to_string() && r[2] == t_ms.to_string())
+            .map(|r| r[col].clone())
+            .expect("a row")
+    };
+    for run in 0..2 {
+        // No crashed node is down before 2 s, so the fraction is blank; at the end every live
+        // node (19) marks n5 dead and holds the write.
+        assert_eq!(field(run, 1_750, 8), "");
+        assert_eq!(field(run, 6_000, 8), "1");
+        assert_eq!(field(run, 750, 9), "", "no write before 1 s");
+        assert_eq!(field(run, 6_000, 9), "1");
+        assert_eq!(field(run, 6_000, 3), "19");
+        let alive: u64 = field(run, 6_000, 4).parse().expect("a count");
+        assert_eq!(
+            alive,
+            19 * 19,
+            "every live node holds the 19 live ones alive"
+        );
+    }
+    // The same seeds give the same rows.
+    assert_eq!(simulate_cluster(&args).stdout, o.stdout);
+}
+
+#[test]
+fn the_plot_draws_on_the_terminal_or_into_an_svg_file() {
+    // `:lose` is accepted (it is what a cluster restart does anyway).
+    let common = ["--nodes", "16", "--crash", "20:3:lose", "--duration", "5s"];
+    let o = simulate_cluster(&[&common[..], &["--plot", "-"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    // The table first, then the plot with its legend; the mean reaches the top row by the end.
+    assert!(
+        text.starts_with("gossiper simulate-cluster: 16 nodes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("• marking the crashed nodes dead, mean of 1 run(s)")
+            && text.contains("· holding the write"),
+        "{text}"
+    );
+    let top = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1.02 │"))
+        .expect("the top row");
+    assert!(top.trim_end().ends_with('•'), "{text}");
+    let dir = std::env::temp_dir().join(format!("gossiper-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let svg = dir.join("cluster.svg");
+    let path = svg.to_str().expect("a UTF-8 path");
+    let o = simulate_cluster(&[&common[..], &["--plot", path, "--runs", "2"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(
+        drawn.starts_with("<svg") && drawn.contains("mean of 2 run(s)"),
+        "{drawn:.200}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -67,7 +67,11 @@ fn a_hundred_threads_converge_in_every_mode() {
         let elapsed = cluster.elapsed();
         assert_eq!(agreed.len(), NODES as usize);
         assert_eq!(
-            agreed[0].state.len(),
+            agreed[0]
+                .state
+                .as_deref()
+                .expect("every node shares its state")
+                .len(),
             (NODES + WRITES) as usize,
             "{mode}: every key everywhere"
         );

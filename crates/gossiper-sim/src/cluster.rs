@@ -31,8 +31,7 @@
 //! assert_eq!(run_cluster(&config, 1).unwrap(), report);
 //! ```
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -45,11 +44,15 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::config::{ConfigError, Faults, Latency, SimConfig, SimInterval, Timing};
 use crate::metrics::Stat;
+use crate::net::{self, EventQueue, Network, Population, Slots, apply_schedule};
 use crate::runner::{run_indexed, run_seed};
-use crate::sim::{SimError, Violation, mix, node_seed};
+use crate::sim::{SimError, Violation, node_seed};
+use gossiper_types::seed::split;
 
+mod series;
 mod watch;
 
+pub use series::{ClusterStep, mean_series};
 use watch::{Seen, Watch};
 
 /// The key written once during a run; its propagation time is measured.
@@ -100,6 +103,9 @@ pub struct ClusterSimConfig {
     pub duration_ms: u64,
     /// How often the measures are sampled, ms (their resolution).
     pub sample_ms: u64,
+    /// The length of a step of the time series ([`ClusterReport::series`]), ms; 0 (the
+    /// default): no series. A step reads every live node's member counts, O(N²).
+    pub series_ms: u64,
 }
 
 impl Default for ClusterSimConfig {
@@ -120,6 +126,7 @@ impl Default for ClusterSimConfig {
             formed: false,
             duration_ms: 20_000,
             sample_ms: 10,
+            series_ms: 0,
         }
     }
 }
@@ -317,6 +324,9 @@ pub struct ClusterReport {
     pub dropped: u64,
     /// Whether, at the end, every live node lists every live node as alive.
     pub members_converged: bool,
+    /// The time series, one step every [`ClusterSimConfig::series_ms`] from then to the end;
+    /// empty when that is 0.
+    pub series: Vec<ClusterStep>,
 }
 
 /// Runs one cluster simulation of `config` with `seed`.
@@ -432,8 +442,11 @@ enum Ev {
     Write,
     /// Sample the measures.
     Sample,
+    /// Take a step of the time series.
+    Step,
 }
 
+#[derive(Default)]
 struct InFlight {
     from: u32,
     to: u32,
@@ -470,11 +483,9 @@ struct World<'c> {
     live_count: usize,
     timer: Vec<u64>,
     incarnations: u64,
-    heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
-    seq: u64,
-    slots: Vec<InFlight>,
-    free: Vec<u32>,
-    net_rng: Pcg64Mcg,
+    queue: EventQueue<Ev>,
+    slots: Slots<InFlight>,
+    net: Network,
     active_partitions: Vec<usize>,
     /// Watched nodes (crash-spec nodes and the late joiner) and their tallies.
     watches: Vec<Watch>,
@@ -498,6 +509,9 @@ struct World<'c> {
     idle_start: Option<Idle>,
     idle: Option<(f64, f64)>,
     crashes: Vec<CrashTrack>,
+    series: Vec<ClusterStep>,
+    /// `bytes` at the last step.
+    step_bytes: u64,
 }
 
 impl<'c> World<'c> {
@@ -537,11 +551,9 @@ impl<'c> World<'c> {
             live_count: 0,
             timer: vec![u64::MAX; n],
             incarnations: 0,
-            heap: BinaryHeap::new(),
-            seq: 0,
-            slots: Vec::new(),
-            free: Vec::new(),
-            net_rng: Pcg64Mcg::seed_from_u64(mix(seed ^ 0x6e65_7477)),
+            queue: EventQueue::new(),
+            slots: Slots::new(),
+            net: Network::new(seed),
             active_partitions: Vec::new(),
             watched_ids,
             watches,
@@ -561,13 +573,15 @@ impl<'c> World<'c> {
             idle_start: None,
             idle: None,
             crashes: vec![CrashTrack::default(); cfg.faults.crashes.len()],
+            series: Vec::new(),
+            step_bytes: 0,
         };
         if let Some((from, until)) = cfg.idle_window() {
             w.push(from * 1_000, Ev::IdleStart);
             w.push(until * 1_000, Ev::IdleEnd);
         }
         let interval_us = cfg.interval_ms * 1_000;
-        let mut phase_rng = Pcg64Mcg::seed_from_u64(mix(seed ^ 0x7068_6173));
+        let mut phase_rng = Pcg64Mcg::seed_from_u64(split(seed, 0x7068_6173));
         let late = cfg.late_joiner();
         for i in 0..n {
             let at = phase_rng.random_range(0..(cfg.start_over_ms * 1_000).max(interval_us));
@@ -584,12 +598,14 @@ impl<'c> World<'c> {
         }
         w.push(cfg.write_at_ms * 1_000, Ev::Write);
         w.push(cfg.sample_ms * 1_000, Ev::Sample);
+        if cfg.series_ms > 0 {
+            w.push(cfg.series_ms * 1_000, Ev::Step);
+        }
         w
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.heap.push(Reverse((at, self.seq, ev)));
-        self.seq += 1;
+        self.queue.push(at, ev);
     }
 
     fn ms(&self) -> f64 {
@@ -683,11 +699,14 @@ impl<'c> World<'c> {
         }
     }
 
-    fn restart(&mut self, i: usize) {
-        if !self.live(i) && self.started[i] {
-            self.generation[i] += 1;
-            self.start(i);
+    /// Restarts a crashed node as its next generation; whether it restarted.
+    fn restart(&mut self, i: usize) -> bool {
+        if self.live(i) || !self.started[i] {
+            return false;
         }
+        self.generation[i] += 1;
+        self.start(i);
+        true
     }
 
     /// Sends what node `i` handed back, tallies its events, and reschedules its timer.
@@ -742,16 +761,17 @@ impl<'c> World<'c> {
     }
 
     fn blocked(&self, from: usize, to: usize) -> bool {
-        self.active_partitions.iter().any(|&p| {
-            let p = &self.cfg.faults.partitions[p];
-            p.group_of(from as u64) != p.group_of(to as u64)
-        })
+        net::blocked(
+            &self.cfg.faults,
+            &self.active_partitions,
+            from as u64,
+            to as u64,
+        )
     }
 
     fn send(&mut self, from: u32, to: SocketAddr, bytes: Vec<u8>) {
         self.messages += 1;
         self.bytes += bytes.len() as u64;
-        let f = &self.cfg.faults;
         let to = match index_of(to) {
             Some(t) if t < self.nodes.len() => t,
             _ => {
@@ -759,12 +779,15 @@ impl<'c> World<'c> {
                 return;
             }
         };
-        if (f.loss > 0.0 && self.net_rng.random_bool(f.loss)) || self.blocked(from as usize, to) {
+        let (faults, active) = (&self.cfg.faults, &self.active_partitions);
+        let copies = self.net.copies(faults, || {
+            net::blocked(faults, active, u64::from(from), to as u64)
+        });
+        if copies == 0 {
             self.dropped += 1;
             return;
         }
-        let duplicate = f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate);
-        if duplicate {
+        if copies == 2 {
             self.deliver_later(from, to as u32, bytes.clone());
         }
         self.deliver_later(from, to as u32, bytes);
@@ -772,56 +795,24 @@ impl<'c> World<'c> {
 
     /// Puts one copy in flight, with the latency and reordering delay.
     fn deliver_later(&mut self, from: u32, to: u32, bytes: Vec<u8>) {
-        let round_us = self.cfg.interval_ms * 1_000;
-        let mut delay = self.cfg.latency.sample(&mut self.net_rng);
-        let reorder = self.cfg.faults.reorder;
-        if reorder > 0.0 && self.net_rng.random_bool(reorder) {
-            delay += self.net_rng.random_range(0..round_us);
-        }
-        let msg = InFlight { from, to, bytes };
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slots[s as usize] = msg;
-                s
-            }
-            None => {
-                self.slots.push(msg);
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let delay = self.net.delay(
+            &self.cfg.latency,
+            self.cfg.faults.reorder,
+            self.cfg.interval_ms * 1_000,
+        );
+        let slot = self.slots.put(InFlight { from, to, bytes });
         self.push(self.now + delay, Ev::Deliver(slot));
     }
 
     fn apply_faults(&mut self, r: u32) {
-        let faults = &self.cfg.faults;
-        for c in &faults.crashes {
-            if c.at == r {
-                for id in c.nodes.iter() {
-                    self.crash(id as usize);
-                }
-            }
-            if c.restart == Some(r) {
-                for id in c.nodes.iter() {
-                    self.restart(id as usize);
-                }
-            }
-        }
-        if let Some(ch) = faults.churn
-            && (ch.from..ch.until).contains(&r)
-        {
-            for i in 0..self.nodes.len() {
-                if self.live(i) && self.net_rng.random_bool(ch.rate) {
-                    self.crash(i);
-                    self.restart(i);
-                }
-            }
-        }
-        self.active_partitions = faults.active_partitions(r);
+        let cfg = self.cfg;
+        let (_, active) = apply_schedule(self, &cfg.faults, r);
+        self.active_partitions = active;
     }
 
     fn run(&mut self, at: &mut dyn FnMut(u64)) {
         let end = self.cfg.duration_ms * 1_000;
-        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
+        while let Some((t, ev)) = self.queue.pop() {
             if t > end {
                 break;
             }
@@ -853,15 +844,7 @@ impl<'c> World<'c> {
                     }
                 }
                 Ev::Deliver(slot) => {
-                    let m = std::mem::replace(
-                        &mut self.slots[slot as usize],
-                        InFlight {
-                            from: 0,
-                            to: 0,
-                            bytes: Vec::new(),
-                        },
-                    );
-                    self.free.push(slot);
+                    let m = self.slots.take(slot);
                     let (from, to) = (m.from as usize, m.to as usize);
                     if self.blocked(from, to) {
                         self.dropped += 1;
@@ -884,6 +867,10 @@ impl<'c> World<'c> {
                     at(t / 1_000);
                     self.push(t + self.cfg.sample_ms * 1_000, Ev::Sample);
                 }
+                Ev::Step => {
+                    self.step();
+                    self.push(t + self.cfg.series_ms * 1_000, Ev::Step);
+                }
             }
         }
         self.now = end;
@@ -894,7 +881,7 @@ impl<'c> World<'c> {
         if live.is_empty() {
             return;
         }
-        let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ 0x7772_6974));
+        let mut rng = Pcg64Mcg::seed_from_u64(split(self.seed, 0x7772_6974));
         let w = live[rng.random_range(0..live.len())];
         if let Some(node) = self.nodes[w].as_mut()
             && node.set(now, WRITE_KEY, b"written", None).is_ok()
@@ -1006,6 +993,59 @@ impl<'c> World<'c> {
                 self.crashes[k].rejoined = Some(ms - f64::from(r) * round_ms);
             }
         }
+    }
+
+    /// Takes a step of the time series (reads only: no random draw, no node touched).
+    fn step(&mut self) {
+        let (mut alive, mut suspect, mut dead) = (0u64, 0u64, 0u64);
+        for (_, n) in self.observers() {
+            let c = n.status_counts();
+            alive += c.alive as u64;
+            suspect += c.suspect as u64;
+            dead += c.dead as u64;
+        }
+        let live = self.live_count;
+        let fraction = |count: usize| {
+            if live == 0 {
+                f64::NAN
+            } else {
+                count as f64 / live as f64
+            }
+        };
+        let down: Vec<f64> = (0..self.nodes.len())
+            .filter(|&i| self.started[i] && !self.live(i))
+            .filter_map(|i| self.watch(i))
+            .map(|w| fraction(w.count(Seen::Dead)))
+            .collect();
+        let crashed_dead_fraction = if down.is_empty() {
+            f64::NAN
+        } else {
+            down.iter().sum::<f64>() / down.len() as f64
+        };
+        let write_fraction = match self.writer {
+            None => f64::NAN,
+            Some(w) => fraction(
+                self.observers()
+                    .filter(|(_, n)| {
+                        n.state()
+                            .node(w)
+                            .is_some_and(|r| r.get(WRITE_KEY).is_some())
+                    })
+                    .count(),
+            ),
+        };
+        let seconds = self.cfg.series_ms as f64 / 1e3;
+        self.series.push(ClusterStep {
+            at_ms: self.now / 1_000,
+            live,
+            alive,
+            suspect,
+            dead,
+            bytes_per_s: (self.bytes - self.step_bytes) as f64 / seconds,
+            crashed_dead_fraction,
+            write_fraction,
+        });
+        self.step_bytes = self.bytes;
     }
 
     /// When, after crash `k` at `at_ms`, the last of its nodes was first marked dead by a
@@ -1209,6 +1249,27 @@ impl<'c> World<'c> {
             idle_bytes_per_node_s: self.idle.map(|i| i.1),
             dropped: self.dropped,
             members_converged,
+            series: self.series,
         })
+    }
+}
+
+impl Population for World<'_> {
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    fn is_live(&self, i: usize) -> bool {
+        self.live(i)
+    }
+    fn crash(&mut self, i: usize) {
+        World::crash(self, i);
+    }
+    /// A cluster restart is a new generation: its state is always lost (`keep_state` is
+    /// refused by [`ClusterSimConfig::validate`]).
+    fn restart(&mut self, i: usize, _keep_state: bool) -> bool {
+        World::restart(self, i)
+    }
+    fn network(&mut self) -> &mut Network {
+        &mut self.net
     }
 }

@@ -42,6 +42,7 @@ pub mod cluster;
 pub mod config;
 pub mod memory;
 pub mod metrics;
+mod net;
 pub mod paper;
 pub mod replica;
 pub mod runner;

@@ -6,8 +6,6 @@
 //! write before and after the call, which is all the measures and the checker need: O(1) per
 //! message and no per-node history.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fmt;
 
 use gossiper_network::topology::Graph;
@@ -19,6 +17,7 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use crate::config::{ConfigError, Latency, SimConfig, SimInterval, Timing};
+use crate::net::{self, EventQueue, Network, Population, Slots, apply_schedule};
 
 mod shard;
 use crate::metrics::RunReport;
@@ -128,16 +127,13 @@ impl From<ConfigError> for SimError {
     }
 }
 
-/// A well-mixed 64-bit hash (SplitMix64's finaliser) to derive independent sub-seeds.
-pub fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+/// A well-mixed 64-bit hash (SplitMix64) to derive independent sub-seeds: the one seed helper
+/// of the workspace, [`gossiper_types::seed::mix`].
+pub use gossiper_types::seed::mix;
+use gossiper_types::seed::split;
 
 pub(crate) fn node_seed(run_seed: u64, id: u64, incarnation: u64) -> u64 {
-    mix(mix(run_seed ^ 0x6e6f_6465) ^ id.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ mix(incarnation))
+    mix(split(run_seed, 0x6e6f_6465) ^ id.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ mix(incarnation))
 }
 
 /// Runs one simulation of `config` with `seed` and returns its measures.
@@ -284,6 +280,7 @@ enum Ev {
     Deliver(u32),
 }
 
+#[derive(Default)]
 struct InFlight {
     from: u32,
     to: u32,
@@ -305,7 +302,7 @@ struct World<'c, S: Replica> {
     writer: usize,
     target: (u64, NodeId),
     written: Vec<Observed>,
-    net_rng: Pcg64Mcg,
+    net: Network,
     incarnations: u64,
     now_round: f64,
     active_partitions: Vec<usize>,
@@ -330,7 +327,7 @@ struct World<'c, S: Replica> {
 impl<'c, S: Replica> World<'c, S> {
     fn new(cfg: &'c SimConfig, seed: u64) -> Result<Self, SimError> {
         let n = cfg.nodes;
-        let mut topo_rng = Pcg64Mcg::seed_from_u64(mix(seed ^ 0x746f_706f));
+        let mut topo_rng = Pcg64Mcg::seed_from_u64(split(seed, 0x746f_706f));
         let graph = match cfg.topology {
             Topology::Complete => None,
             t => Some(
@@ -385,7 +382,7 @@ impl<'c, S: Replica> World<'c, S> {
             writer: 0,
             target: (u64::MAX, NodeId(u64::MAX)),
             written: Vec::new(),
-            net_rng: Pcg64Mcg::seed_from_u64(mix(seed ^ 0x6e65_7477)),
+            net: Network::new(seed),
             incarnations: 0,
             now_round: 0.0,
             active_partitions: Vec::new(),
@@ -420,7 +417,7 @@ impl<'c, S: Replica> World<'c, S> {
 
     /// Writes the run's update at a random live node.
     fn inject(&mut self, now: Time) {
-        let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ 0x7772_6974));
+        let mut rng = Pcg64Mcg::seed_from_u64(split(self.seed, 0x7772_6974));
         let live: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.live[i]).collect();
         let Some(&w) = live.get(rng.random_range(0..live.len().max(1))) else {
             return;
@@ -482,7 +479,12 @@ impl<'c, S: Replica> World<'c, S> {
     }
 
     fn blocked(&self, from: u32, to: u32) -> bool {
-        blocked(self.cfg, &self.active_partitions, from, to)
+        net::blocked(
+            &self.cfg.faults,
+            &self.active_partitions,
+            u64::from(from),
+            u64::from(to),
+        )
     }
 
     /// Counts an outgoing message and decides its fate: 0 (lost), 1 or 2 (duplicated) copies,
@@ -494,20 +496,25 @@ impl<'c, S: Replica> World<'c, S> {
         if carrying {
             self.traffic += 1;
         }
-        let f = &self.cfg.faults;
-        if to.0 >= self.nodes.len() as u64
-            || (f.loss > 0.0 && self.net_rng.random_bool(f.loss))
-            || self.blocked(from, to.0 as u32)
-        {
+        if to.0 >= self.nodes.len() as u64 {
             self.dropped += 1;
             return (0, carrying);
         }
-        if f.duplicate > 0.0 && self.net_rng.random_bool(f.duplicate) {
-            self.net_duplicates += 1;
-            (2, carrying)
+        let (faults, active) = (&self.cfg.faults, &self.active_partitions);
+        // A fault-free network draws nothing: the common case skips the fate altogether.
+        let copies = if faults.loss == 0.0 && faults.duplicate == 0.0 && active.is_empty() {
+            1
         } else {
-            (1, carrying)
+            self.net.copies(faults, || {
+                net::blocked(faults, active, u64::from(from), to.0)
+            })
+        };
+        match copies {
+            0 => self.dropped += 1,
+            2 => self.net_duplicates += 1,
+            _ => {}
         }
+        (copies, carrying)
     }
 
     /// Hands one message to its receiver; returns false if it was dropped on the way in.
@@ -579,34 +586,9 @@ impl<'c, S: Replica> World<'c, S> {
     /// Applies what the schedule says happens at the start of round `r`. Returns the nodes that
     /// restarted (the asynchronous model starts their timers).
     fn apply_faults(&mut self, r: u32) -> Vec<usize> {
-        let faults = &self.cfg.faults;
-        let mut restarted = Vec::new();
-        for c in &faults.crashes {
-            if c.at == r {
-                for id in c.nodes.iter() {
-                    self.crash(id as usize);
-                }
-            }
-            if c.restart == Some(r) {
-                for id in c.nodes.iter() {
-                    if self.restart(id as usize, c.keep_state) {
-                        restarted.push(id as usize);
-                    }
-                }
-            }
-        }
-        if let Some(ch) = faults.churn
-            && (ch.from..ch.until).contains(&r)
-        {
-            for i in 0..self.nodes.len() {
-                if self.live[i] && self.net_rng.random_bool(ch.rate) {
-                    self.crash(i);
-                    self.restart(i, false);
-                    restarted.push(i);
-                }
-            }
-        }
-        self.active_partitions = faults.active_partitions(r);
+        let cfg = self.cfg;
+        let (restarted, active) = apply_schedule(self, &cfg.faults, r);
+        self.active_partitions = active;
         restarted
     }
 
@@ -649,7 +631,7 @@ impl<'c, S: Replica> World<'c, S> {
             // answers for the next one.
             while !wave.items.is_empty() {
                 if reorder {
-                    wave.items.shuffle(&mut self.net_rng);
+                    wave.items.shuffle(&mut self.net.rng);
                 }
                 wave.group_by_receiver(n, &mut scratch, &mut counts);
                 // Each lane's receivers are one slice of the grouped phase.
@@ -682,7 +664,9 @@ impl<'c, S: Replica> World<'c, S> {
         f: &(dyn Fn(&Ctx<'_>, &mut shard::Shard<'_, S>) + Sync),
     ) {
         let (cfg, active) = (self.cfg, &self.active_partitions);
-        let blocked = |from: u32, to: u32| !active.is_empty() && blocked(cfg, active, from, to);
+        let blocked = |from: u32, to: u32| {
+            !active.is_empty() && net::blocked(&cfg.faults, active, u64::from(from), u64::from(to))
+        };
         let ctx = Ctx {
             check: self.cfg.check && self.violation.is_none(),
             seed: self.seed,
@@ -717,11 +701,8 @@ impl<'c, S: Replica> World<'c, S> {
     fn run_async(&mut self, interval: SimInterval, latency: Latency) {
         let round_us = interval.mean_us().max(1.0);
         let max_us = (f64::from(self.cfg.max_rounds) * round_us) as u64;
-        let mut heap: BinaryHeap<Reverse<(u64, u64, Ev)>> = BinaryHeap::new();
-        let mut seq = 0u64;
-        let mut slots: Vec<InFlight> = Vec::new();
-        let mut free: Vec<u32> = Vec::new();
-        let mut in_flight = 0usize;
+        let mut queue = EventQueue::new();
+        let mut slots: Slots<InFlight> = Slots::new();
         let mut spare: Vec<Vec<u8>> = Vec::new();
 
         self.apply_faults(0);
@@ -729,17 +710,14 @@ impl<'c, S: Replica> World<'c, S> {
         self.curve.push(self.fraction_informed());
         for i in 0..self.nodes.len() {
             if self.live[i] {
-                let phase = self.net_rng.random_range(0..round_us as u64);
+                let phase = self.net.rng.random_range(0..round_us as u64);
                 self.nodes[i].start(Time(phase));
-                let at = self.nodes[i].poll_timeout().0;
-                heap.push(Reverse((at, seq, Ev::Timer(i as u32))));
-                seq += 1;
+                queue.push(self.nodes[i].poll_timeout().0, Ev::Timer(i as u32));
             }
         }
-        heap.push(Reverse((round_us as u64, seq, Ev::Round(1))));
-        seq += 1;
+        queue.push(round_us as u64, Ev::Round(1));
 
-        while let Some(Reverse((t, _, ev))) = heap.pop() {
+        while let Some((t, ev)) = queue.pop() {
             if t > max_us {
                 break;
             }
@@ -750,14 +728,11 @@ impl<'c, S: Replica> World<'c, S> {
                     self.curve.push(self.fraction_informed());
                     for i in self.apply_faults(k) {
                         self.nodes[i].start(now);
-                        let at = self.nodes[i].poll_timeout().0;
-                        heap.push(Reverse((at, seq, Ev::Timer(i as u32))));
-                        seq += 1;
+                        queue.push(self.nodes[i].poll_timeout().0, Ev::Timer(i as u32));
                     }
                     if k < self.cfg.max_rounds {
                         let at = ((f64::from(k) + 1.0) * round_us) as u64;
-                        heap.push(Reverse((at, seq, Ev::Round(k + 1))));
-                        seq += 1;
+                        queue.push(at, Ev::Round(k + 1));
                     }
                     None
                 }
@@ -765,26 +740,14 @@ impl<'c, S: Replica> World<'c, S> {
                     let iu = i as usize;
                     if self.live[iu] && self.nodes[iu].poll_timeout() == now {
                         self.touch(iu, |node, out| node.handle_timeout(now, out));
-                        let at = self.nodes[iu].poll_timeout().0;
-                        heap.push(Reverse((at, seq, Ev::Timer(i))));
-                        seq += 1;
+                        queue.push(self.nodes[iu].poll_timeout().0, Ev::Timer(i));
                         Some(i)
                     } else {
                         None
                     }
                 }
                 Ev::Deliver(slot) => {
-                    in_flight -= 1;
-                    let m = std::mem::replace(
-                        &mut slots[slot as usize],
-                        InFlight {
-                            from: 0,
-                            to: 0,
-                            carrying: false,
-                            bytes: Vec::new(),
-                        },
-                    );
-                    free.push(slot);
+                    let m = slots.take(slot);
                     let delivered = self.deliver(m.from, m.to, &m.bytes, m.carrying, now);
                     spare.push(m.bytes);
                     delivered.then_some(m.to)
@@ -795,33 +758,19 @@ impl<'c, S: Replica> World<'c, S> {
                 for (to, bytes) in out.iter() {
                     let (copies, carrying) = self.send_copies(from, to, bytes);
                     for _ in 0..copies {
-                        let mut delay = latency.sample(&mut self.net_rng);
-                        let reorder = self.cfg.faults.reorder;
-                        if reorder > 0.0 && self.net_rng.random_bool(reorder) {
-                            delay += self.net_rng.random_range(0..round_us as u64);
-                        }
+                        let delay =
+                            self.net
+                                .delay(&latency, self.cfg.faults.reorder, round_us as u64);
                         let mut buf = spare.pop().unwrap_or_default();
                         buf.clear();
                         buf.extend_from_slice(bytes);
-                        let msg = InFlight {
+                        let slot = slots.put(InFlight {
                             from,
                             to: to.0 as u32,
                             carrying,
                             bytes: buf,
-                        };
-                        let slot = match free.pop() {
-                            Some(s) => {
-                                slots[s as usize] = msg;
-                                s
-                            }
-                            None => {
-                                slots.push(msg);
-                                (slots.len() - 1) as u32
-                            }
-                        };
-                        in_flight += 1;
-                        heap.push(Reverse((t + delay, seq, Ev::Deliver(slot))));
-                        seq += 1;
+                        });
+                        queue.push(t + delay, Ev::Deliver(slot));
                     }
                 }
                 self.out = out;
@@ -829,7 +778,7 @@ impl<'c, S: Replica> World<'c, S> {
             if self.violation.is_some() {
                 return;
             }
-            if self.check_done(self.now_round, in_flight) {
+            if self.check_done(self.now_round, slots.in_flight()) {
                 self.curve.push(self.fraction_informed());
                 return;
             }
@@ -915,13 +864,22 @@ impl<'c, S: Replica> World<'c, S> {
     }
 }
 
-/// Whether a partition in force (`active`, indices into the configuration's) separates `from`
-/// and `to`.
-fn blocked(cfg: &SimConfig, active: &[usize], from: u32, to: u32) -> bool {
-    active.iter().any(|&p| {
-        let p = &cfg.faults.partitions[p];
-        p.group_of(u64::from(from)) != p.group_of(u64::from(to))
-    })
+impl<S: Replica> Population for World<'_, S> {
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    fn is_live(&self, i: usize) -> bool {
+        self.live[i]
+    }
+    fn crash(&mut self, i: usize) {
+        World::crash(self, i);
+    }
+    fn restart(&mut self, i: usize, keep_state: bool) -> bool {
+        World::restart(self, i, keep_state)
+    }
+    fn network(&mut self) -> &mut Network {
+        &mut self.net
+    }
 }
 
 fn peers_of(graph: &Option<Graph>, n: usize, id: u64) -> Peers {

@@ -271,3 +271,39 @@ fn three_hundred_swim_nodes_with_ten_percent_loss_kill_nobody_and_detect_a_crash
     // spreading add well under a second; a lost refutation or ping adds final pings.
     assert!(detect < 3_500.0, "detected by all in {detect} ms");
 }
+
+#[test]
+fn the_time_series_follows_a_crash_and_a_write_and_changes_no_other_measure() {
+    // SWIM, 30 nodes, node 7 crashes at 2 s (round 20) and never comes back; the write is at
+    // 2.5 s. One step every 100 ms.
+    let mut c = ClusterSimConfig {
+        nodes: 30,
+        duration_ms: 8_000,
+        write_at_ms: 2_500,
+        ..ClusterSimConfig::default()
+    };
+    c.faults.crashes.push(crash(20, None, 7, 7));
+    let plain = run_cluster(&c, 9).unwrap();
+    c.series_ms = 100;
+    let mut r = run_cluster(&c, 9).unwrap();
+    let series = std::mem::take(&mut r.series);
+    // Taking the series reads state only: every other measure is the same, bit for bit.
+    assert_eq!(r, plain);
+    assert!(plain.series.is_empty());
+    assert_eq!(series.len(), 80, "one step every 100 ms of 8 s");
+    let at = |ms: u64| series.iter().find(|s| s.at_ms == ms).expect("a step");
+    // Before the crash nobody is down; just after it, few already call node 7 dead; by the
+    // end every live node does.
+    assert!(at(1_900).crashed_dead_fraction.is_nan());
+    assert!(at(2_100).crashed_dead_fraction < 0.5, "{:?}", at(2_100));
+    assert_eq!(at(8_000).crashed_dead_fraction, 1.0, "{:?}", at(8_000));
+    assert_eq!(at(8_000).live, 29);
+    // The write: unknown before it, held by every live node at the end.
+    assert!(at(2_400).write_fraction.is_nan());
+    assert_eq!(at(8_000).write_fraction, 1.0);
+    // 29 live observers each hold the other 28 alive and themselves, and node 7 dead.
+    let last = at(8_000);
+    assert_eq!((last.alive, last.dead, last.suspect), (29 * 29, 29, 0));
+    // Bytes flow in every step once the nodes have started.
+    assert!(series.iter().skip(1).all(|s| s.bytes_per_s > 0.0));
+}

@@ -30,6 +30,7 @@ mod id;
 pub mod kv;
 mod message;
 pub mod register;
+pub mod seed;
 mod state;
 mod time;
 

@@ -85,7 +85,7 @@ pub struct DemoArgs {
 
     /// Give up (exit code 3) if the nodes do not agree within this long: seconds, or a
     /// duration such as 500ms, 20s or 2m.
-    #[arg(long, default_value = "30", value_parser = crate::simulate::parse_seconds)]
+    #[arg(long, default_value = "30", value_parser = crate::sim_flags::parse_seconds)]
     pub max_duration: f64,
 
     /// Output: a readable table, or one JSON object per line.

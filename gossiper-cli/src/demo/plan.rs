@@ -4,6 +4,7 @@
 use gossiper_network::topology::Graph;
 use gossiper_network::{GossipInterval, NeighborSelector, Topology};
 use gossiper_node::{Node, NodeConfig, Peers};
+use gossiper_types::seed::{mix, split};
 use gossiper_types::{KvMap, NodeId};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -20,17 +21,9 @@ pub(super) const MTU: u32 = 1_400;
 /// if that is shorter).
 pub(super) const WRITE_WINDOW_MS: u64 = 1_000;
 
-/// SplitMix64: turns one seed into well-spread independent seeds.
-pub(super) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// The RNG seed of node `id` under `--seed seed`: every node gets its own stream.
 pub fn node_seed(seed: u64, id: NodeId) -> u64 {
-    splitmix64(seed ^ splitmix64(id.0.wrapping_add(1)))
+    split(seed, mix(id.0.wrapping_add(1)))
 }
 
 /// Seeds of the demo's own streams, apart from the nodes'.
@@ -55,7 +48,7 @@ pub(super) fn schedule_writes(
     window_ms: u64,
     seed: u64,
 ) -> Vec<ScheduledWrite> {
-    let mut rng = Pcg64Mcg::seed_from_u64(splitmix64(seed ^ WRITES_STREAM));
+    let mut rng = Pcg64Mcg::seed_from_u64(split(seed, WRITES_STREAM));
     let mut times: Vec<(u64, u64)> = (0..count)
         .map(|_| {
             (
@@ -93,7 +86,7 @@ pub(super) struct Plan {
 pub(super) fn plan(args: &DemoArgs, strategies: &Strategies) -> Result<Plan, CliError> {
     args.validate()?;
     let topology = args.topology();
-    let mut topo_rng = Pcg64Mcg::seed_from_u64(splitmix64(args.seed ^ TOPOLOGY_STREAM));
+    let mut topo_rng = Pcg64Mcg::seed_from_u64(split(args.seed, TOPOLOGY_STREAM));
     let graph = topology
         .build(args.nodes, &mut topo_rng)
         .map_err(|e| CliError::usage(format!("--topology {topology}: {e}")))?;

@@ -78,10 +78,11 @@ pub(super) fn rows_of_nodes(nodes: &[DemoNode], writes: &[ScheduledWrite]) -> Ve
         .collect()
 }
 
+/// The rows of the snapshots that carry a state (the nodes spawned to share it).
 pub(super) fn rows_of_snapshots(snaps: &[Snapshot<KvMap>], writes: &[ScheduledWrite]) -> Vec<Row> {
     snaps
         .iter()
-        .map(|s| row(s.id, &s.state, &s.stats, writes))
+        .filter_map(|s| Some(row(s.id, s.state.as_deref()?, &s.stats, writes)))
         .collect()
 }
 

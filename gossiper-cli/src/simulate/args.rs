@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use crate::sim_flags::{FaultArgs, RunArgs};
+
 /// Which protocol family to simulate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -47,18 +49,6 @@ pub enum TimingArg {
     Sync,
     /// Each node on its own timer; messages have latency.
     Async,
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FormatArg {
-    /// A summary table.
-    Text,
-    /// One JSON object.
-    Json,
-    /// One CSV row per run, then mean, std, min and max rows.
-    Csv,
 }
 
 /// Options of `gossiper simulate`.
@@ -106,55 +96,23 @@ pub struct SimulateArgs {
     /// Async gossip interval: fixed:100ms, uniform:50ms..150ms or exp:100ms. One round = its mean.
     #[arg(long, default_value = "fixed:100ms")]
     pub interval: String,
-    /// Async message latency: 0, fixed:10ms, uniform:5ms..20ms or exp:10ms.
-    #[arg(long)]
-    pub latency: Option<String>,
-    /// Independent runs (spread over the cores).
-    #[arg(long, default_value_t = 1)]
-    pub runs: usize,
-    /// Master seed; run i uses seed + i.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Worker threads (default: all cores). Runs are spread over them, each holding its nodes in
-    /// memory; with fewer runs than threads, each run spreads its rounds over the rest (sync
-    /// timing). Results are the same whatever the number, so it is left out of the JSON echo of
-    /// the arguments, and the output is byte-identical.
-    #[arg(long)]
-    #[serde(skip)]
-    pub threads: Option<usize>,
-    /// Probability that a message is lost, in [0, 1).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub loss: f64,
-    /// Probability that a message is delivered twice, in [0, 1].
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub duplicate: f64,
-    /// Reordering: sync, shuffle each delivery phase (> 0); async, probability of an extra delay
-    /// of up to one round.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub reorder: f64,
-    /// A partition FROM..UNTIL:GROUPS, rounds FROM (inclusive) to UNTIL (exclusive), groups split
-    /// by '/', each a list of ids and ranges (0-99,200); unnamed nodes form one more group.
-    /// Repeatable. Example: 5..20:0-499.
-    #[arg(long, value_name = "SPEC")]
-    pub partition: Vec<String>,
-    /// A crash AT[..RESTART]:NODES[:keep|lose]: nodes stop at round AT and come back at RESTART
-    /// with their state kept (default) or lost. Repeatable. Example: 5..15:0-99:lose.
-    #[arg(long, value_name = "SPEC")]
-    pub crash: Vec<String>,
-    /// Churn RATE:FROM..UNTIL: each round, each live node is replaced by an empty one with
-    /// probability RATE. Example: 0.01:0..20.
-    #[arg(long, value_name = "SPEC")]
-    pub churn: Option<String>,
+    /// Runs, seed, threads and output format (shared with `simulate-cluster`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: RunArgs,
+    /// Latency, loss, duplication, reordering, partitions, crashes and churn (shared with
+    /// `simulate-cluster`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub faults: FaultArgs,
     /// Give up after this many rounds.
     #[arg(long, default_value_t = 10_000)]
     pub max_rounds: u32,
     /// Turn the invariant checker off.
     #[arg(long)]
     pub no_check: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-    pub format: FormatArg,
-    /// Draw the informed fraction per round to this SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw the informed fraction per round: to this SVG file, or on the terminal with `-`
+    /// (after the text report).
+    #[arg(long, value_name = "FILE.svg|-")]
     pub plot: Option<PathBuf>,
 }

@@ -4,10 +4,10 @@ use gossiper_network::Topology;
 use gossiper_node::{
     Feedback, LossOfInterest, Mode, Protocol, RumorConfig, RumorDirection, RumorReading,
 };
-use gossiper_sim::{Latency, SimConfig, Timing};
+use gossiper_sim::{SimConfig, Timing};
 
 use super::args::{ModeArg, ProtocolArg, ReadingArg, SimulateArgs, TimingArg};
-use super::parse::{parse_churn, parse_crash, parse_interval, parse_latency, parse_partition};
+use crate::sim_flags::parse_interval;
 
 /// The exchange `--mode` names, or the protocol's default: push-pull for anti-entropy (the
 /// fastest), push for rumor mongering (the paper's default variant).
@@ -76,20 +76,17 @@ pub fn to_config(args: &SimulateArgs) -> Result<SimConfig, String> {
     };
     let timing = match args.timing {
         TimingArg::Sync => {
-            if args.latency.is_some() {
+            if args.faults.latency.is_some() {
                 return Err("--latency needs --timing async (sync rounds have no latency)".into());
             }
             Timing::Sync
         }
         TimingArg::Async => Timing::Async {
             interval: parse_interval(&args.interval)?,
-            latency: match &args.latency {
-                Some(l) => parse_latency(l)?,
-                None => Latency::Zero,
-            },
+            latency: args.faults.latency()?,
         },
     };
-    let mut config = SimConfig {
+    Ok(SimConfig {
         nodes: args.nodes,
         topology: args
             .topology
@@ -101,19 +98,7 @@ pub fn to_config(args: &SimulateArgs) -> Result<SimConfig, String> {
         timing,
         max_rounds: args.max_rounds,
         check: !args.no_check,
+        faults: args.faults.faults()?,
         ..SimConfig::default()
-    };
-    config.faults.loss = args.loss;
-    config.faults.duplicate = args.duplicate;
-    config.faults.reorder = args.reorder;
-    for p in &args.partition {
-        config.faults.partitions.push(parse_partition(p)?);
-    }
-    for c in &args.crash {
-        config.faults.crashes.push(parse_crash(c)?);
-    }
-    if let Some(c) = &args.churn {
-        config.faults.churn = Some(parse_churn(c)?);
-    }
-    Ok(config)
+    })
 }

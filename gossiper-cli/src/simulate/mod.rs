@@ -3,7 +3,7 @@
 //! This is the command-line face of the `gossiper-sim` crate. It parses the experiment (cluster,
 //! protocol, timing model, faults), runs `--runs` independent simulations of the real engine on
 //! every core, and prints the measures' mean, spread and range as a text table, one JSON object
-//! or CSV rows; `--plot` draws the informed fraction per round as an SVG.
+//! or CSV rows; `--plot` draws the informed fraction per round (an SVG file, or the terminal).
 //!
 //! ```text
 //! gossiper simulate --nodes 10000 --mode push-pull --runs 20 --seed 1
@@ -27,22 +27,16 @@ use crate::CliError;
 mod args;
 mod config;
 mod memory;
-mod parse;
 mod plot;
 mod report;
 mod rerun;
 
-pub use args::{FormatArg, ModeArg, ProtocolArg, ReadingArg, SimulateArgs, TimingArg};
+pub use args::{ModeArg, ProtocolArg, ReadingArg, SimulateArgs, TimingArg};
 pub use config::to_config;
-pub(crate) use parse::{
-    parse_churn, parse_crash, parse_duration_us, parse_latency, parse_partition, parse_seconds,
-};
-pub(crate) use report::{push_stat_table, stat_json};
 pub use rerun::rerun_command;
-pub(crate) use rerun::{failure_with, push_fault_flags};
 
+use crate::sim_flags::{Format, plot as draw};
 use memory::check_memory;
-use plot::plot;
 use report::{csv_report, json_report, text_report};
 use rerun::failure;
 
@@ -52,23 +46,13 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     config
         .validate()
         .map_err(|e| CliError::usage(e.to_string()))?;
-    if args.runs == 0 {
-        return Err(CliError::usage("--runs must be at least 1"));
+    args.run.check()?;
+    if let Some(p) = &args.plot {
+        draw::check_target(p, args.run.format)?;
     }
-    if args.threads == Some(0) {
-        return Err(CliError::usage("--threads must be at least 1"));
-    }
-    if let Some(p) = &args.plot
-        && p.extension().and_then(|e| e.to_str()) != Some("svg")
-    {
-        return Err(CliError::usage(format!(
-            "--plot writes SVG: {} must end in .svg",
-            p.display()
-        )));
-    }
-    check_memory(&config, args.runs, args.threads)?;
-    let outcomes = with_progress(args.runs, args.threads, |threads, tick| {
-        run_each::<Register<u64>>(&config, args.seed, args.runs, threads, tick)
+    check_memory(&config, args.run.runs, args.run.threads)?;
+    let outcomes = with_progress(args.run.runs, args.run.threads, |threads, tick| {
+        run_each::<Register<u64>>(&config, args.run.seed, args.run.runs, threads, tick)
     })
     .map_err(|e| failure(args, &e))?;
     // A topology that cannot be built (bad parameters, always disconnected, thinner than the
@@ -90,7 +74,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         .enumerate()
         .filter_map(|(run, o)| {
             let e = o.as_ref().err()?;
-            let seed = e.seed().unwrap_or(args.seed);
+            let seed = e.seed().unwrap_or(args.run.seed);
             Some(Failed {
                 run,
                 seed,
@@ -101,10 +85,10 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         })
         .collect();
     let summary = Summary::of(&reports);
-    let text = match args.format {
-        FormatArg::Text => text_report(args, &config, &summary, &failures),
-        FormatArg::Json => json_report(args, &config, &summary, &failures),
-        FormatArg::Csv => csv_report(&outcomes, &summary),
+    let text = match args.run.format {
+        Format::Text => text_report(args, &config, &summary, &failures),
+        Format::Json => json_report(args, &config, &summary, &failures),
+        Format::Csv => csv_report(&outcomes, &summary),
     };
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -113,8 +97,15 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     if let Some(path) = &args.plot
         && !reports.is_empty()
     {
-        plot(path, args, &config, &reports, &summary)
-            .map_err(|e| CliError::failure(format!("cannot draw {}: {e}", path.display())))?;
+        let chart = plot::chart(&config, &reports, &summary);
+        if draw::is_terminal_target(path) {
+            stdout
+                .write_all(format!("\n{}", draw::draw_text(&chart)).as_bytes())
+                .map_err(|e| CliError::from_output(&e))?;
+        } else {
+            draw::draw_svg(path, &chart)
+                .map_err(|e| CliError::failure(format!("cannot draw {}: {e}", path.display())))?;
+        }
     }
     match outcomes.iter().find_map(|o| o.as_ref().err()) {
         Some(first) => Err(failure(args, first)),
@@ -135,7 +126,7 @@ struct Failed {
 /// Runs a batch of `runs` runs on `threads` threads (default: all cores) with a progress bar:
 /// `batch` gets the thread count and the callback to tick after each run. (The batch decides
 /// what to do with more threads than runs: `run_each` gives them to the runs' rounds.)
-pub(crate) fn with_progress<T>(
+fn with_progress<T>(
     runs: usize,
     threads: Option<usize>,
     batch: impl FnOnce(usize, &(dyn Fn() + Sync)) -> T,
@@ -224,6 +215,7 @@ mod tests {
 
     #[test]
     fn one_duration_grammar_with_minutes_hours_and_bare_seconds_for_the_demo() {
+        use crate::sim_flags::{parse_duration_us, parse_seconds};
         assert_eq!(parse_duration_us("250us"), Ok(250));
         assert_eq!(parse_duration_us("1.5s"), Ok(1_500_000));
         assert_eq!(parse_duration_us("2m"), Ok(120_000_000));

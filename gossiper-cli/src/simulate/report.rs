@@ -1,8 +1,10 @@
 //! The measures as a text table, one JSON object or CSV rows, failed runs marked in each.
 
 use gossiper_node::Protocol;
-use gossiper_sim::{RunReport, SimConfig, SimError, Summary, Timing, metrics::fmt_num, theory};
+use gossiper_sim::{RunReport, SimConfig, SimError, Summary, Timing, theory};
 use serde_json::{Value, json};
+
+use crate::sim_flags::{csv_num, csv_text, json_head, push_stat_table, stat_json};
 
 use super::Failed;
 use super::args::SimulateArgs;
@@ -17,12 +19,12 @@ pub(super) fn describe(args: &SimulateArgs, config: &SimConfig) -> String {
         Timing::Async { .. } => format!(
             "async, interval {}, latency {}",
             args.interval,
-            args.latency.as_deref().unwrap_or("0")
+            args.faults.latency.as_deref().unwrap_or("0")
         ),
     };
     format!(
         "{} nodes, {} topology, {protocol}, fanout {}, {timing}, {} run(s), seed {}",
-        config.nodes, args.topology, config.fanout, args.runs, args.seed
+        config.nodes, args.topology, config.fanout, args.run.runs, args.run.seed
     )
 }
 
@@ -33,7 +35,10 @@ pub(super) fn text_report(
     failed: &[Failed],
 ) -> String {
     let mut out = format!("gossiper simulate: {}\n", describe(args, config));
-    out.push_str(&format!("converged: {}/{} runs\n", s.converged, args.runs));
+    out.push_str(&format!(
+        "converged: {}/{} runs\n",
+        s.converged, args.run.runs
+    ));
     for f in failed {
         let counted = if f.measured {
             "measured to --max-rounds, included below"
@@ -68,44 +73,13 @@ pub(super) fn text_report(
     out
 }
 
-/// Appends a table of measures: name, mean, std, min, max.
-pub(crate) fn push_stat_table<'a>(
-    out: &mut String,
-    measures: impl IntoIterator<Item = (&'a str, gossiper_sim::Stat)>,
-) {
-    out.push_str(&format!(
-        "{:<20} {:>12} {:>12} {:>12} {:>12}\n",
-        "measure", "mean", "std", "min", "max"
-    ));
-    for (name, st) in measures {
-        out.push_str(&format!(
-            "{:<20} {:>12} {:>12} {:>12} {:>12}\n",
-            name,
-            fmt_num(st.mean),
-            fmt_num(st.std),
-            fmt_num(st.min),
-            fmt_num(st.max)
-        ));
-    }
-}
-
-pub(crate) fn stat_json(st: gossiper_sim::Stat) -> Value {
-    json!({ "mean": st.mean, "std": st.std, "min": st.min, "max": st.max })
-}
-
 pub(super) fn json_report(
     args: &SimulateArgs,
     config: &SimConfig,
     s: &Summary,
     failed: &[Failed],
 ) -> String {
-    let mut obj = serde_json::Map::new();
-    obj.insert(
-        "args".into(),
-        serde_json::to_value(args).unwrap_or(Value::Null),
-    );
-    obj.insert("seed".into(), json!(args.seed));
-    obj.insert("runs".into(), json!(args.runs));
+    let mut obj = json_head(args, &args.run);
     obj.insert("measured_runs".into(), json!(s.runs));
     obj.insert("converged_runs".into(), json!(s.converged));
     let failures: Vec<Value> = failed
@@ -152,19 +126,6 @@ pub(super) fn json_report(
     let mut text = Value::Object(obj).to_string();
     text.push('\n');
     text
-}
-
-/// A CSV field: quoted, with inner quotes doubled.
-fn csv_text(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn csv_num(x: f64) -> String {
-    if x.is_nan() {
-        String::new()
-    } else {
-        format!("{x}")
-    }
 }
 
 /// One row per run in run order (a failed run's row names its error in the last column, and has

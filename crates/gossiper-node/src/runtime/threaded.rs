@@ -13,8 +13,9 @@
 //! The runtime, not the engine, reads the clock: [`std::time::Instant`] converted to a
 //! [`Time`] relative to one start instant shared by every thread. The only thing behind a lock
 //! is what the application watches: after every step that changed something, a node publishes a
-//! small [`Snapshot`] (a clone of its state when the state changed, its digest and its
-//! [`Stats`]) into its own `parking_lot` slot, which [`Cluster::snapshots`] reads.
+//! small [`Snapshot`] (a shared copy of its state when the state changed, its digest and its
+//! [`Stats`]) into its own `parking_lot` slot, which [`Cluster::snapshots`] reads without
+//! copying any state.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -83,10 +84,12 @@ enum Command<S> {
 pub struct Snapshot<S: State> {
     /// The node's id.
     pub id: NodeId,
-    /// A copy of the node's state, taken after its latest change.
-    pub state: S,
+    /// A copy of the node's state, taken after its latest change; `None` for a node spawned
+    /// not to share its state ([`Cluster::spawn_sharing`]). Shared with the node's thread:
+    /// reading a snapshot copies a pointer, not the state.
+    pub state: Option<Arc<S>>,
     /// The digest of that state: equal digests mean equal knowledge, and are cheap to compare.
-    pub digest: S::Digest,
+    pub digest: Arc<S::Digest>,
     /// The node's counters at its latest step.
     pub stats: Stats,
     /// How many [`Cluster::write`]s this node has applied so far.
@@ -98,7 +101,7 @@ pub struct Snapshot<S: State> {
 }
 
 impl<S: State> Snapshot<S> {
-    fn of<Sel, Int>(node: &Node<S, Sel, Int>) -> Self
+    fn of<Sel, Int>(node: &Node<S, Sel, Int>, share_state: bool) -> Self
     where
         Sel: NeighborSelector,
         Int: GossipInterval,
@@ -107,8 +110,8 @@ impl<S: State> Snapshot<S> {
         node.state().digest_into(&mut digest);
         Snapshot {
             id: node.id(),
-            state: node.state().clone(),
-            digest,
+            state: share_state.then(|| Arc::new(node.state().clone())),
+            digest: Arc::new(digest),
             stats: *node.stats(),
             writes_applied: 0,
             last_change: None,
@@ -206,7 +209,9 @@ impl<S: State, Sel, Int> fmt::Debug for Cluster<S, Sel, Int> {
 
 impl<S, Sel, Int> Cluster<S, Sel, Int>
 where
-    S: State,
+    // Snapshots share the published copy with the watcher.
+    S: State + Sync,
+    S::Digest: Sync,
     Sel: NeighborSelector + 'static,
     Int: GossipInterval + 'static,
 {
@@ -219,6 +224,19 @@ where
     pub fn spawn(
         nodes: Vec<Node<S, Sel, Int>>,
         network: InMemoryNetwork,
+    ) -> Result<Self, ClusterError> {
+        Self::spawn_sharing(nodes, network, |_| true)
+    }
+
+    /// [`spawn`](Cluster::spawn), where only the nodes `share` names publish a copy of their
+    /// state in their snapshots (the others publish their digest and counters only, and their
+    /// [`Snapshot::state`] is `None`). Each copy costs the node's state again, and again every
+    /// time it changes: a watcher that looks at 16 nodes of 1,000, each holding an entry per
+    /// node, should not pay for a second copy of all million entries.
+    pub fn spawn_sharing(
+        nodes: Vec<Node<S, Sel, Int>>,
+        network: InMemoryNetwork,
+        share: impl Fn(NodeId) -> bool,
     ) -> Result<Self, ClusterError> {
         let mut ids: Vec<NodeId> = nodes.iter().map(Node::id).collect();
         ids.sort_unstable();
@@ -242,7 +260,12 @@ where
             }
             transports.push(transport);
         }
-        let slots: Slots<S> = Arc::new(nodes.iter().map(|n| Mutex::new(Snapshot::of(n))).collect());
+        let slots: Slots<S> = Arc::new(
+            nodes
+                .iter()
+                .map(|n| Mutex::new(Snapshot::of(n, share(n.id()))))
+                .collect(),
+        );
         let clock = Clock {
             start: Instant::now(),
         };
@@ -256,6 +279,7 @@ where
         for (index, (node, transport)) in nodes.into_iter().zip(transports).enumerate() {
             let (tx, rx) = mpsc::channel();
             let worker = Worker {
+                share_state: share(node.id()),
                 node,
                 transport,
                 commands: rx,
@@ -412,6 +436,8 @@ impl<S: State, Sel, Int> Drop for Cluster<S, Sel, Int> {
 /// Everything one node thread owns.
 struct Worker<S: State, Sel, Int> {
     node: Node<S, Sel, Int>,
+    /// Whether snapshots carry a copy of the state.
+    share_state: bool,
     transport: InMemoryTransport,
     commands: Receiver<Command<S>>,
     slots: Slots<S>,
@@ -516,22 +542,27 @@ where
         if state_changed {
             last.last_change = Some(self.clock.now());
         }
-        let fresh = state_changed.then(|| {
+        let mut fresh = state_changed.then(|| {
             let mut digest = S::Digest::default();
             self.node.state().digest_into(&mut digest);
-            (self.node.state().clone(), digest)
+            let state = self
+                .share_state
+                .then(|| Arc::new(self.node.state().clone()));
+            (state, Arc::new(digest))
         });
         {
             let mut slot = self.slots[self.index].lock();
-            if let Some((state, digest)) = fresh {
-                slot.state = state;
-                slot.digest = digest;
+            if let Some((state, digest)) = &mut fresh {
+                // Swapped, so that the old copy is freed after the lock is released.
+                std::mem::swap(&mut slot.state, state);
+                std::mem::swap(&mut slot.digest, digest);
             }
             slot.stats = stats;
             slot.writes_applied = writes_applied;
             slot.last_change = last.last_change;
             slot.running = running;
         }
+        drop(fresh);
         last.stats = stats;
         last.writes_applied = writes_applied;
     }
@@ -592,7 +623,12 @@ mod tests {
                 "{mode}: no convergence"
             );
             for snap in cluster.snapshots() {
-                assert_eq!(snap.state.len(), 5, "{mode}: {} lacks keys", snap.id);
+                assert_eq!(
+                    snap.state.as_deref().unwrap().len(),
+                    5,
+                    "{mode}: {} lacks keys",
+                    snap.id
+                );
                 assert!(snap.last_change.is_some());
             }
             let totals = cluster.totals();
@@ -628,8 +664,16 @@ mod tests {
         assert!(!cluster.converged(), "everyone starts different");
         for (i, snap) in cluster.snapshots().iter().enumerate() {
             assert_eq!(snap.id, NodeId(i as u64));
-            assert_eq!(snap.state.len(), 1);
-            assert_eq!(snap.state.get(snap.id, "own").unwrap().value, [i as u8]);
+            assert_eq!(snap.state.as_deref().unwrap().len(), 1);
+            assert_eq!(
+                snap.state
+                    .as_deref()
+                    .unwrap()
+                    .get(snap.id, "own")
+                    .unwrap()
+                    .value,
+                [i as u8]
+            );
             assert_eq!(snap.last_change, None);
             assert!(snap.running);
         }
@@ -652,11 +696,48 @@ mod tests {
                 && cluster
                     .snapshots()
                     .iter()
-                    .all(|s| s.state.get(NodeId(2), "news").is_some())
+                    .all(|s| s.state.as_deref().unwrap().get(NodeId(2), "news").is_some())
         }));
         assert_eq!(cluster.snapshot(NodeId(2)).unwrap().writes_applied, 1);
         assert_eq!(cluster.snapshot(NodeId(1)).unwrap().writes_applied, 0);
         assert!(cluster.converged());
+    }
+
+    #[test]
+    fn only_the_sharing_nodes_publish_their_state_and_all_publish_their_digest() {
+        let cluster = Cluster::spawn_sharing(
+            nodes(4, Mode::PushPull),
+            InMemoryNetwork::new(1_400),
+            |id| id == NodeId(1),
+        )
+        .unwrap();
+        cluster
+            .write(NodeId(3), |s: &mut KvMap| {
+                s.set(NodeId(3), "news", b"!".to_vec());
+            })
+            .unwrap();
+        assert!(wait_until(10, || cluster.writes_applied() == 1 && cluster.converged()));
+        let snaps = cluster.snapshots();
+        let shared: Vec<bool> = snaps.iter().map(|s| s.state.is_some()).collect();
+        assert_eq!(shared, [false, true, false, false]);
+        // The sharing node's copy follows its state; every digest (equal: converged) too.
+        assert!(wait_until(10, || {
+            cluster
+                .snapshot(NodeId(1))
+                .unwrap()
+                .state
+                .as_deref()
+                .unwrap()
+                .len()
+                == 5
+        }));
+        assert!(snaps.windows(2).all(|w| w[0].digest == w[1].digest));
+        let nodes = cluster.stop().unwrap();
+        assert!(
+            nodes
+                .iter()
+                .all(|n| n.state().get(NodeId(3), "news").is_some())
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The small grammars of the fault and timing flags: durations, intervals, latencies, node
-//! sets, partitions, crashes and churn. `simulate-cluster` shares them.
+//! The small grammars of the simulators' flags: durations, intervals, latencies, node sets,
+//! partitions, crashes and churn, read once for `simulate`, `simulate-cluster` and the demo.
 
 use gossiper_sim::{Churn, Crash, Latency, NodeSet, Partition, SimInterval};
 
@@ -54,7 +54,7 @@ fn parse_range_us(s: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
-pub(super) fn parse_interval(s: &str) -> Result<SimInterval, String> {
+pub(crate) fn parse_interval(s: &str) -> Result<SimInterval, String> {
     let to_u32 = |us: u64| {
         u32::try_from(us)
             .ok()
