@@ -403,7 +403,10 @@ type Engine = Node<ClusterState, UniformRandom, FixedInterval>;
 pub const REFLECTION_FACTOR: usize = 3;
 
 /// Most recycled datagram buffers kept.
-const SPARE_BUFFERS: usize = 8;
+const SPARE_BUFFERS: usize = 32;
+/// Smallest capacity a datagram buffer is given: every idle-path datagram (pings, acks,
+/// fingerprints: 30–100 bytes) fits, so a recycled buffer never grows for the next one.
+const MIN_BUFFER: usize = 128;
 
 /// Suspicion period in gossip intervals per decade of cluster size (see
 /// `ClusterNode::suspicion_period`).
@@ -1153,7 +1156,7 @@ impl ClusterNode {
         })
     }
 
-    /// Up to `count` random live members; under SWIM those that answered this node first
+    /// Up to `count` random live members; under SWIM those heard from directly first
     /// (see [`Swim::pick_live_ids`]).
     fn pick_live(&mut self, count: usize, except: Option<NodeId>) -> Vec<NodeId> {
         if let Some(swim) = &mut self.swim {
@@ -1272,7 +1275,7 @@ impl ClusterNode {
 
     fn send_raw(&mut self, to: SocketAddr, kind: EnvelopeKind, payload: &[u8]) {
         let mut bytes = self.spare.pop().unwrap_or_default();
-        bytes.reserve(payload.len() + self.codec.overhead());
+        bytes.reserve((payload.len() + self.codec.overhead()).max(MIN_BUFFER));
         self.codec
             .seal(kind, self.id, self.generation, payload, &mut bytes);
         self.stats.packets_out += 1;

@@ -1008,20 +1008,20 @@ impl Swim {
     }
 
     /// Picks up to `k` distinct random indices into `live` (skipping `except`) into `picks`,
-    /// members that answered us first (see [`live_verified`](Swim::live_verified)).
+    /// members heard from directly first (see [`live_heard`](Swim::live_heard)).
     fn pick_live(&mut self, k: usize, except: Option<NodeId>) {
         self.picks.clear();
         let n = self.table.live_len();
         let avail = n - usize::from(except.is_some_and(|e| self.is_live(e)));
         let k = k.min(avail);
-        let verified = self.table.verified_live_len();
-        if verified > 0 && verified < n && verified * 8 < n {
-            // Few members answered us (a flood of forged ones, or we just joined): find
-            // them by a scan rather than by chance, at a cost this rare case can afford.
+        let heard = self.table.heard_live_len();
+        if heard > 0 && heard < n && heard * 8 < n {
+            // Few members heard from directly (a flood of forged ones, or we just joined):
+            // find them by a scan rather than by chance, at a cost this rare case can afford.
             let mut found = std::mem::take(&mut self.verified_scratch);
             found.clear();
             found.extend(
-                (0..n).filter(|&i| self.live_verified(i) && Some(self.table.live_id(i)) != except),
+                (0..n).filter(|&i| self.live_heard(i) && Some(self.table.live_id(i)) != except),
             );
             for j in 0..found.len().min(k) {
                 let r = self.rng.random_range(j..found.len());
@@ -1030,13 +1030,13 @@ impl Swim {
             }
             self.verified_scratch = found;
         }
-        for verified_only in [verified > 0 && verified < n, false] {
+        for heard_only in [heard > 0 && heard < n, false] {
             let mut attempts = 0;
             while self.picks.len() < k && attempts < 8 * k + 16 {
                 attempts += 1;
                 let i = self.rng.random_range(0..n);
                 if Some(self.table.live_id(i)) != except
-                    && (!verified_only || self.live_verified(i))
+                    && (!heard_only || self.live_heard(i))
                     && !self.picks.contains(&i)
                 {
                     self.picks.push(i);
@@ -1045,24 +1045,26 @@ impl Swim {
         }
     }
 
-    /// Up to `k` distinct random live members (not `except`) into `out`, those that answered
-    /// this node first: whom a caller above this state machine should talk to.
+    /// Up to `k` distinct random live members (not `except`) into `out`, those heard from
+    /// directly first: whom a caller above this state machine should talk to.
     pub fn pick_live_ids(&mut self, k: usize, except: Option<NodeId>, out: &mut Vec<NodeId>) {
         self.pick_live(k, except);
         out.extend(self.picks.iter().map(|&i| self.table.live_id(i)));
     }
 
-    /// One random live member, preferably one that answered this node (no allocation).
+    /// One random live member, preferably one heard from directly (no allocation).
     pub fn pick_one_live(&mut self) -> Option<NodeId> {
         self.pick_live(1, None);
         self.picks.first().map(|&i| self.table.live_id(i))
     }
 
-    /// Whether the `i`th live member answered one of our pings at its address. Gossip,
-    /// indirect probes and key-value exchanges go to such members first, so that thousands
-    /// of forged members nobody answers for cannot starve the real ones of traffic.
-    pub fn live_verified(&self, i: usize) -> bool {
-        self.table.rec(self.table.live_slot(i)).verified()
+    /// Whether the `i`th live member was heard from directly (it answered a ping of ours, or
+    /// spoke for itself, or the caller vouched for it in [`restore`](Swim::restore)), not only
+    /// of second-hand. Gossip, indirect probes and key-value exchanges go to such members
+    /// first, so that thousands of forged members nobody answers for cannot starve the real
+    /// ones of traffic.
+    pub fn live_heard(&self, i: usize) -> bool {
+        !self.table.rec(self.table.live_slot(i)).second_hand()
     }
 
     fn start_probe(&mut self, now: Time) {
@@ -1552,7 +1554,7 @@ impl Swim {
                 self.table.set_name(idx, u.name);
                 let mut unverified = None;
                 if let Some(a) = u.addr {
-                    self.table.set_addr(idx, a);
+                    self.table.rec_mut(idx).set_addr(a);
                     unverified = (!self.table.rec(idx).verified()).then_some(a);
                 }
                 let m = self.table.rec_mut(idx);

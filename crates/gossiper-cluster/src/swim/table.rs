@@ -79,9 +79,8 @@ impl Rec {
         self.addr.get()
     }
 
-    /// Moves the member; a new address is not verified. (Through [`MemberTable::set_addr`],
-    /// which keeps the count of verified live members.)
-    fn set_addr(&mut self, a: SocketAddr) {
+    /// Moves the member; a new address is not verified.
+    pub fn set_addr(&mut self, a: SocketAddr) {
         let a = PackedAddr::new(a);
         if a != self.addr {
             self.addr = a;
@@ -148,9 +147,9 @@ pub(super) struct MemberTable {
     /// Slots of the Alive and Suspect members. Also the probe order: a pass probes it from
     /// position 0 to the end, then it is reshuffled.
     live: Vec<u32>,
-    /// How many live members are [`Rec::verified`]: picks among them need no scan while
-    /// they are most of the list.
-    verified_live: usize,
+    /// How many live members are not [`Rec::second_hand`] (heard from directly, or vouched
+    /// for): picks among them need no scan while they are most of the list.
+    heard_live: usize,
 }
 
 fn hash(id: NodeId) -> u64 {
@@ -184,31 +183,19 @@ impl MemberTable {
         &mut self.records[slot]
     }
 
-    /// Sets whether member `slot` answered us at its address.
+    /// Sets whether member `slot` answered us at its address (which also makes it no longer
+    /// second-hand).
     pub fn set_verified(&mut self, slot: usize, v: bool) {
         let r = &mut self.records[slot];
-        if r.is_live() && r.verified() != v {
-            if v {
-                self.verified_live += 1;
-            } else {
-                self.verified_live -= 1;
-            }
+        if r.is_live() && v && r.second_hand() {
+            self.heard_live += 1;
         }
         r.set_verified(v);
     }
 
-    /// Moves member `slot` to `a` (unverified if it is a new address).
-    pub fn set_addr(&mut self, slot: usize, a: SocketAddr) {
-        let was = self.records[slot].verified();
-        self.records[slot].set_addr(a);
-        if was && !self.records[slot].verified() && self.records[slot].is_live() {
-            self.verified_live -= 1;
-        }
-    }
-
-    /// How many live members are verified.
-    pub fn verified_live_len(&self) -> usize {
-        self.verified_live
+    /// How many live members are not second-hand.
+    pub fn heard_live_len(&self) -> usize {
+        self.heard_live
     }
 
     pub fn records(&self) -> &[Rec] {
@@ -339,7 +326,7 @@ impl MemberTable {
     /// Puts slot `slot` on the live list at position `pos` (≤ the list's length), moving
     /// whatever was there to the end. The caller checked it is not live.
     pub fn live_insert(&mut self, slot: usize, pos: usize) {
-        self.verified_live += usize::from(self.records[slot].verified());
+        self.heard_live += usize::from(!self.records[slot].second_hand());
         let end = self.live.len();
         self.live.push(slot as u32);
         self.records[slot].live_slot = end as u32;
@@ -350,7 +337,7 @@ impl MemberTable {
     /// part of the pass) and after it (the unprobed part) apart: the hole is filled from its own
     /// side. Returns the new `keep`.
     pub fn live_remove(&mut self, slot: usize, mut keep: usize) -> usize {
-        self.verified_live -= usize::from(self.records[slot].verified());
+        self.heard_live -= usize::from(!self.records[slot].second_hand());
         let pos = self.records[slot].live_slot as usize;
         if pos < keep {
             // Fill the hole with the last probed entry; the probed part shrinks by one.
@@ -431,10 +418,10 @@ mod tests {
             t.records().iter().filter(|r| r.is_live()).count()
         );
         assert_eq!(
-            t.verified_live_len(),
+            t.heard_live_len(),
             t.records()
                 .iter()
-                .filter(|r| r.is_live() && r.verified())
+                .filter(|r| r.is_live() && !r.second_hand())
                 .count()
         );
     }
@@ -479,9 +466,9 @@ mod tests {
         t.rec_mut(s).set_since(Time(u64::MAX));
         assert!(t.rec(s).verified(), "and the time the flag");
         let a = t.rec(s).addr();
-        t.set_addr(s, a);
+        t.rec_mut(s).set_addr(a);
         assert!(t.rec(s).verified(), "the same address stays verified");
-        t.set_addr(s, "10.9.9.9:1".parse().unwrap());
+        t.rec_mut(s).set_addr("10.9.9.9:1".parse().unwrap());
         assert!(!t.rec(s).verified(), "a new address is not");
     }
 
