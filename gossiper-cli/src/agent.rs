@@ -164,7 +164,7 @@ pub enum LogFormat {
     Json,
 }
 
-fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
+pub(crate) fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
     s.to_socket_addrs()
         .map_err(|e| CliError::usage(format!("bad {what} address {s:?}: {e}")))?
         .next()
@@ -172,7 +172,7 @@ fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
 }
 
 /// Reads a secret file, warning when others may read it.
-fn read_secret(what: &str, path: &Path) -> Result<String, CliError> {
+pub(crate) fn read_secret(what: &str, path: &Path) -> Result<String, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("cannot read {what} {}: {e}", path.display())))?;
     #[cfg(unix)]

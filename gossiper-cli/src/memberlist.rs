@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,6 +16,7 @@ use gossiper_memberlist::{Config, Keyring, Timing};
 
 use crate::CliError;
 use crate::agent::AgentArgs;
+use crate::agent::{read_secret as read_file, resolve};
 
 /// Which wire protocol `gossiper agent` speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -65,18 +66,6 @@ pub fn parse_keyring(text: &str) -> Result<Keyring, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Keyring::new(&keys)
-}
-
-fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
-    s.to_socket_addrs()
-        .map_err(|e| CliError::usage(format!("bad {what} address {s:?}: {e}")))?
-        .next()
-        .ok_or_else(|| CliError::usage(format!("bad {what} address {s:?}")))
-}
-
-fn read_file(what: &str, path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| CliError::usage(format!("cannot read {what} {}: {e}", path.display())))
 }
 
 /// The node's configuration from the agent's options.
