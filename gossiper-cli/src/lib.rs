@@ -92,21 +92,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let parsed = Cli::command()
-        .try_get_matches_from(args)
-        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
-    let (cli, matches) = match parsed {
+    let (cli, matches) = match parse::<Cli, _, _>(args) {
         Ok(parsed) => parsed,
-        Err(e) if e.exit_code() == 0 => {
-            // --help and --version: clap prints them to stdout.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // A usage error: one line on stderr like every other error, exit 2.
-            eprintln!("gossiper: {}", one_line(&e.render().to_string()));
-            return ExitCode::from(e.exit_code().clamp(1, 255) as u8);
-        }
+        Err(code) => return code,
     };
     // The agent sets up its own logging once it has read its settings.
     if !matches!(cli.command, Some(Command::Agent(_))) {
@@ -138,6 +126,60 @@ where
         Some(Command::SimulateCluster(args)) => simulate_cluster::run(&args),
     };
     exit::report(result)
+}
+
+/// The `gossiperd` binary: `gossiper agent` as a program of its own, with the same flags,
+/// variables and config keys. It links only the agent, so it keeps less code resident than the
+/// `gossiper` binary, which also holds the demo and both simulators (docs/benchmarks.md has
+/// the resident memory of each).
+#[derive(Debug, Parser)]
+#[command(name = "gossiperd", version, long_about = None)]
+#[command(
+    about = "The gossiper agent: one cluster member over UDP with its HTTP API (the same as `gossiper agent`)."
+)]
+pub struct DaemonCli {
+    /// The agent's options, as `gossiper agent` takes them.
+    #[command(flatten)]
+    pub agent: agent::AgentArgs,
+}
+
+/// Parses `args` as `gossiperd` does, runs the agent, and returns the exit code: what
+/// `src/bin/gossiperd.rs` calls.
+pub fn daemon_main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match parse::<DaemonCli, _, _>(args) {
+        Ok((cli, matches)) => exit::report(agent::run(cli.agent, &matches)),
+        Err(code) => code,
+    }
+}
+
+/// Parses `args` into `C` and its matches; on `--help`/`--version` prints them and returns
+/// success, on a usage error prints it as one line and returns its exit code (2).
+fn parse<C, I, T>(args: I) -> Result<(C, clap::ArgMatches), ExitCode>
+where
+    C: CommandFactory + FromArgMatches,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let parsed = C::command()
+        .try_get_matches_from(args)
+        .and_then(|m| C::from_arg_matches(&m).map(|cli| (cli, m)));
+    match parsed {
+        Ok(parsed) => Ok(parsed),
+        Err(e) if e.exit_code() == 0 => {
+            // --help and --version: clap prints them to stdout.
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            // A usage error: one line on stderr like every other error, exit 2.
+            eprintln!("gossiper: {}", one_line(&e.render().to_string()));
+            Err(ExitCode::from(e.exit_code().clamp(1, 255) as u8))
+        }
+    }
 }
 
 /// Folds clap's multi-line usage error into one line: the reason and any hint, without the

@@ -54,6 +54,8 @@ mod error;
 mod events;
 mod handle;
 #[cfg(feature = "http")]
+mod heap;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod memberlist;
 mod ratelog;

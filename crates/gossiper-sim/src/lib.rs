@@ -54,5 +54,7 @@ pub use config::{
 };
 pub use metrics::{RunReport, Stat, Summary};
 pub use replica::{Observed, Replica};
-pub use runner::{default_threads, run_each, run_indexed, run_indexed_each, run_many, run_seed};
+pub use runner::{
+    default_threads, run_each, run_each_register, run_indexed, run_indexed_each, run_many, run_seed,
+};
 pub use sim::{SimError, SimNode, Violation, run, run_threaded};

@@ -10,6 +10,7 @@ use crate::DecodeError;
 pub const MAX_BYTES_LEN: usize = 64 * 1024;
 
 /// Appends `v` as an unsigned LEB128 varint (1 to 10 bytes).
+#[inline]
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -19,18 +20,21 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// How many bytes [`put_varint`] writes for `v`.
+#[inline]
 pub fn varint_len(v: u64) -> usize {
     let bits = 64 - (v | 1).leading_zeros() as usize;
     bits.div_ceil(7)
 }
 
 /// Appends a varint length followed by the bytes.
+#[inline]
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
 /// How many bytes [`put_bytes`] writes for a string of `len` bytes.
+#[inline]
 pub fn bytes_len(len: usize) -> usize {
     varint_len(len as u64) + len
 }
@@ -43,16 +47,19 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader over `input`.
+    #[inline]
     pub fn new(input: &'a [u8]) -> Reader<'a> {
         Reader { input }
     }
 
     /// Bytes not yet consumed.
+    #[inline]
     pub fn remaining(&self) -> &'a [u8] {
         self.input
     }
 
     /// True when everything has been consumed.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.input.is_empty()
     }
@@ -67,6 +74,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one byte.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         let (&b, rest) = self.input.split_first().ok_or(DecodeError::Truncated)?;
         self.input = rest;
@@ -74,6 +82,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned LEB128 varint.
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut value: u64 = 0;
         for i in 0..10 {

@@ -19,8 +19,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use gossiper_sim::{RunReport, SimError, Summary, run_each};
-use gossiper_types::Register;
+use gossiper_sim::{RunReport, SimError, Summary, run_each_register};
 
 use crate::CliError;
 
@@ -52,7 +51,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     }
     check_memory(&config, args.run.runs, args.run.threads)?;
     let outcomes = with_progress(args.run.runs, args.run.threads, |threads, tick| {
-        run_each::<Register<u64>>(&config, args.run.seed, args.run.runs, threads, tick)
+        run_each_register(&config, args.run.seed, args.run.runs, threads, tick)
     })
     .map_err(|e| failure(args, &e))?;
     // A topology that cannot be built (bad parameters, always disconnected, thinner than the

@@ -108,6 +108,11 @@ pub(crate) async fn metrics(State(api): State<Arc<Api>>) -> Response {
         c.refused.load(Ordering::Relaxed),
     );
     counter(
+        "gossiper_api_heap_trims_total",
+        "Times the allocator gave memory back to the system after API connections closed.",
+        c.trims.load(Ordering::Relaxed),
+    );
+    counter(
         "gossiper_api_rejected_total",
         "API requests refused for a limit or a rule (408, 413, 421, 429, 401, 403).",
         c.rejected.load(Ordering::Relaxed),

@@ -21,7 +21,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -91,6 +91,29 @@ pub(crate) struct ApiCounters {
     pub(crate) refused: AtomicU64,
     /// Requests answered with a 4xx for breaking a limit or a rule (413, 408, 421, 429, ...).
     pub(crate) rejected: AtomicU64,
+    /// A heap trim is scheduled (see [`schedule_heap_trim`]).
+    pub(crate) trim_pending: AtomicBool,
+    /// Heap trims that gave memory back to the system.
+    pub(crate) trims: AtomicU64,
+}
+
+/// How long after a connection closes the heap is trimmed; more closes meanwhile share it.
+const TRIM_DELAY: Duration = Duration::from_secs(1);
+
+/// After a connection closes, asks the allocator (once, [`TRIM_DELAY`] later, whatever else
+/// closes meanwhile) to give back what the connections freed: see `crate::heap`.
+fn schedule_heap_trim(api: &Arc<Api>) {
+    if api.counters.trim_pending.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let api = api.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(TRIM_DELAY).await;
+        api.counters.trim_pending.store(false, Ordering::Release);
+        if crate::heap::release_free_memory() {
+            api.counters.trims.fetch_add(1, Ordering::Relaxed);
+        }
+    });
 }
 
 /// Everything a request handler needs.
@@ -167,6 +190,7 @@ pub async fn serve(
                     }
                     api.counters.open.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
+                    schedule_heap_trim(&api);
                 });
             }
             // Reap finished connections so the set stays as small as the open ones.
