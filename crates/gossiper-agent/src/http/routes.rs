@@ -12,6 +12,7 @@
 //! | `GET /v1/kv/NODE` | `{node, keys: {KEY: {value, encoding, version}}}` |
 //! | `GET /v1/kv/NODE/KEY` | `{node, key, value, encoding, version}`; `?raw`: the bytes; `?index=V&wait=5s`: a blocking query |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /ui/` | the cluster view (a page and its two files, see `ui`); `GET /ui` redirects there |
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status.
 
@@ -53,6 +54,9 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
             get(node_keys).put(put_kv).delete(delete_kv),
         )
         .route("/v1/kv/{node}/{key}", get(get_kv))
+        .route("/ui", get(super::ui::redirect))
+        .route("/ui/", get(super::ui::index))
+        .route("/ui/{*asset}", get(super::ui::asset))
         .fallback(|req: Request| async move {
             error(404, format!("no such endpoint: {}", req.uri().path()))
         })
