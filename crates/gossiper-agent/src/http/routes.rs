@@ -9,7 +9,7 @@
 //! | `GET /v1/events` | Server-Sent Events: `member` and `key` events as JSON |
 //! | `PUT /v1/kv/KEY` | stores the raw body (`?ttl=30s` optional): `{key, version}` |
 //! | `DELETE /v1/kv/KEY` | `{key, version}`, 404 when there was no live value |
-//! | `GET /v1/kv/NODE` | `{node, keys: {KEY: {value, encoding, version}}}` |
+//! | `GET /v1/kv/NODE` | `{node, keys: {KEY: {value, encoding, version}}}` (`{}`: a member with no key; 404: no such node) |
 //! | `GET /v1/kv/NODE/KEY` | `{node, key, value, encoding, version}`; `?raw`: the bytes; `?index=V&wait=5s`: a blocking query |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /ui/` | the cluster view (a page and its two files, see `ui`); `GET /ui` redirects there |
@@ -233,7 +233,14 @@ async fn node_keys(State(api): Shared, node: Result<Path<String>, PathRejection>
     };
     match api.handle.keys(&node).await {
         Ok(Some(keys)) => reply(200, &json!({ "node": node, "keys": keys_json(keys) })),
-        Ok(None) => error(404, format!("no node {node:?} known here")),
+        // A member that never wrote a key has none; a name no one knows is a 404.
+        Ok(None) => match api.handle.members().await {
+            Ok(members) if members.iter().any(|m| m.name == node) => {
+                reply(200, &json!({ "node": node, "keys": {} }))
+            }
+            Ok(_) => error(404, format!("no node {node:?} known here")),
+            Err(e) => agent_error(e),
+        },
         Err(e) => agent_error(e),
     }
 }

@@ -174,7 +174,10 @@ mod tests {
         assert!(page.contains(r#"<script src="app.js" defer></script>"#));
         assert!(page.contains(r#"href="style.css""#));
         // Every <script> has a src: the policy would block an inline one.
-        assert_eq!(page.matches("<script").count(), page.matches("<script src=").count());
+        assert_eq!(
+            page.matches("<script").count(),
+            page.matches("<script src=").count()
+        );
         // No inline event handler (` onclick=`...): the policy would block it too.
         let handler = page.match_indices(" on").any(|(at, _)| {
             let rest = &page[at + 3..];

@@ -81,7 +81,11 @@ function setLink(state, text) {
 async function getJson(path) {
   const r = await fetch(path, { cache: "no-store" });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || (r.status + " " + r.statusText));
+  if (!r.ok) {
+    const e = new Error(body.error || (r.status + " " + r.statusText));
+    e.status = r.status;
+    throw e;
+  }
   return body;
 }
 
@@ -249,8 +253,11 @@ async function loadKeys() {
     }
     rows.replaceChildren(...fresh);
   } catch (e) {
+    if (node !== view.selected) return;
+    // 404: this agent holds no key of that node (it wrote none, or they all expired).
+    const text = e.status === 404 ? "no keys" : "cannot read the keys: " + e.message;
     const tr = el("tr");
-    tr.append(el("td", e.message, { colspan: "3", class: "muted" }));
+    tr.append(el("td", text, { colspan: "3", class: "muted" }));
     rows.replaceChildren(tr);
   }
 }
@@ -414,11 +421,14 @@ function follow() {
 // ---- wiring ------------------------------------------------------------------------------
 
 function wire() {
-  $("filter").addEventListener("input", (e) => {
+  const filter = (e) => {
+    if (view.filter === e.target.value) return;
     view.filter = e.target.value;
     view.page = 0;
     drawMembers();
-  });
+  };
+  $("filter").addEventListener("input", filter);
+  $("filter").addEventListener("change", filter);
   $("prev").addEventListener("click", () => { view.page = Math.max(0, view.page - 1); drawMembers(); });
   $("next").addEventListener("click", () => { view.page += 1; drawMembers(); });
   for (const th of document.querySelectorAll("#member-table th")) {
