@@ -164,6 +164,167 @@ async fn the_cluster_view_follows_a_crash_and_writes_keys_as_text() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 }
 
+/// Types `text` into the field `css`, replacing what it held.
+async fn fill(browser: &Browser, css: &str, text: &str) {
+    let input = browser.client.find(Locator::Css(css)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+async fn click(browser: &Browser, css: &str) {
+    let button = browser.client.find(Locator::Css(css)).await.unwrap();
+    button.click().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn with_an_api_token_the_page_asks_for_it_and_writes_only_with_it() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-token");
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "ui-s3cret\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let agents = cluster(1, &["--api-token-file", token.to_str().unwrap()]);
+    let browser = Browser::start(1000, 800).await;
+    browser
+        .client
+        .goto(&format!("http://{}/ui/", agents[0].api))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the token field to show",
+            WAIT,
+            "return !document.getElementById('token-label').hidden \
+               && document.querySelectorAll('#member-rows tr').length === 1;",
+        )
+        .await;
+    fill(&browser, "#w-key", "guarded").await;
+    fill(&browser, "#w-value", "v1").await;
+    click(&browser, "#w-set").await;
+    browser
+        .wait_until(
+            "the page to report the refusal",
+            WAIT,
+            "const r = document.getElementById('w-result'); \
+             return r.classList.contains('error') && r.textContent.includes('Bearer');",
+        )
+        .await;
+    assert_eq!(agents[0].call("GET", "/v1/kv/n0/guarded", b"").0, 404);
+    fill(&browser, "#w-token", "ui-s3cret").await;
+    click(&browser, "#w-set").await;
+    browser
+        .wait_until(
+            "the page to confirm the write",
+            WAIT,
+            "return document.getElementById('w-result').textContent.startsWith('set guarded');",
+        )
+        .await;
+    let (status, body) = agents[0].call("GET", "/v1/kv/n0/guarded", b"");
+    assert_eq!(
+        (status, &body["value"]),
+        (200, &Value::from("v1")),
+        "{body}"
+    );
+    browser.screenshot("cluster-token-write").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_thousand_members_are_paged_filtered_and_their_names_shown_as_text() {
+    let agents = cluster(1, &[]);
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .client
+        .goto(&format!("http://{}/ui/", agents[0].api))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the page to list n0",
+            WAIT,
+            "return document.querySelectorAll('#member-rows tr').length === 1;",
+        )
+        .await;
+    // From here the page's member polls get 1,000 members (one named with markup), as from a
+    // large cluster; everything else still comes from the agent.
+    browser
+        .eval(
+            "const statuses = ['alive', 'alive', 'alive', 'suspect', 'dead'];
+             const fake = Array.from({ length: 1000 }, (_, i) => ({
+               name: i === 7 ? '<b id=\"injected\">n7</b>' : 'n' + i,
+               addr: '10.0.' + (i >> 8) + '.' + (i & 255) + ':7946',
+               status: statuses[i % 5], generation: 1, incarnation: 0, heartbeat: i, phi: 0,
+             }));
+             const real = window.fetch.bind(window);
+             window.fetch = (path, opts) => path === '/v1/members'
+               ? Promise.resolve(new Response(JSON.stringify(fake),
+                   { headers: { 'content-type': 'application/json' } }))
+               : real(path, opts);
+             return true;",
+        )
+        .await;
+    let took = browser
+        .wait_until(
+            "20 pages of 50 rows",
+            WAIT,
+            "return document.getElementById('page').textContent === '1/20' \
+               && document.querySelectorAll('#member-rows tr').length === 50;",
+        )
+        .await;
+    // Problems first: the 200 dead, then the 200 suspect.
+    let first = browser
+        .eval("return document.querySelector('#member-rows tr').cells[2].textContent;")
+        .await;
+    assert_eq!(first, "dead");
+    let counts = browser
+        .eval("return document.getElementById('counts').textContent;")
+        .await;
+    let counts = counts.as_str().unwrap_or_default();
+    assert!(
+        counts.contains("1000 members") && counts.contains("200 dead"),
+        "{counts}"
+    );
+    click(&browser, "#next").await;
+    browser
+        .wait_until(
+            "page 2",
+            WAIT,
+            "return document.getElementById('page').textContent === '2/20';",
+        )
+        .await;
+    fill(&browser, "#filter", "n99").await;
+    browser
+        .wait_until(
+            "the filter to leave n99 and n990-n999",
+            WAIT,
+            "const names = [...document.querySelectorAll('#member-rows tr')] \
+               .map(r => r.dataset.name).sort(); \
+             return names.length === 11 && names[0] === 'n99' \
+               && document.getElementById('page').textContent === '1/1';",
+        )
+        .await;
+    fill(&browser, "#filter", "injected").await;
+    browser
+        .wait_until(
+            "the member named with markup, as text",
+            WAIT,
+            "const rows = [...document.querySelectorAll('#member-rows tr')]; \
+             return rows.length === 1 && rows[0].cells[0].textContent.startsWith('<b id=') \
+               && document.getElementById('injected') === null;",
+        )
+        .await;
+    let shot = browser.screenshot("cluster-thousand-members").await;
+    eprintln!(
+        "1,000 members drawn {took:?} after the first poll; {}",
+        shot.display()
+    );
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
 /// Loads a report file and checks it drew: SVG with marks in it, no console error.
 async fn check_report(browser: &Browser, path: &Path, shot: &str, marks: &str, least: u64) {
     browser

@@ -340,9 +340,12 @@ async function loadMetrics() {
 function drawTraffic() {
   const now = Date.now();
   const max = Math.max(1, ...view.traffic.map((p) => Math.max(p.inRate, p.outRate)));
+  // The chart spans what was measured (at least 30 s), up to the window.
+  const first = view.traffic.length ? view.traffic[0].at : now;
+  const span = Math.min(WINDOW_MS, Math.max(30e3, now - first));
   const points = (pick) => view.traffic
     .map((p) => {
-      const x = 300 - ((now - p.at) / WINDOW_MS) * 300;
+      const x = 300 - ((now - p.at) / span) * 300;
       const y = 58 - (pick(p) / max) * 56;
       return x.toFixed(1) + "," + y.toFixed(1);
     })
