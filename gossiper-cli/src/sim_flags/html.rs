@@ -14,8 +14,9 @@ use crate::CliError;
 /// The `--html` flag both simulators flatten.
 #[derive(Debug, Clone, Default, Args, Serialize)]
 pub struct HtmlArgs {
-    /// Write a self-contained HTML report (configuration and seed, measures, charts): to this
-    /// .html file, or to stdout with `-` in place of the text report.
+    /// Write a self-contained HTML report (configuration and seed, measures, charts; with
+    /// simulate-cluster also a heat map of who holds whom alive, suspect or dead over time): to
+    /// this .html file, or to stdout with `-` in place of the text report.
     #[arg(long, value_name = "FILE.html|-")]
     #[serde(skip)]
     pub html: Option<PathBuf>,
@@ -230,7 +231,8 @@ mod tests {
         let mut p = Page::new("t", "s");
         p.config(&head);
         assert_eq!(p.finish("t").matches("<dt>seed</dt>").count(), 1);
-        assert!(page.contains("<td class=\"n\">2</td>"), "the mean: {page}");
+        let mean = format!("<td class=\"n\">{}</td>", fmt_num(2.0));
+        assert!(page.contains(&mean), "the mean: {page}");
     }
 
     #[test]
