@@ -2,7 +2,8 @@
 //! follows a live three-agent cluster (all alive, then one killed with SIGKILL and shown dead),
 //! writes and deletes a key that the API then serves, and renders a value full of markup as
 //! text; the `simulate --html` and `simulate-cluster --html` reports draw their charts with no
-//! console error. Screenshots land in `target/ui-screenshots/`.
+//! console error; a memberlist agent serves the same page with its members and user events.
+//! Screenshots land in `target/ui-screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); without them the
 //! tests fail and say so.
@@ -12,9 +13,10 @@ mod browser_support;
 mod common;
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use agent_support::cluster;
+use agent_support::{Agent, cluster};
 use browser_support::Browser;
 use fantoccini::Locator;
 use serde_json::Value;
@@ -130,6 +132,18 @@ async fn the_cluster_view_follows_a_crash_and_writes_keys_as_text() {
         .eval("return document.querySelectorAll('main img, main [onerror]').length;")
         .await;
     assert_eq!(elements, 0, "a value became markup");
+    // A long value is cut in the table, saying how long it is.
+    let long = "x".repeat(600);
+    assert_eq!(agents[0].call("PUT", "/v1/kv/long", long.as_bytes()).0, 200);
+    browser
+        .wait_until(
+            "the long value to show cut",
+            WAIT,
+            "const row = document.querySelector('#key-rows tr[data-key=\"long\"]'); \
+             return row !== null && row.cells[1].textContent.length < 200 \
+               && row.cells[1].textContent.endsWith('(600 chars)');",
+        )
+        .await;
     browser.screenshot("cluster-key-set").await;
 
     browser
@@ -319,6 +333,93 @@ async fn a_thousand_members_are_paged_filtered_and_their_names_shown_as_text() {
     let shot = browser.screenshot("cluster-thousand-members").await;
     eprintln!(
         "1,000 members drawn {took:?} after the first poll; {}",
+        shot.display()
+    );
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+/// A loopback port free for both TCP and UDP (memberlist gossips on both).
+fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A `gossiper agent --protocol memberlist` on loopback, joining `join`.
+fn memberlist_agent(name: &str, join: Option<std::net::SocketAddr>) -> Agent {
+    let bind = format!("127.0.0.1:{}", free_port());
+    let api = format!("127.0.0.1:{}", free_port());
+    let mut cmd = Command::new(agent_support::BIN);
+    cmd.args(["agent", "--protocol", "memberlist", "--name", name])
+        .args(["--bind", &bind, "--api", &api])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(j) = join {
+        cmd.args(["--join", &j.to_string()]);
+    }
+    Agent::spawn(name, cmd)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_memberlist_agent_serves_the_page_with_its_members_and_user_events() {
+    let m0 = memberlist_agent("m0", None);
+    let mut m1 = memberlist_agent("m1", Some(m0.gossip));
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .client
+        .goto(&format!("http://{}/ui/", m0.api))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the page to list m0 and m1 alive, without the key and traffic panels",
+            WAIT,
+            "const rows = [...document.querySelectorAll('#member-rows tr')]; \
+             return rows.length === 2 && rows.every(r => r.cells[2].textContent === 'alive') \
+               && document.getElementById('keys').hidden \
+               && document.getElementById('traffic').hidden;",
+        )
+        .await;
+    let (status, _) = m0.call("POST", "/v1/event/deploy", MARKUP.as_bytes());
+    assert_eq!(status, 200);
+    browser
+        .wait_until(
+            "the user event in the timeline, as text",
+            WAIT,
+            &format!(
+                "return [...document.querySelectorAll('#events li')] \
+                   .some(li => li.textContent.includes('user event deploy = ' + {markup})) \
+                   && document.querySelectorAll('main img').length === 0;",
+                markup = Value::from(MARKUP)
+            ),
+        )
+        .await;
+    m1.kill9();
+    let took = browser
+        .wait_until(
+            "the page to show m1 failed",
+            WAIT,
+            &row_shows("m1", "failed"),
+        )
+        .await;
+    browser
+        .wait_until(
+            "the timeline to show the change",
+            WAIT,
+            "return [...document.querySelectorAll('#events li')] \
+               .some(li => li.textContent.includes('m1 is failed (was'));",
+        )
+        .await;
+    let shot = browser.screenshot("memberlist-m1-failed").await;
+    eprintln!(
+        "memberlist: m1 shown failed {took:?} after kill -9; {}",
         shot.display()
     );
     let errors = browser.console_errors().await;

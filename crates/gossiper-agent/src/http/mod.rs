@@ -35,7 +35,7 @@ use crate::AgentHandle;
 pub(crate) mod guard;
 mod metrics;
 mod routes;
-mod ui;
+pub(crate) mod ui;
 pub(crate) mod values;
 mod write_timeout;
 

@@ -7,6 +7,9 @@
 //! `/metrics`), so it sees exactly what the API allows, behind the same `Host` check and the
 //! same write token.
 //!
+//! The memberlist agent serves the same page (`memberlist::http`); the page asks `/v1/health`
+//! which API it is talking to.
+//!
 //! Only the names in [`ASSETS`] are served: the path is a key into that table, never a file
 //! name, so `/ui/../../etc/passwd` or any unknown name is a 404. Every reply carries a
 //! Content-Security-Policy that allows scripts, styles and connections from this origin only

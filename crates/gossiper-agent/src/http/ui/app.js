@@ -2,15 +2,26 @@
 // /metrics, follows /v1/events, and reads and writes keys through /v1/kv. Every text that
 // comes from the cluster (names, addresses, keys, values) is put in the page with textContent,
 // never parsed as markup; the server's Content-Security-Policy forbids inline script anyway.
+//
+// A memberlist agent (`--protocol memberlist`) serves the same page; its API has no /v1/info,
+// keys or metrics, and its /v1/events are Serf user events by long poll. There the page shows
+// the members (Serf's statuses), membership changes seen between polls, and the user events.
 "use strict";
 
 const PAGE_SIZE = 50;          // member rows drawn at once (the table is paged)
 const VALUE_SHOWN = 120;       // characters of a value shown in the key table
 const EVENTS_KEPT = 300;       // events listed in the timeline
 const WINDOW_MS = 5 * 60e3;    // what the traffic chart and the event strip cover
-const STATUS_ORDER = { dead: 0, suspect: 1, left: 2, alive: 3 };
+const STATUS_ORDER = { dead: 0, failed: 0, suspect: 1, leaving: 2, left: 2, alive: 3 };
+/** The badge style of each status word: Serf's `failed` looks like dead, `leaving` like left. */
+const STATUS_STYLE = {
+  alive: "alive", suspect: "suspect", dead: "dead", left: "left", failed: "dead",
+  leaving: "left", removed: "removed", up: "alive", down: "dead", key: "key", lagged: "lagged",
+  user: "key",
+};
 
 const view = {
+  memberlist: false,           // a memberlist agent: members and user events only
   info: null,
   members: [],
   heard: new Map(),            // name -> {heartbeat, at}: when this page saw it advance
@@ -43,10 +54,8 @@ function svgEl(tag, attrs) {
 
 /** A status word as a badge: glyph (CSS) + word, coloured by class. */
 function statusBadge(status) {
-  const known = ["alive", "suspect", "dead", "left", "removed", "up", "down", "key", "lagged"];
-  const word = known.includes(status) ? status : "unknown";
-  const cls = { up: "alive", down: "dead" }[word] || word;
-  return el("span", status, { class: "status status-" + cls });
+  const style = Object.hasOwn(STATUS_STYLE, status) ? STATUS_STYLE[status] : "unknown";
+  return el("span", status, { class: "status status-" + style });
 }
 
 /** A long text cut to `max` characters, saying how much was left out. */
@@ -91,7 +100,25 @@ async function getJson(path) {
 
 // ---- agent facts -------------------------------------------------------------------------
 
+/** A memberlist agent: no /v1/info; its health reply names it. */
+function loadMemberlistInfo(health) {
+  view.memberlist = true;
+  view.info = { name: health.name };
+  $("agent-name").textContent = health.name;
+  document.title = "gossiper · " + health.name;
+  const facts = $("facts");
+  const d = el("div");
+  d.append(el("dt", "protocol"), el("dd", "memberlist (Serf-compatible)"));
+  facts.replaceChildren(d);
+  for (const id of ["keys", "traffic"]) $(id).hidden = true;
+  $("members-note").textContent = "Members as this memberlist agent lists them. Events: "
+    + "membership changes seen between polls, and Serf user events.";
+}
+
 async function loadInfo() {
+  // Both agents answer /v1/health; a memberlist agent says so there.
+  const health = await getJson("/v1/health");
+  if (health.protocol === "memberlist") return loadMemberlistInfo(health);
   const info = await getJson("/v1/info");
   view.info = info;
   if (view.selected === null) view.selected = info.name;
@@ -127,6 +154,7 @@ async function loadMembers() {
     }
     const names = new Set(members.map((m) => m.name));
     for (const name of view.heard.keys()) if (!names.has(name)) view.heard.delete(name);
+    if (view.memberlist) noteChanges(view.members, members);
     view.members = members;
     drawMembers();
     if ($("link").dataset.state === "down") setLink("live", "live");
@@ -135,6 +163,22 @@ async function loadMembers() {
   } finally {
     view.membersBusy = false;
   }
+}
+
+/** Memberlist mode: membership changes between two polls, as timeline events. */
+function noteChanges(before, after) {
+  if (view.polled === undefined) {
+    view.polled = true;
+    return;
+  }
+  const old = new Map(before.map((m) => [m.name, m.status]));
+  for (const m of after) {
+    const was = old.get(m.name);
+    if (was === undefined) addEvent(m.status, m.name + " joined (" + m.status + ")");
+    else if (was !== m.status) addEvent(m.status, m.name + " is " + m.status + " (was " + was + ")");
+    old.delete(m.name);
+  }
+  for (const name of old.keys()) addEvent("removed", name + " is removed");
 }
 
 function heardAgo(m) {
@@ -172,7 +216,9 @@ function visibleMembers() {
 }
 
 function drawCounts() {
-  const counts = { alive: 0, suspect: 0, dead: 0, left: 0 };
+  const counts = view.memberlist
+    ? { alive: 0, leaving: 0, left: 0, failed: 0 }
+    : { alive: 0, suspect: 0, dead: 0, left: 0 };
   for (const m of view.members) counts[m.status] = (counts[m.status] || 0) + 1;
   const list = $("counts");
   list.replaceChildren();
@@ -201,8 +247,9 @@ function drawMembers() {
     name.title = m.name;
     const status = el("td");
     status.append(statusBadge(m.status));
-    tr.append(name, el("td", m.addr || "–"), status, el("td", m.generation),
-      el("td", m.incarnation), el("td", fmtAgo(heardAgo(m))), el("td", m.phi));
+    const heard = m.heartbeat === undefined ? "–" : fmtAgo(heardAgo(m));
+    tr.append(name, el("td", m.addr || "–"), status, el("td", m.generation ?? "–"),
+      el("td", m.incarnation), el("td", heard), el("td", m.phi ?? "–"));
     fresh.push(tr);
   }
   rows.replaceChildren(...fresh);
@@ -221,6 +268,7 @@ function drawMembers() {
 }
 
 function selectNode(name) {
+  if (view.memberlist) return;
   view.selected = name;
   drawMembers();
   loadKeys();
@@ -230,7 +278,7 @@ function selectNode(name) {
 
 async function loadKeys() {
   const node = view.selected;
-  if (node === null) return;
+  if (node === null || view.memberlist) return;
   $("keys-node").textContent = node;
   const rows = $("key-rows");
   try {
@@ -375,10 +423,30 @@ function drawStrip() {
   for (const e of view.events) {
     if (e.at < now - WINDOW_MS) continue;
     const x = 600 - ((now - e.at) / WINDOW_MS) * 600;
-    const row = e.kind === "key" ? 13 : 1;
-    ticks.push(svgEl("rect", { x: x.toFixed(1), y: row, width: 2, height: 10, class: "tick-" + e.kind }));
+    const style = Object.hasOwn(STATUS_STYLE, e.kind) ? STATUS_STYLE[e.kind] : "unknown";
+    const row = style === "key" ? 13 : 1;
+    ticks.push(svgEl("rect", { x: x.toFixed(1), y: row, width: 2, height: 10, class: "tick-" + style }));
   }
   strip.replaceChildren(...ticks);
+}
+
+/** Memberlist mode: Serf user events, by long poll from the newest index seen. */
+async function followUserEvents(index) {
+  try {
+    const r = await fetch("/v1/events?index=" + index + "&wait=20s", { cache: "no-store" });
+    if (!r.ok) throw new Error(r.status + " " + r.statusText);
+    const events = await r.json();
+    for (const e of events) {
+      const payload = e.encoding === "base64" ? "base64: " + e.payload : e.payload;
+      addEvent("user", "user event " + e.name + " = " + truncate(payload, 60) + " (clock " + e.ltime + ")");
+      index = Math.max(index, e.index);
+    }
+    const newest = Number(r.headers.get("x-gossiper-index"));
+    if (Number.isFinite(newest)) index = Math.max(index, newest);
+    setTimeout(() => followUserEvents(index), 0);
+  } catch (_) {
+    setTimeout(() => followUserEvents(index), 3000);
+  }
 }
 
 function scheduleRefresh() {
@@ -435,11 +503,14 @@ function wire() {
   $("prev").addEventListener("click", () => { view.page = Math.max(0, view.page - 1); drawMembers(); });
   $("next").addEventListener("click", () => { view.page += 1; drawMembers(); });
   for (const th of document.querySelectorAll("#member-table th")) {
-    th.addEventListener("click", () => {
+    const sortBy = () => {
       const key = th.dataset.sort;
       view.sort = { key, dir: view.sort.key === key ? -view.sort.dir : 1 };
       drawMembers();
-    });
+    };
+    th.tabIndex = 0;
+    th.addEventListener("click", sortBy);
+    th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(); } });
   }
   const rows = $("member-rows");
   const pick = (e) => {
@@ -461,13 +532,22 @@ async function start() {
     return;
   }
   loadMembers();
+  setInterval(loadMembers, 1000);
+  setInterval(drawStrip, 1000);
+  if (view.memberlist) {
+    setLink("live", "live");
+    // The events so far are history, not news: start after the newest.
+    fetch("/v1/events", { cache: "no-store" })
+      .then((r) => Number(r.headers.get("x-gossiper-index")) || 0)
+      .catch(() => 0)
+      .then(followUserEvents);
+    return;
+  }
   loadKeys();
   loadMetrics();
   follow();
-  setInterval(loadMembers, 1000);
   setInterval(loadMetrics, 2000);
   setInterval(loadKeys, 5000);
-  setInterval(drawStrip, 1000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
