@@ -33,12 +33,26 @@ fn row_shows(name: &str, status: &str) -> String {
     )
 }
 
+/// Whether a timeline entry holds `text`, as a script's condition.
+fn timeline_has(text: &str) -> String {
+    format!(
+        "return [...document.querySelectorAll('#events li')] \
+           .some(li => li.textContent.includes({}));",
+        Value::from(text)
+    )
+}
+
+/// Opens the UI of the agent whose API is at `api`.
+async fn open_ui(browser: &Browser, api: &str) {
+    let page = format!("http://{api}/ui/");
+    browser.client.goto(&page).await.expect("open /ui/");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_cluster_view_follows_a_crash_and_writes_keys_as_text() {
     let mut agents = cluster(3, &[]);
     let browser = Browser::start(1280, 900).await;
-    let page = format!("http://{}/ui/", agents[0].api);
-    browser.client.goto(&page).await.expect("open /ui/");
+    open_ui(&browser, &agents[0].api).await;
 
     browser
         .wait_until(
@@ -78,8 +92,7 @@ async fn the_cluster_view_follows_a_crash_and_writes_keys_as_text() {
         .wait_until(
             "the timeline to show n2 down",
             WAIT,
-            "return [...document.querySelectorAll('#events li')] \
-             .some(li => li.textContent.includes('n2 is down'));",
+            &timeline_has("n2 is down"),
         )
         .await;
     let shot = browser.screenshot("cluster-n2-dead").await;
@@ -93,18 +106,9 @@ async fn the_cluster_view_follows_a_crash_and_writes_keys_as_text() {
     );
 
     // A key set from the page is served by the API, and its markup stays text.
-    for (field, text) in [("#w-key", "ui-test"), ("#w-value", MARKUP)] {
-        let input = browser.client.find(Locator::Css(field)).await.unwrap();
-        input.send_keys(text).await.unwrap();
-    }
-    browser
-        .client
-        .find(Locator::Css("#w-set"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(&browser, "#w-key", "ui-test").await;
+    fill(&browser, "#w-value", MARKUP).await;
+    click(&browser, "#w-set").await;
     browser
         .wait_until(
             "the page to confirm the write",
@@ -146,14 +150,7 @@ async fn the_cluster_view_follows_a_crash_and_writes_keys_as_text() {
         .await;
     browser.screenshot("cluster-key-set").await;
 
-    browser
-        .client
-        .find(Locator::Css("#w-delete"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#w-delete").await;
     browser
         .wait_until(
             "the page to confirm the delete",
@@ -203,11 +200,7 @@ async fn with_an_api_token_the_page_asks_for_it_and_writes_only_with_it() {
     }
     let agents = cluster(1, &["--api-token-file", token.to_str().unwrap()]);
     let browser = Browser::start(1000, 800).await;
-    browser
-        .client
-        .goto(&format!("http://{}/ui/", agents[0].api))
-        .await
-        .unwrap();
+    open_ui(&browser, &agents[0].api).await;
     browser
         .wait_until(
             "the token field to show",
@@ -250,11 +243,7 @@ async fn with_an_api_token_the_page_asks_for_it_and_writes_only_with_it() {
 async fn a_thousand_members_are_paged_filtered_and_their_names_shown_as_text() {
     let agents = cluster(1, &[]);
     let browser = Browser::start(1280, 900).await;
-    browser
-        .client
-        .goto(&format!("http://{}/ui/", agents[0].api))
-        .await
-        .unwrap();
+    open_ui(&browser, &agents[0].api).await;
     browser
         .wait_until(
             "the page to list n0",
@@ -372,11 +361,7 @@ async fn a_memberlist_agent_serves_the_page_with_its_members_and_user_events() {
     let m0 = memberlist_agent("m0", None);
     let mut m1 = memberlist_agent("m1", Some(m0.gossip));
     let browser = Browser::start(1280, 900).await;
-    browser
-        .client
-        .goto(&format!("http://{}/ui/", m0.api))
-        .await
-        .unwrap();
+    open_ui(&browser, &m0.api).await;
     browser
         .wait_until(
             "the page to list m0 and m1 alive, without the key and traffic panels",
@@ -413,8 +398,7 @@ async fn a_memberlist_agent_serves_the_page_with_its_members_and_user_events() {
         .wait_until(
             "the timeline to show the change",
             WAIT,
-            "return [...document.querySelectorAll('#events li')] \
-               .some(li => li.textContent.includes('m1 is failed (was'));",
+            &timeline_has("m1 is failed (was alive)"),
         )
         .await;
     let shot = browser.screenshot("memberlist-m1-failed").await;

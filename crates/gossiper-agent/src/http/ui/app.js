@@ -17,7 +17,7 @@ const STATUS_ORDER = { dead: 0, failed: 0, suspect: 1, leaving: 2, left: 2, aliv
 const STATUS_STYLE = {
   alive: "alive", suspect: "suspect", dead: "dead", left: "left", failed: "dead",
   leaving: "left", removed: "removed", up: "alive", down: "dead", key: "key", lagged: "lagged",
-  user: "key",
+  user: "key", stream: "info",
 };
 
 const view = {
@@ -461,7 +461,8 @@ function follow() {
   const source = new EventSource("/v1/events");
   source.onopen = () => {
     setLink("live", "live");
-    addEvent("up", "event stream connected");
+    view.streamUp = true;
+    addEvent("stream", "event stream connected");
   };
   source.addEventListener("member", (msg) => {
     const e = JSON.parse(msg.data);
@@ -482,6 +483,9 @@ function follow() {
   });
   source.onerror = () => {
     setLink("connecting", "event stream lost, reconnecting…");
+    // Once per loss: what happened meanwhile is not in the timeline.
+    if (view.streamUp) addEvent("stream", "event stream lost: events until it is back are missed");
+    view.streamUp = false;
     if (source.readyState === EventSource.CLOSED) {
       source.close();
       setTimeout(follow, 3000);
