@@ -413,7 +413,11 @@ function addEvent(kind, text) {
   const list = $("events");
   list.prepend(li);
   while (list.children.length > EVENTS_KEPT) list.lastElementChild.remove();
-  drawStrip();
+  // A burst of events (a storm of joins) redraws the strip once, not once per event.
+  if (!view.stripSoon) {
+    view.stripSoon = true;
+    setTimeout(() => { view.stripSoon = false; drawStrip(); }, 200);
+  }
 }
 
 function drawStrip() {
