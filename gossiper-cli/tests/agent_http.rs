@@ -521,3 +521,46 @@ fn clients_that_never_read_their_replies_are_cut_off_by_the_write_timeout() {
     assert!(alive(&mut agents.into_iter().next().expect("agent")));
     drop(greedy);
 }
+
+#[test]
+fn the_ui_is_served_from_the_binary_behind_the_host_check_and_a_content_security_policy() {
+    let agents = cluster(2, &[]);
+    let a = &agents[0];
+    let get = |path: &str, host: &str| {
+        send(&a.api, "GET", path, &[("Host", host)], b"", SHORT).expect("get")
+    };
+    for (path, kind) in [
+        ("/ui/", "text/html; charset=utf-8"),
+        ("/ui/app.js", "application/javascript; charset=utf-8"),
+        ("/ui/style.css", "text/css; charset=utf-8"),
+    ] {
+        let r = get(path, "127.0.0.1");
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some(kind), "{path}");
+        assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!r.text().is_empty());
+    }
+    assert!(get("/ui/", "localhost").text().contains("app.js"));
+    let redirect = get("/ui", "127.0.0.1");
+    assert_eq!(redirect.status, 308);
+    assert_eq!(redirect.header("location"), Some("/ui/"));
+    // The path is a name in a table, never a file: traversal and unknown names are 404s.
+    for path in [
+        "/ui/../../etc/passwd",
+        "/ui/%2e%2e/%2e%2e/etc/passwd",
+        "/ui/..%2f..%2fetc%2fpasswd",
+        "/ui/nope.js",
+        "/ui/app.js/",
+    ] {
+        let r = get(path, "127.0.0.1");
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        assert!(!r.text().contains("root:"), "{path}");
+    }
+    assert_eq!(get("/ui/", "evil.example").status, 421);
+    // The page reads a member's keys: none written is an empty set, not an error.
+    let (s, keys) = a.call("GET", "/v1/kv/n1", b"");
+    assert_eq!((s, &keys["keys"]), (200, &serde_json::json!({})), "{keys}");
+    assert_eq!(a.call("GET", "/v1/kv/nobody", b"").0, 404);
+}

@@ -287,3 +287,27 @@ fn plot_dash_draws_the_curve_and_the_theory_on_the_terminal_after_the_table() {
     assert!(top.trim_end().ends_with('•'), "{plot}");
     assert_usage_error(&["--plot", "-", "--format", "json"], "--format text");
 }
+
+#[test]
+fn the_html_report_holds_the_chart_with_its_theory_curve_and_the_measures() {
+    let o = simulate(&[
+        "--nodes", "300", "--runs", "2", "--seed", "5", "--html", "-",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(page.starts_with("<!doctype html>"), "{page:.200}");
+    assert!(!page.contains("<script"));
+    assert!(
+        page.contains("<svg") && page.contains("mean-field theory"),
+        "{page}"
+    );
+    assert!(page.contains("<th scope=\"row\">rounds</th>"), "{page}");
+    assert!(page.contains("<dt>seed</dt><dd>5</dd>"), "{page}");
+    let o = simulate(&["--nodes", "300", "--html", "r.txt"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -282,3 +282,39 @@ fn the_plot_draws_on_the_terminal_or_into_an_svg_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_html_report_is_one_page_with_the_heat_map_and_the_same_measures() {
+    let common = ["--nodes", "16", "--crash", "20:3", "--duration", "5s"];
+    let o = simulate_cluster(&[&common[..], &["--html", "-"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(page.starts_with("<!doctype html>"), "{page:.200}");
+    assert!(page.trim_end().ends_with("</html>"));
+    // Self-contained: no script, nothing fetched.
+    assert!(!page.contains("<script") && !page.contains("src=\"http"));
+    assert!(page.contains("class=\"heatmap\"") && page.contains("n3 · crash 2.0s"));
+    // The crashed n3 ends dead to the 15 live nodes (the late joiner n15 among them).
+    assert!(
+        page.contains("n3 · crash 2.0s (down)") && page.contains("0 alive, 0 suspect, 15 dead"),
+        "{page}"
+    );
+    // The same runs as without --html: the JSON measures do not move.
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let o = simulate_cluster(&[&common[..], &["--format", "json"], extra].concat());
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_object_mut().unwrap().remove("wall_ms_per_virtual_s");
+        v.as_object_mut().unwrap().remove("peak_rss_bytes");
+        v
+    };
+    let dir = std::env::temp_dir().join(format!("gossiper-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.html");
+    let with_page = json(&["--html", file.to_str().unwrap()]);
+    assert_eq!(with_page, json(&[]));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("<svg"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_usage_error(&["--html", "report.svg"], "must end in .html");
+    assert_usage_error(&["--html", "-", "--plot", "-"], "both write to stdout");
+}

@@ -50,9 +50,11 @@ use crate::sim::{SimError, Violation, node_seed};
 use gossiper_types::seed::split;
 
 mod series;
+mod views;
 mod watch;
 
 pub use series::{ClusterStep, mean_series};
+pub use views::{MAX_VIEW_MEMBERS, MAX_VIEW_STEPS, MemberView, ViewRecording, ViewStep};
 use watch::{Seen, Watch};
 
 /// The key written once during a run; its propagation time is measured.
@@ -106,6 +108,9 @@ pub struct ClusterSimConfig {
     /// The length of a step of the time series ([`ClusterReport::series`]), ms; 0 (the
     /// default): no series. A step reads every live node's member counts, O(N²).
     pub series_ms: u64,
+    /// Record what the live nodes think of these members, step by step
+    /// ([`ClusterReport::views`]); `None` (the default): nothing recorded, nothing kept.
+    pub views: Option<ViewRecording>,
 }
 
 impl Default for ClusterSimConfig {
@@ -127,6 +132,7 @@ impl Default for ClusterSimConfig {
             duration_ms: 20_000,
             sample_ms: 10,
             series_ms: 0,
+            views: None,
         }
     }
 }
@@ -251,6 +257,9 @@ impl ClusterSimConfig {
                 )));
             }
         }
+        if let Some(v) = &self.views {
+            v.validate(self.nodes, self.duration_ms)?;
+        }
         if self.faults_end_ms() >= self.duration_ms {
             return Err(ConfigError(format!(
                 "the faults end at {} ms, after the run's end at {} ms",
@@ -327,6 +336,9 @@ pub struct ClusterReport {
     /// The time series, one step every [`ClusterSimConfig::series_ms`] from then to the end;
     /// empty when that is 0.
     pub series: Vec<ClusterStep>,
+    /// The recorded members' views, one step every [`ViewRecording::every_ms`]; empty without
+    /// [`ClusterSimConfig::views`].
+    pub views: Vec<ViewStep>,
 }
 
 /// Runs one cluster simulation of `config` with `seed`.
@@ -444,6 +456,8 @@ enum Ev {
     Sample,
     /// Take a step of the time series.
     Step,
+    /// Record the chosen members' views.
+    View,
 }
 
 #[derive(Default)]
@@ -512,6 +526,11 @@ struct World<'c> {
     series: Vec<ClusterStep>,
     /// `bytes` at the last step.
     step_bytes: u64,
+    /// What every observer last said of each recorded member ([`ClusterSimConfig::views`]).
+    views: Vec<Watch>,
+    /// Each node's slot in `views`, `u32::MAX` when not recorded; empty when nothing is.
+    view_of: Vec<u32>,
+    view_steps: Vec<ViewStep>,
 }
 
 impl<'c> World<'c> {
@@ -575,7 +594,20 @@ impl<'c> World<'c> {
             crashes: vec![CrashTrack::default(); cfg.faults.crashes.len()],
             series: Vec::new(),
             step_bytes: 0,
+            views: Vec::new(),
+            view_of: Vec::new(),
+            view_steps: Vec::new(),
         };
+        if let Some(v) = &cfg.views {
+            w.view_of = vec![u32::MAX; n];
+            for &m in &v.members {
+                if w.view_of[m] == u32::MAX {
+                    w.view_of[m] = w.views.len() as u32;
+                    w.views.push(Watch::new(n));
+                }
+            }
+            w.push(v.every_ms * 1_000, Ev::View);
+        }
         if let Some((from, until)) = cfg.idle_window() {
             w.push(from * 1_000, Ev::IdleStart);
             w.push(until * 1_000, Ev::IdleEnd);
@@ -689,7 +721,7 @@ impl<'c> World<'c> {
         if self.nodes[i].take().is_some() {
             self.timer[i] = u64::MAX;
             self.live_count -= 1;
-            for w in &mut self.watches {
+            for w in self.watches.iter_mut().chain(&mut self.views) {
                 w.forget(i);
             }
             if let Some(w) = self.watches.get_mut(self.watch_of[i] as usize) {
@@ -727,13 +759,17 @@ impl<'c> World<'c> {
                 ev,
                 ClusterEvent::MemberSuspect(_) | ClusterEvent::MemberDown(_)
             );
-            if !verdict && !self.watched_ids.contains(&id) {
+            let recording = !self.view_of.is_empty();
+            if !verdict && !recording && !self.watched_ids.contains(&id) {
                 // Nothing to tally (a formed start hands every node N such events).
                 continue;
             }
             let Some(&t) = self.index.get(&id) else {
                 continue;
             };
+            if recording && let Some(v) = self.views.get_mut(self.view_of[t] as usize) {
+                v.set(i, Seen::of(ev), self.now);
+            }
             if let Some(w) = self.watches.get_mut(self.watch_of[t] as usize) {
                 w.set(i, Seen::of(ev), self.now);
             }
@@ -870,6 +906,12 @@ impl<'c> World<'c> {
                 Ev::Step => {
                     self.step();
                     self.push(t + self.cfg.series_ms * 1_000, Ev::Step);
+                }
+                Ev::View => {
+                    self.record_views();
+                    if let Some(v) = &self.cfg.views {
+                        self.push(t + v.every_ms * 1_000, Ev::View);
+                    }
                 }
             }
         }
@@ -1046,6 +1088,33 @@ impl<'c> World<'c> {
             write_fraction,
         });
         self.step_bytes = self.bytes;
+    }
+
+    /// Records the chosen members' views (reads only, as `step`).
+    fn record_views(&mut self) {
+        let Some(v) = &self.cfg.views else {
+            return;
+        };
+        let members = v
+            .members
+            .iter()
+            .map(|&m| {
+                let w = &self.views[self.view_of[m] as usize];
+                let live = self.live(m);
+                let count = |s: Seen| w.count(s) as u32;
+                MemberView {
+                    live,
+                    observers: (self.live_count - usize::from(live)) as u32,
+                    alive: count(Seen::Alive),
+                    suspect: count(Seen::Suspect),
+                    dead: count(Seen::Dead),
+                }
+            })
+            .collect();
+        self.view_steps.push(ViewStep {
+            at_ms: self.now / 1_000,
+            members,
+        });
     }
 
     /// When, after crash `k` at `at_ms`, the last of its nodes was first marked dead by a
@@ -1250,6 +1319,7 @@ impl<'c> World<'c> {
             dropped: self.dropped,
             members_converged,
             series: self.series,
+            views: self.view_steps,
         })
     }
 }

@@ -307,3 +307,60 @@ fn the_time_series_follows_a_crash_and_a_write_and_changes_no_other_measure() {
     // Bytes flow in every step once the nodes have started.
     assert!(series.iter().skip(1).all(|s| s.bytes_per_s > 0.0));
 }
+
+#[test]
+fn recorded_views_show_a_crash_spreading_and_change_no_measure() {
+    use gossiper_sim::cluster::ViewRecording;
+    let mut c = config(20, 6_000);
+    c.detector = Detector::Swim;
+    c.join_at_ms = None;
+    c.faults.crashes.push(crash(25, None, 4, 4));
+    let plain = run_cluster(&c, 3).unwrap();
+    assert!(plain.views.is_empty());
+    c.views = Some(ViewRecording {
+        members: vec![4, 7],
+        every_ms: 100,
+    });
+    let recorded = run_cluster(&c, 3).unwrap();
+    assert_eq!(
+        ClusterReportWithoutViews::of(&recorded),
+        ClusterReportWithoutViews::of(&plain),
+        "recording changed a measure"
+    );
+    assert_eq!(recorded.views.len(), 60);
+    let at = |ms: u64| recorded.views.iter().find(|s| s.at_ms == ms).unwrap();
+    // Before the crash (round 25 = 2.5 s) all 19 others hold n4 alive; at the end, dead.
+    let before = at(2_000).members[0];
+    assert!(
+        before.live && before.observers == 19 && before.alive == 19,
+        "{before:?}"
+    );
+    let end = recorded.views.last().unwrap().members[0];
+    assert!(
+        !end.live && end.observers == 19 && end.dead == 19,
+        "{end:?}"
+    );
+    // Detection spreads: between all-alive and all-dead, steps of mixed verdicts (suspect at
+    // some, dead at others, or still alive at some).
+    let n4: Vec<_> = recorded.views.iter().map(|s| s.members[0]).collect();
+    let mixed = n4
+        .iter()
+        .filter(|v| !v.live && v.alive < 19 && v.dead < 19)
+        .count();
+    assert!(mixed >= 1, "no step between alive and dead: {n4:?}");
+    // n7 stayed up: alive to every other live node at the end.
+    let n7 = recorded.views.last().unwrap().members[1];
+    assert!(n7.live && n7.alive == 18 && n7.observers == 18, "{n7:?}");
+}
+
+/// A report with its views left out, to compare the measures of two runs.
+#[derive(Debug, PartialEq)]
+struct ClusterReportWithoutViews(gossiper_sim::cluster::ClusterReport);
+
+impl ClusterReportWithoutViews {
+    fn of(r: &gossiper_sim::cluster::ClusterReport) -> ClusterReportWithoutViews {
+        let mut r = r.clone();
+        r.views.clear();
+        ClusterReportWithoutViews(r)
+    }
+}

@@ -1,6 +1,7 @@
 //! `--plot`, for both simulators: one [`Chart`] (every run faint, their mean bold, a reference
-//! curve dashed) drawn either as an SVG file or as text in the terminal (`--plot -`). The
-//! commands only say what the lines are; how a line is drawn is written once, here.
+//! curve dashed) drawn either as an SVG file or as text in the terminal (`--plot -`); `--html`
+//! inlines the same SVG. The commands only say what the lines are; how a line is drawn is
+//! written once, here.
 
 use std::path::Path;
 
@@ -58,9 +59,21 @@ pub(crate) fn is_terminal_target(path: &Path) -> bool {
 
 /// Draws `chart` as an SVG file at `path`.
 pub(crate) fn draw_svg(path: &Path, chart: &Chart) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::write(path, render_svg(chart)?)?;
+    Ok(())
+}
+
+/// Draws `chart` as SVG text (a file of its own, or inline in `--html`'s page).
+pub(crate) fn render_svg(chart: &Chart) -> Result<String, Box<dyn std::error::Error>> {
+    let mut svg = String::new();
+    draw_on(&mut svg, chart)?;
+    Ok(svg)
+}
+
+fn draw_on(svg: &mut String, chart: &Chart) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
 
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut c = ChartBuilder::on(&root)
         .caption(&chart.caption, ("sans-serif", 20))

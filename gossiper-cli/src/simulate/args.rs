@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::sim_flags::{FaultArgs, RunArgs};
+use crate::sim_flags::{FaultArgs, HtmlArgs, RunArgs};
 
 /// Which protocol family to simulate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -115,4 +115,8 @@ pub struct SimulateArgs {
     /// (after the text report).
     #[arg(long, value_name = "FILE.svg|-")]
     pub plot: Option<PathBuf>,
+    /// The report as a web page (shared with `simulate-cluster`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub html: HtmlArgs,
 }

@@ -3,7 +3,8 @@
 //! This is the command-line face of the `gossiper-sim` crate. It parses the experiment (cluster,
 //! protocol, timing model, faults), runs `--runs` independent simulations of the real engine on
 //! every core, and prints the measures' mean, spread and range as a text table, one JSON object
-//! or CSV rows; `--plot` draws the informed fraction per round (an SVG file, or the terminal).
+//! or CSV rows; `--plot` draws the informed fraction per round (an SVG file, or the terminal);
+//! `--html` writes all of it as one self-contained web page.
 //!
 //! ```text
 //! gossiper simulate --nodes 10000 --mode push-pull --runs 20 --seed 1
@@ -25,6 +26,7 @@ use crate::CliError;
 
 mod args;
 mod config;
+mod html;
 mod memory;
 mod plot;
 mod report;
@@ -49,6 +51,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     if let Some(p) = &args.plot {
         draw::check_target(p, args.run.format)?;
     }
+    args.html.check(args.plot.as_deref())?;
     check_memory(&config, args.run.runs, args.run.threads)?;
     let outcomes = with_progress(args.run.runs, args.run.threads, |threads, tick| {
         run_each_register(&config, args.run.seed, args.run.runs, threads, tick)
@@ -88,6 +91,13 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         Format::Text => text_report(args, &config, &summary, &failures),
         Format::Json => json_report(args, &config, &summary, &failures),
         Format::Csv => csv_report(&outcomes, &summary),
+    };
+    let text = if args.html.html.is_some() {
+        let page = html::page(args, &config, &reports, &summary, &failures)?;
+        args.html.write_file(&page)?;
+        if args.html.to_stdout() { page } else { text }
+    } else {
+        text
     };
     let mut stdout = std::io::stdout().lock();
     stdout

@@ -52,16 +52,25 @@ pub(super) fn text_report(
     }
     out.push('\n');
     push_stat_table(&mut out, s.measures());
+    for line in theory_lines(config) {
+        out.push_str(&format!("\n{line}\n"));
+    }
+    out
+}
+
+/// What theory (and the paper, where it has a row) expects of `config`, a line each.
+pub(super) fn theory_lines(config: &SimConfig) -> Vec<String> {
+    let mut lines = Vec::new();
     let expected = theory::expected(config);
     if let Some((formula, value)) = expected.rounds {
-        out.push_str(&format!("\ntheory: rounds ≈ {formula} = {value:.2}\n"));
+        lines.push(format!("theory: rounds ≈ {formula} = {value:.2}"));
     }
     if let Some(r) = expected.residue {
-        out.push_str(&format!("\ntheory: residue s = e^-(k+1)(1-s) = {r:.4}\n"));
+        lines.push(format!("theory: residue s = e^-(k+1)(1-s) = {r:.4}"));
     }
     if let Some((table, row)) = expected.paper {
-        out.push_str(&format!(
-            "\npaper (Demers et al. 1987, Table {}, k = {}): s {}, m {}, t_ave {}, t_last {}\n",
+        lines.push(format!(
+            "paper (Demers et al. 1987, Table {}, k = {}): s {}, m {}, t_ave {}, t_last {}",
             table.number(),
             row.k,
             row.residue,
@@ -70,7 +79,7 @@ pub(super) fn text_report(
             row.t_last
         ));
     }
-    out
+    lines
 }
 
 pub(super) fn json_report(

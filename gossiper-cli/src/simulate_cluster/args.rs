@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::detector::DetectorArg;
-use crate::sim_flags::{FaultArgs, RunArgs};
+use crate::sim_flags::{FaultArgs, HtmlArgs, RunArgs};
 
 /// Options of `gossiper simulate-cluster`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -82,4 +82,10 @@ pub struct SimulateClusterArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub run: RunArgs,
+    /// The report as a web page (shared with `simulate`); for the cluster it adds a heat map of
+    /// what the live nodes think of the crashed, joining and a sample of other members over
+    /// time (the first run's).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub html: HtmlArgs,
 }

@@ -31,7 +31,10 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
         formed: args.formed,
         duration_ms: ms(&args.duration, "duration")?,
         sample_ms: ms(&args.sample, "sample")?,
-        series_ms: if args.run.format == Format::Csv || args.plot.is_some() {
+        series_ms: if args.run.format == Format::Csv
+            || args.plot.is_some()
+            || args.html.html.is_some()
+        {
             match ms(&args.step, "step")? {
                 0 => return Err("--step must be at least 1ms".into()),
                 step => step,
@@ -52,6 +55,9 @@ pub fn to_config(args: &SimulateClusterArgs) -> Result<ClusterSimConfig, String>
         if crash.restart.is_none() {
             crash.restart = args.restart_after.map(|r| crash.at.saturating_add(r));
         }
+    }
+    if args.html.html.is_some() {
+        config.views = Some(super::heatmap::recording(&config, ms(&args.step, "step")?));
     }
     Ok(config)
 }

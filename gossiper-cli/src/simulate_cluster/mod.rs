@@ -9,12 +9,14 @@
 //! gossiper simulate-cluster --nodes 1000 --detector phi --write-at 8s --join-at 8s --duration 15s
 //! gossiper simulate-cluster --nodes 100 --crash 30:5 --duration 8s --runs 4 --plot -
 //! gossiper simulate-cluster --nodes 100 --crash 30:5 --duration 8s --format csv > series.csv
+//! gossiper simulate-cluster --nodes 100 --crash 30:5 --duration 8s --html report.html
 //! ```
 //!
 //! Every fault time is counted in rounds of `--interval-ms`; `--write-at`, `--join-at`,
 //! `--idle-window`, `--start-over`, `--duration` and `--step` are durations. Run `i` uses seed
 //! `--seed + i`; a failed run prints its seed and the command that replays it. `--format csv`
-//! prints each run's time series (one row every `--step`) and `--plot` draws it. On a terminal, one line on stderr shows
+//! prints each run's time series (one row every `--step`), `--plot` draws it, and `--html`
+//! writes a web page with it and a heat map of the membership views. On a terminal, one line on stderr shows
 //! the runs done and the virtual time reached; it never changes the results.
 
 use std::io::{IsTerminal, Write};
@@ -28,6 +30,8 @@ use crate::sim_flags::{Format, failure_with, plot as draw};
 
 mod args;
 mod config;
+mod heatmap;
+mod html;
 mod progress;
 mod report;
 mod series;
@@ -59,6 +63,7 @@ pub fn run(args: &SimulateClusterArgs) -> Result<(), CliError> {
     if let Some(p) = &args.plot {
         draw::check_target(p, args.run.format)?;
     }
+    args.html.check(args.plot.as_deref())?;
     let threads = args.run.threads().min(args.run.runs);
     let watch = RunWatch::new(args.run.runs, config.duration_ms);
     let (stop, ticks) = mpsc::channel::<()>();
@@ -93,6 +98,13 @@ pub fn run(args: &SimulateClusterArgs) -> Result<(), CliError> {
         } else {
             draw::draw_svg(path, &chart)
                 .map_err(|e| CliError::failure(format!("cannot draw {}: {e}", path.display())))?;
+        }
+    }
+    if args.html.html.is_some() {
+        let page = html::page(args, &config, &reports, &summary, &cost)?;
+        args.html.write_file(&page)?;
+        if args.html.to_stdout() {
+            text = page;
         }
     }
     std::io::stdout()

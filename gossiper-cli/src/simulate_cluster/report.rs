@@ -7,7 +7,7 @@ use super::Cost;
 use super::args::SimulateClusterArgs;
 use crate::sim_flags::{json_head, push_stat_table, stat_json};
 
-fn describe(args: &SimulateClusterArgs) -> String {
+pub(super) fn describe(args: &SimulateClusterArgs) -> String {
     format!(
         "{} nodes ({} seed(s)), detector {}, interval {} ms, fanout {}, phi {}, latency {}, loss {}, {} run(s), seed {}",
         args.nodes,

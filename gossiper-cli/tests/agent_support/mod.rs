@@ -76,10 +76,16 @@ impl Agent {
                 panic!("agent {name} did not report its addresses: {other:?}");
             }
         };
-        // "gossiper agent NAME: gossip ADDR api http://ADDR"
+        // "gossiper agent NAME: gossip ADDR api http://ADDR" ("NAME (memberlist):" with
+        // `--protocol memberlist`)
         let words: Vec<&str> = line.split_whitespace().collect();
-        let gossip = words[4].parse().expect("gossip addr");
-        let api = words[6].trim_start_matches("http://").to_owned();
+        let after = |word: &str| {
+            let at = words.iter().position(|w| *w == word);
+            at.and_then(|i| words.get(i + 1))
+                .unwrap_or_else(|| panic!("no {word} address in {line:?}"))
+        };
+        let gossip = after("gossip").parse().expect("gossip addr");
+        let api = after("api").trim_start_matches("http://").to_owned();
         Agent {
             name: name.to_owned(),
             child,

@@ -17,7 +17,7 @@
 //! * with a token set, writes need `Authorization: Bearer TOKEN` (401, 403).
 //!
 //! Routes and their replies are in `routes`, the `Host` and token checks in `guard`, the
-//! Prometheus text in `metrics`.
+//! Prometheus text in `metrics`, the cluster view's page (`GET /ui/`) in `ui`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +35,7 @@ use crate::AgentHandle;
 pub(crate) mod guard;
 mod metrics;
 mod routes;
+pub(crate) mod ui;
 pub(crate) mod values;
 mod write_timeout;
 

@@ -9,9 +9,10 @@
 //! | `GET /v1/events` | Server-Sent Events: `member` and `key` events as JSON |
 //! | `PUT /v1/kv/KEY` | stores the raw body (`?ttl=30s` optional): `{key, version}` |
 //! | `DELETE /v1/kv/KEY` | `{key, version}`, 404 when there was no live value |
-//! | `GET /v1/kv/NODE` | `{node, keys: {KEY: {value, encoding, version}}}` |
+//! | `GET /v1/kv/NODE` | `{node, keys: {KEY: {value, encoding, version}}}` (`{}`: a member with no key; 404: no such node) |
 //! | `GET /v1/kv/NODE/KEY` | `{node, key, value, encoding, version}`; `?raw`: the bytes; `?index=V&wait=5s`: a blocking query |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /ui/` | the cluster view (a page and its two files, see `ui`); `GET /ui` redirects there |
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status.
 
@@ -53,6 +54,9 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
             get(node_keys).put(put_kv).delete(delete_kv),
         )
         .route("/v1/kv/{node}/{key}", get(get_kv))
+        .route("/ui", get(super::ui::redirect))
+        .route("/ui/", get(super::ui::index))
+        .route("/ui/{*asset}", get(super::ui::asset))
         .fallback(|req: Request| async move {
             error(404, format!("no such endpoint: {}", req.uri().path()))
         })
@@ -229,7 +233,14 @@ async fn node_keys(State(api): Shared, node: Result<Path<String>, PathRejection>
     };
     match api.handle.keys(&node).await {
         Ok(Some(keys)) => reply(200, &json!({ "node": node, "keys": keys_json(keys) })),
-        Ok(None) => error(404, format!("no node {node:?} known here")),
+        // A member that never wrote a key has none; a name no one knows is a 404.
+        Ok(None) => match api.handle.members().await {
+            Ok(members) if members.iter().any(|m| m.name == node) => {
+                reply(200, &json!({ "node": node, "keys": {} }))
+            }
+            Ok(_) => error(404, format!("no node {node:?} known here")),
+            Err(e) => agent_error(e),
+        },
         Err(e) => agent_error(e),
     }
 }

@@ -8,6 +8,7 @@
 //! | `GET /v1/members` | Serf's members: `name`, `addr`, `status` (alive, leaving, left, failed), `tags`, `incarnation`, `protocol` |
 //! | `GET /v1/events` | received user events `[{index, name, payload, encoding, ltime, coalesce}]`; `?index=N&wait=5s` blocks until one past N arrives; `X-Gossiper-Index` is the newest index |
 //! | `POST /v1/event/NAME` | sends a user event, the body its payload (`?coalesce=true` optional): `{name, ltime}` |
+//! | `GET /ui/` | the gossiper agent's cluster view, which shows a memberlist agent's members and events |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,9 +30,9 @@ use tokio::sync::Semaphore;
 
 use super::{EventRecord, MemberlistHandle};
 use crate::AgentError;
-use crate::http::HttpConfig;
 use crate::http::guard::{check_host, check_token};
 use crate::http::values::{parse_duration, query_param};
+use crate::http::{HttpConfig, ui};
 
 /// Largest event payload a request may carry (Serf's own limit is 512 with the name).
 const MAX_BODY: usize = 9 * 1024;
@@ -120,6 +121,9 @@ fn router(api: Arc<Api>) -> Router {
         .route("/v1/members", get(members))
         .route("/v1/events", get(events))
         .route("/v1/event/{name}", post(send_event))
+        .route("/ui", get(ui::redirect))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*asset}", get(ui::asset))
         .fallback(|req: Request| async move {
             error(404, format!("no such endpoint: {}", req.uri().path()))
         })
