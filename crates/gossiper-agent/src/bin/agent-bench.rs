@@ -24,7 +24,14 @@
 //!   `--after-heal-secs H` (5) after the heal: the detection figures then say whether a
 //!   partition leaves the detector blind, compared with a run without it.
 //!
-//! The agents are this same binary re-run with `--as-agent`, each bound to a free loopback port.
+//! * `--agent-cmd CMD` runs each agent as `CMD --name … --bind 127.0.0.1:0 --api 127.0.0.1:0
+//!   --interval-ms … --fanout … --detector … [--join …]` (words split on spaces), e.g.
+//!   `--agent-cmd target/release/gossiperd` or `--agent-cmd "target/release/gossiper agent"`:
+//!   the binary users run, with its logging, config layers and signal handling. Without it the
+//!   agents are this same binary re-run with `--as-agent`, which serves the same library agent
+//!   and API but holds less code, so its RSS is lower than what a user sees.
+//!
+//! Every agent is bound to a free loopback port.
 //!
 //! What each figure means, in the order printed for each size N and detector:
 //!
@@ -102,6 +109,8 @@ struct Options {
     kills: usize,
     partition_secs: u64,
     after_heal_secs: u64,
+    /// The agent command (`--agent-cmd`), split in words; empty: `--as-agent`.
+    agent_cmd: Vec<String>,
 }
 
 /// Everything measured for one size and detector (NaN: not measured).
@@ -166,6 +175,7 @@ fn main() {
         kills: 3,
         partition_secs: 0,
         after_heal_secs: 5,
+        agent_cmd: Vec::new(),
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -173,7 +183,7 @@ fn main() {
             println!(
                 "agent-bench [--nodes 10,50,100] [--detector swim|phi|swim,phi] [--interval-ms 100] \
                  [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3] \
-                 [--partition-secs 0] [--after-heal-secs 5]\n\
+                 [--partition-secs 0] [--after-heal-secs 5] [--agent-cmd CMD]\n\
                  (see the doc comment of crates/gossiper-agent/src/bin/agent-bench.rs)"
             );
             return;
@@ -196,6 +206,12 @@ fn main() {
             "--kills" => o.kills = num(value) as usize,
             "--partition-secs" => o.partition_secs = num(value),
             "--after-heal-secs" => o.after_heal_secs = num(value),
+            "--agent-cmd" => {
+                o.agent_cmd = value.split_whitespace().map(str::to_owned).collect();
+                if o.agent_cmd.is_empty() {
+                    fail("--agent-cmd needs a command");
+                }
+            }
             _ => fail(format!("unknown option {flag}")),
         }
     }
@@ -258,22 +274,47 @@ fn spawn(
     detector: Detector,
     join: Option<SocketAddr>,
 ) -> (Proc, SocketAddr) {
-    let exe = std::env::current_exe().unwrap_or_else(|e| fail(e));
-    let mut cmd = Command::new(exe);
-    cmd.args(["--as-agent", name])
-        .arg(o.interval_ms.to_string())
-        .arg(o.fanout.to_string())
-        .arg(detector.name())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped());
-    if let Some(j) = join {
-        cmd.arg(j.to_string());
-    }
+    let mut cmd = if let Some((program, words)) = o.agent_cmd.split_first() {
+        let mut cmd = Command::new(program);
+        cmd.args(words)
+            .args([
+                "--name",
+                name,
+                "--bind",
+                "127.0.0.1:0",
+                "--api",
+                "127.0.0.1:0",
+            ])
+            .args(["--interval-ms", &o.interval_ms.to_string()])
+            .args(["--fanout", &o.fanout.to_string()])
+            .args(["--detector", detector.name()]);
+        if let Some(j) = join {
+            cmd.args(["--join", &j.to_string()]);
+        }
+        cmd
+    } else {
+        let exe = std::env::current_exe().unwrap_or_else(|e| fail(e));
+        let mut cmd = Command::new(exe);
+        cmd.args(["--as-agent", name])
+            .arg(o.interval_ms.to_string())
+            .arg(o.fanout.to_string())
+            .arg(detector.name());
+        if let Some(j) = join {
+            cmd.arg(j.to_string());
+        }
+        cmd
+    };
+    cmd.env("RUST_LOG", "error").stdout(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| fail(e));
     let mut line = String::new();
     let stdout = child.stdout.take().unwrap_or_else(|| fail("no stdout"));
     let _ = BufReader::new(stdout).read_line(&mut line);
-    let mut words = line.split_whitespace();
+    // `--as-agent` prints "GOSSIP API"; the agent binaries print
+    // "gossiper agent NAME: gossip GOSSIP api http://API".
+    let ready = line.replace("http://", "");
+    let mut words = ready
+        .split_whitespace()
+        .filter(|w| w.parse::<SocketAddr>().is_ok());
     let gossip = words
         .next()
         .and_then(|w| w.parse().ok())
