@@ -1146,6 +1146,9 @@ impl ClusterNode {
     /// the live list (O(count), whatever N).
     /// One random live member, without allocating (the idle path's fingerprint exchanges).
     fn pick_one_live(&mut self) -> Option<NodeId> {
+        if let Some(swim) = &mut self.swim {
+            return swim.pick_one_live();
+        }
         let n = self.live_len();
         (n > 0).then(|| {
             let i = self.rng.random_range(0..n);
@@ -1153,8 +1156,14 @@ impl ClusterNode {
         })
     }
 
-    /// Up to `count` random live members.
+    /// Up to `count` random live members; under SWIM those heard from directly first
+    /// (see [`Swim::pick_live_ids`]).
     fn pick_live(&mut self, count: usize, except: Option<NodeId>) -> Vec<NodeId> {
+        if let Some(swim) = &mut self.swim {
+            let mut picks = Vec::with_capacity(count);
+            swim.pick_live_ids(count, except, &mut picks);
+            return picks;
+        }
         let n = self.live_len();
         let available = n - usize::from(except.is_some_and(|e| self.is_live_member(e)));
         let k = count.min(available);

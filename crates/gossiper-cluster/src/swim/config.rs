@@ -34,6 +34,10 @@ pub struct SwimConfig {
     /// Bound of the member table: updates about unknown members beyond it are dropped and
     /// counted. Default 65,536.
     pub max_members: usize,
+    /// Members learned second-hand that get a verification ping per probe period (see
+    /// `Swim`'s module docs): how fast forged members that never answer are found out.
+    /// Default 64.
+    pub verify_per_period: usize,
 }
 
 impl Default for SwimConfig {
@@ -51,6 +55,7 @@ impl Default for SwimConfig {
             dead_grace_ms: 600_000,
             max_payload: 1_300,
             max_members: 65_536,
+            verify_per_period: 64,
         }
     }
 }
@@ -95,6 +100,7 @@ impl SwimConfig {
         range("dead_grace_ms", self.dead_grace_ms, 1, u64::MAX / 4_000)?;
         range("max_payload", self.max_payload, 256, 65_507)?;
         range("max_members", self.max_members, 1, 1 << 24)?;
+        range("verify_per_period", self.verify_per_period, 1, 1_024)?;
         Ok(())
     }
 
@@ -135,5 +141,6 @@ mod tests {
         bad(|c| c.max_payload = 255, "max_payload");
         bad(|c| c.awareness_max = 0, "awareness_max");
         bad(|c| c.max_members = 0, "max_members");
+        bad(|c| c.verify_per_period = 0, "verify_per_period");
     }
 }

@@ -90,6 +90,12 @@ const EVENT_BOUND: usize = 16_384;
 const HANDSHAKE_BOUND: usize = 1_024;
 /// Most stale-view corrections sent per probe period.
 const CORRECTIONS_PER_PERIOD: u32 = 16;
+/// Acks per probe period that carry piggybacked news; later ones in the same period go bare.
+/// A member is pinged about once a period (its turn in others' probe passes, and a few
+/// indirect pings when they fail), so this never binds then; a burst of pings (every member
+/// verifying a newcomer at once, or a flood) would otherwise spend each update's few
+/// retransmissions on the pingers alone, and a refutation would not reach the rest in time.
+const FULL_ACKS_PER_PERIOD: u32 = 4;
 /// Most indirect probes run for others at once.
 const RELAY_BOUND: usize = 64;
 /// At most one table sync with an unknown sender per this many probe periods.
@@ -104,6 +110,14 @@ const COMPACT_PERIODS: u32 = 50;
 const LAST_CHANCES: u8 = 3;
 /// How many removed members are remembered, to ignore stale news about them.
 const REMOVED_MEMORY: usize = 1_024;
+/// Verification pings a member learned second-hand gets before it is suspected, one probe
+/// period apart (three: under 10 % loss a live member fails all of them 0.7 % of the time,
+/// and a suspicion still gives it its last chances).
+const VERIFY_TRIES: u8 = 3;
+/// A node waits a random whole number of probe periods below this, drawn once, before it
+/// verifies a member it learned second-hand: a joiner is then pinged by the cluster spread
+/// over this many periods rather than by every member in the same one.
+const VERIFY_SPREAD_PERIODS: u32 = 10;
 
 /// This node, as it announces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +233,30 @@ pub struct SwimStats {
     /// ignored (memberlist's "conflicting address"): only the member itself, or its death,
     /// moves it.
     pub address_conflicts: u64,
+    /// Verification pings sent to members learned second-hand.
+    pub verifications_sent: u64,
+    /// Members learned second-hand that never answered their verification pings, suspected
+    /// (only while fewer than ⅛ of the live members were heard from directly).
+    pub unheard_suspected: u64,
+    /// Members learned second-hand and never heard from, evicted from a full table to make
+    /// room for a member heard first-hand.
+    pub unheard_evicted: u64,
+}
+
+/// Whether the caller of `learn` vouches for a member (a restored member list) or it was
+/// only heard of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vouched {
+    Yes,
+    No,
+}
+
+/// A member learned second-hand, waiting for its next verification ping.
+#[derive(Debug, Clone, Copy)]
+struct Unheard {
+    id: NodeId,
+    due: Time,
+    tries: u8,
 }
 
 /// Hashes a [`NodeId`] (already a hash of a name) with the splitmix64 finalizer: fast and
@@ -358,8 +396,22 @@ pub struct Swim {
     first_hand: Option<(NodeId, SocketAddr)>,
     /// Stale-view corrections left this probe period (see `correct_stale`).
     corrections_left: u32,
+    /// Acks left this probe period that may carry news (see `FULL_ACKS_PER_PERIOD`).
+    full_acks_left: u32,
     /// Verification pings in flight: (seq, member, address).
     verifying: Vec<(u64, NodeId, SocketAddr)>,
+    /// Members learned second-hand, in the order they are to be verified (see
+    /// `verify_unheard`): a forged member nobody answers for is suspected within a few
+    /// periods instead of waiting for its turn in a probe pass of the whole table.
+    unheard: VecDeque<Unheard>,
+    /// Those of `unheard` already pinged and not yet answered, pinged again before any new
+    /// one, so a ghost is suspected `VERIFY_TRIES` periods after its first ping.
+    unheard_retries: VecDeque<Unheard>,
+    /// Scratch space of `pick_live`.
+    verified_scratch: Vec<usize>,
+    /// This node's wait before verifying a member learned second-hand (see
+    /// `VERIFY_SPREAD_PERIODS`).
+    verify_delay: Duration,
     /// Tables owed to askers whose address is being verified: (asker, address, whether to
     /// ask for theirs, buckets).
     deferred: Vec<(NodeId, SocketAddr, bool, Option<u64>)>,
@@ -373,6 +425,9 @@ impl Swim {
     pub fn new(local: LocalMember, config: SwimConfig, now: Time, seed: u64) -> Swim {
         let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0x5717_5eed_0000_0001);
         let stagger = rng.random_range(0..config.probe_interval_ms.max(1));
+        // From the seed, not the RNG, so that adding it moved no other random choice.
+        let spread = fp_share(NodeId(seed), 0x7e21_f1ed) % u64::from(VERIFY_SPREAD_PERIODS);
+        let verify_delay = Duration::from_millis(config.probe_interval_ms * spread);
         Swim {
             local,
             rng,
@@ -407,7 +462,12 @@ impl Swim {
             generation_claim: None,
             first_hand: None,
             corrections_left: CORRECTIONS_PER_PERIOD,
+            full_acks_left: FULL_ACKS_PER_PERIOD,
             verifying: Vec::new(),
+            unheard: VecDeque::new(),
+            unheard_retries: VecDeque::new(),
+            verified_scratch: Vec::new(),
+            verify_delay,
             deferred: Vec::new(),
             now,
             config,
@@ -445,7 +505,7 @@ impl Swim {
                 name: m.name,
                 addr: Some(m.addr),
             };
-            self.learn(now, &u, false);
+            self.learn(now, &u, false, Vouched::Yes);
         }
     }
 
@@ -630,8 +690,11 @@ impl Swim {
                     let known = self
                         .rec(sender)
                         .is_some_and(|r| r.is_live() && r.addr() == from);
-                    let room = if known {
+                    let room = if known && self.full_acks_left > 0 {
+                        self.full_acks_left -= 1;
                         self.config.max_payload
+                    } else if known {
+                        0
                     } else {
                         crate::node::REFLECTION_FACTOR * payload.len()
                     };
@@ -957,29 +1020,75 @@ impl Swim {
         self.stats.broadcasts_dropped += self.queue.push(id, |b| b.extend_from_slice(&bytes));
     }
 
-    /// Picks up to `k` distinct random indices into `live` (skipping `except`) into `picks`.
+    /// Picks up to `k` distinct random indices into `live` (skipping `except`) into `picks`,
+    /// members heard from directly first (see [`live_heard`](Swim::live_heard)).
     fn pick_live(&mut self, k: usize, except: Option<NodeId>) {
         self.picks.clear();
         let n = self.table.live_len();
         let avail = n - usize::from(except.is_some_and(|e| self.is_live(e)));
         let k = k.min(avail);
-        let mut attempts = 0;
-        while self.picks.len() < k && attempts < 8 * k + 16 {
-            attempts += 1;
-            let i = self.rng.random_range(0..n);
-            if Some(self.table.live_id(i)) != except && !self.picks.contains(&i) {
-                self.picks.push(i);
+        let heard = self.table.heard_live_len();
+        if heard > 0 && heard < n && heard * 8 < n {
+            // Few members heard from directly (a flood of forged ones, or we just joined):
+            // find them by a scan rather than by chance, at a cost this rare case can afford.
+            let mut found = std::mem::take(&mut self.verified_scratch);
+            found.clear();
+            found.extend(
+                (0..n).filter(|&i| self.live_heard(i) && Some(self.table.live_id(i)) != except),
+            );
+            for j in 0..found.len().min(k) {
+                let r = self.rng.random_range(j..found.len());
+                found.swap(j, r);
+                self.picks.push(found[j]);
+            }
+            self.verified_scratch = found;
+        }
+        for heard_only in [heard > 0 && heard < n, false] {
+            let mut attempts = 0;
+            while self.picks.len() < k && attempts < 8 * k + 16 {
+                attempts += 1;
+                let i = self.rng.random_range(0..n);
+                if Some(self.table.live_id(i)) != except
+                    && (!heard_only || self.live_heard(i))
+                    && !self.picks.contains(&i)
+                {
+                    self.picks.push(i);
+                }
             }
         }
     }
 
+    /// Up to `k` distinct random live members (not `except`) into `out`, those heard from
+    /// directly first: whom a caller above this state machine should talk to.
+    pub fn pick_live_ids(&mut self, k: usize, except: Option<NodeId>, out: &mut Vec<NodeId>) {
+        self.pick_live(k, except);
+        out.extend(self.picks.iter().map(|&i| self.table.live_id(i)));
+    }
+
+    /// One random live member, preferably one heard from directly (no allocation).
+    pub fn pick_one_live(&mut self) -> Option<NodeId> {
+        self.pick_live(1, None);
+        self.picks.first().map(|&i| self.table.live_id(i))
+    }
+
+    /// Whether the `i`th live member was heard from directly (it answered a ping of ours, or
+    /// spoke for itself, or the caller vouched for it in [`restore`](Swim::restore)), not only
+    /// of second-hand. Gossip, indirect probes and key-value exchanges go to such members
+    /// first, so that thousands of forged members nobody answers for cannot starve the real
+    /// ones of traffic.
+    pub fn live_heard(&self, i: usize) -> bool {
+        !self.table.rec(self.table.live_slot(i)).second_hand()
+    }
+
     fn start_probe(&mut self, now: Time) {
         self.corrections_left = CORRECTIONS_PER_PERIOD;
+        self.full_acks_left = FULL_ACKS_PER_PERIOD;
         if self.probe.is_some() {
             self.finish_probe(now);
         }
         let mult = self.multiplier();
         self.next_probe = now + self.config.probe_interval() * mult;
+        self.verify_unheard(now);
         if self.table.live_len() == 0 {
             return;
         }
@@ -1085,7 +1194,13 @@ impl Swim {
             return;
         }
         self.stats.probes_failed += 1;
-        self.raise_health(1 + helpers.saturating_sub(nacks));
+        // Lifeguard as memberlist scores it: a helper that nacked shows the network, not this
+        // node, failed; with no helpers to ask, the failure counts once.
+        self.raise_health(if helpers > 0 {
+            helpers.saturating_sub(nacks)
+        } else {
+            1
+        });
         // Alive: suspect it. Already suspect (others accused it): our failed probe confirms
         // the suspicion, here and, rebroadcast, everywhere, so the timeout shrinks to its
         // minimum as independent probers fail.
@@ -1146,7 +1261,7 @@ impl Swim {
         if let Some(slot) = self.table.slot(id)
             && self.table.rec(slot).addr() == at
         {
-            self.table.rec_mut(slot).set_verified(true);
+            self.table.set_verified(slot, true);
         }
         if let Some(i) = self.deferred.iter().position(|d| d.0 == id && d.1 == at) {
             let (_, to, reply_wanted, buckets) = self.deferred.swap_remove(i);
@@ -1272,13 +1387,17 @@ impl Swim {
         let n_live = self.table.live_len();
         let n = n_live + self.recent_dead.len();
         let k = self.config.gossip_nodes.min(n);
-        self.picks.clear();
-        let mut attempts = 0;
-        while self.picks.len() < k && attempts < 8 * k + 16 {
-            attempts += 1;
-            let i = self.rng.random_range(0..n);
-            if !self.picks.contains(&i) {
-                self.picks.push(i);
+        if self.recent_dead.is_empty() {
+            self.pick_live(k, None);
+        } else {
+            self.picks.clear();
+            let mut attempts = 0;
+            while self.picks.len() < k && attempts < 8 * k + 16 {
+                attempts += 1;
+                let i = self.rng.random_range(0..n);
+                if !self.picks.contains(&i) {
+                    self.picks.push(i);
+                }
             }
         }
         for j in 0..self.picks.len() {
@@ -1417,7 +1536,7 @@ impl Swim {
             return;
         }
         let Some(idx) = self.table.slot(u.id) else {
-            self.learn(now, u, spread);
+            self.learn(now, u, spread, Vouched::No);
             return;
         };
         let m = self.table.rec(idx);
@@ -1447,13 +1566,13 @@ impl Swim {
                 self.cancel_suspicion(u.id);
                 self.set_member_generation(idx, u.generation);
                 self.table.set_name(idx, u.name);
-                let m = self.table.rec_mut(idx);
-                m.incarnation = u.incarnation;
                 let mut unverified = None;
                 if let Some(a) = u.addr {
-                    m.set_addr(a);
-                    unverified = (!m.verified()).then_some(a);
+                    self.table.rec_mut(idx).set_addr(a);
+                    unverified = (!self.table.rec(idx).verified()).then_some(a);
                 }
+                let m = self.table.rec_mut(idx);
+                m.incarnation = u.incarnation;
                 if was != MemberStatus::Alive {
                     m.status = MemberStatus::Alive;
                     m.set_since(now);
@@ -1535,6 +1654,7 @@ impl Swim {
                 let left = u.from == u.id;
                 self.set_member_generation(idx, u.generation);
                 let m = self.table.rec_mut(idx);
+                let second_hand = m.second_hand();
                 m.incarnation = u.incarnation;
                 m.status = if left {
                     MemberStatus::Left
@@ -1549,9 +1669,16 @@ impl Swim {
                     self.event(ClusterEvent::MemberLeft(u.id));
                 } else {
                     self.event(ClusterEvent::MemberDown(u.id));
-                    self.recent_dead.push((u.id, now));
+                    if !second_hand {
+                        self.recent_dead.push((u.id, now));
+                    }
                 }
-                self.next_reap = self.next_reap.min(now + self.config.dead_grace());
+                let grace = if second_hand {
+                    Duration::ZERO
+                } else {
+                    self.config.dead_grace()
+                };
+                self.next_reap = self.next_reap.min(now + grace);
             }
         }
         if spread {
@@ -1560,7 +1687,9 @@ impl Swim {
     }
 
     /// A first Alive about an unknown member creates it; anything else about one is ignored.
-    fn learn(&mut self, now: Time, u: &Update<'_>, spread: bool) {
+    /// A member heard of second-hand (not `vouched` for by the caller) is queued for
+    /// verification.
+    fn learn(&mut self, now: Time, u: &Update<'_>, spread: bool, vouched: Vouched) {
         let (Kind::Alive, Some(addr)) = (u.kind, u.addr) else {
             self.stats.updates_ignored += 1;
             return;
@@ -1573,7 +1702,8 @@ impl Swim {
             }
             self.removed.remove(i);
         }
-        if self.table.len() >= self.config.max_members {
+        let first_hand = self.first_hand == Some((u.id, addr));
+        if self.table.len() >= self.config.max_members && !(first_hand && self.evict_unheard()) {
             self.stats.members_refused += 1;
             return;
         }
@@ -1585,15 +1715,104 @@ impl Swim {
             incarnation: u.incarnation,
             status: MemberStatus::Alive,
             since: now,
+            second_hand: !first_hand && vouched == Vouched::No,
         });
         self.add_live(u.id);
-        if self.first_hand == Some((u.id, addr)) {
+        if first_hand {
             self.verify(u.id, addr);
+        } else if vouched == Vouched::No
+            && self.unheard.len() + self.unheard_retries.len() < self.config.max_members
+        {
+            self.unheard.push_back(Unheard {
+                id: u.id,
+                due: now + self.verify_delay,
+                tries: 0,
+            });
         }
         self.event(ClusterEvent::MemberUp(u.id));
         if spread {
             self.rebroadcast(u);
         }
+    }
+
+    /// Pings up to `verify_per_period` members learned second-hand whose wait is over; one
+    /// that has not answered `VERIFY_TRIES` pings is suspected, as a failed probe would make
+    /// it. Forged members (ghosts) are thus gone within a few suspicion periods of a flood,
+    /// whatever the size of the table, and a real member is verified before it would have
+    /// been probed in its turn.
+    fn verify_unheard(&mut self, now: Time) {
+        let mut budget = self.config.verify_per_period;
+        while budget > 0 {
+            let queue = match self.unheard_retries.front() {
+                Some(r) if r.due <= now => &mut self.unheard_retries,
+                _ => &mut self.unheard,
+            };
+            let Some(next) = queue.pop_front() else {
+                break;
+            };
+            if next.due > now {
+                queue.push_front(next);
+                break;
+            }
+            let Some(r) = self.rec(next.id) else {
+                continue;
+            };
+            if r.verified() || r.status != MemberStatus::Alive {
+                continue;
+            }
+            let (id, generation, incarnation, to) = (r.id, r.generation, r.incarnation, r.addr());
+            if next.tries >= VERIFY_TRIES {
+                // Never answered. While nearly all of the table is members nobody here has
+                // heard from (fewer than 1/64 heard: a flood of forged records; a joiner passes
+                // that within its first period of verifications), that is an accusation,
+                // as a failed probe is. Otherwise the member waits for its regular probe, with
+                // its indirect pings: under loss, three lost verifications happen to live
+                // members (0.7 % at 10 %), and a bare accusation of each cost some their lives.
+                if self.table.heard_live_len() * 64 < self.table.live_len() {
+                    self.stats.unheard_suspected += 1;
+                    let s = suspect(id, generation, incarnation, self.local.id);
+                    self.apply(now, &s, true);
+                }
+                continue;
+            }
+            budget -= 1;
+            self.stats.verifications_sent += 1;
+            self.verify(id, to);
+            self.unheard_retries.push_back(Unheard {
+                due: now + self.config.probe_interval() * self.multiplier(),
+                tries: next.tries + 1,
+                ..next
+            });
+        }
+    }
+
+    /// Makes room in a full table for a member heard first-hand by evicting the oldest member
+    /// learned second-hand that has never answered: a member nobody has heard from directly
+    /// never displaces one that has been. Returns whether a slot was freed.
+    fn evict_unheard(&mut self) -> bool {
+        while let Some(next) = self
+            .unheard_retries
+            .pop_front()
+            .or_else(|| self.unheard.pop_front())
+        {
+            let Some(slot) = self.table.slot(next.id) else {
+                continue;
+            };
+            if !self.table.rec(slot).second_hand() {
+                continue;
+            }
+            self.cancel_suspicion(next.id);
+            self.remove_live(next.id);
+            let Some(slot) = self.table.slot(next.id) else {
+                continue;
+            };
+            let m = self.table.swap_remove(slot);
+            self.remember_removed(&m);
+            self.stats.unheard_evicted += 1;
+            self.event(ClusterEvent::MemberRemoved(m.id));
+            return true;
+        }
+        false
     }
 
     fn about_self(&mut self, u: &Update<'_>) {
@@ -1787,6 +2006,16 @@ impl Swim {
     }
 
     /// Forgets the dead and departed members whose grace period is over.
+    /// Keeps a removed member's last (generation, incarnation), so stale news about it is
+    /// ignored rather than bringing it back.
+    fn remember_removed(&mut self, m: &Rec) {
+        if self.removed.len() >= REMOVED_MEMORY {
+            self.removed.pop_front();
+        }
+        self.removed.push_back((m.id, m.generation, m.incarnation));
+        self.recent_dead.retain(|&(id, _)| id != m.id);
+    }
+
     fn reap(&mut self, now: Time) {
         let grace = self.config.dead_grace();
         let mut next = Time::NEVER;
@@ -1794,14 +2023,16 @@ impl Swim {
         while i < self.table.len() {
             let m = self.table.rec(i);
             if matches!(m.status, MemberStatus::Dead | MemberStatus::Left) {
-                let due = m.since() + grace;
+                // Dead without ever having answered us (a ghost, most likely): nothing of it
+                // is worth keeping, and its tombstone in `removed` stops its return.
+                let due = if m.status == MemberStatus::Dead && m.second_hand() {
+                    m.since()
+                } else {
+                    m.since() + grace
+                };
                 if due <= now {
                     let m = self.table.swap_remove(i);
-                    if self.removed.len() >= REMOVED_MEMORY {
-                        self.removed.pop_front();
-                    }
-                    self.removed.push_back((m.id, m.generation, m.incarnation));
-                    self.recent_dead.retain(|&(id, _)| id != m.id);
+                    self.remember_removed(&m);
                     self.event(ClusterEvent::MemberRemoved(m.id));
                     continue;
                 }

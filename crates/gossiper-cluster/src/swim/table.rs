@@ -19,8 +19,12 @@ use std::hash::Hasher;
 
 /// A member's position in the live list when it is not live.
 pub(super) const NOT_LIVE: u32 = u32::MAX;
-/// The seconds part of `Rec::since_s`.
-const SINCE_MASK: u32 = u32::MAX >> 1;
+/// The seconds part of `Rec::since_s` (34 years of uptime).
+const SINCE_MASK: u32 = u32::MAX >> 2;
+/// The bit of `Rec::since_s` that is [`Rec::verified`].
+const VERIFIED_BIT: u32 = 1 << 31;
+/// The bit of `Rec::since_s` that is [`Rec::second_hand`].
+const SECOND_HAND_BIT: u32 = 1 << 30;
 
 /// An address in 18 bytes (IPv4 as IPv4-mapped IPv6). Scope ids and flow labels are not kept:
 /// members are reached by address and port only.
@@ -63,8 +67,8 @@ pub(super) struct Rec {
     /// Position in the live list, or [`NOT_LIVE`].
     pub live_slot: u32,
     /// When `status` last changed, in whole seconds of [`Time`], rounded up (so that a grace
-    /// period counted from it never ends early), in the low 31 bits (68 years of uptime); the
-    /// top bit is [`Rec::verified`].
+    /// period counted from it never ends early), in the low 30 bits; the top two bits are
+    /// [`Rec::verified`] and [`Rec::second_hand`].
     since_s: u32,
     name_len: u8,
     pub status: MemberStatus,
@@ -93,14 +97,25 @@ impl Rec {
         self.since_s = (self.since_s & !SINCE_MASK) | s;
     }
 
+    /// Whether this member is known only from others: learned second-hand (not from itself,
+    /// nor from a list the caller vouched for) and never heard from directly since. Such a
+    /// member declared dead is forgotten at once: nothing of it is worth keeping.
+    pub fn second_hand(&self) -> bool {
+        self.since_s & SECOND_HAND_BIT != 0
+    }
+
     /// Whether the member answered a ping of ours at its current address: it receives there,
     /// so replies to that address reach the member, not a third party whose address was forged.
     pub fn verified(&self) -> bool {
-        self.since_s & !SINCE_MASK != 0
+        self.since_s & VERIFIED_BIT != 0
     }
 
-    pub fn set_verified(&mut self, v: bool) {
-        self.since_s = (self.since_s & SINCE_MASK) | if v { !SINCE_MASK } else { 0 };
+    fn set_verified(&mut self, v: bool) {
+        self.since_s &= !VERIFIED_BIT;
+        if v {
+            // Heard from directly: no longer second-hand, whatever happens to it later.
+            self.since_s = (self.since_s & !SECOND_HAND_BIT) | VERIFIED_BIT;
+        }
     }
 
     pub fn is_live(&self) -> bool {
@@ -117,6 +132,8 @@ pub(super) struct NewMember<'a> {
     pub incarnation: u64,
     pub status: MemberStatus,
     pub since: Time,
+    /// See [`Rec::second_hand`].
+    pub second_hand: bool,
 }
 
 /// Records, index, names and live list (see the [module docs](self)).
@@ -130,6 +147,9 @@ pub(super) struct MemberTable {
     /// Slots of the Alive and Suspect members. Also the probe order: a pass probes it from
     /// position 0 to the end, then it is reshuffled.
     live: Vec<u32>,
+    /// How many live members are not [`Rec::second_hand`] (heard from directly, or vouched
+    /// for): picks among them need no scan while they are most of the list.
+    heard_live: usize,
 }
 
 fn hash(id: NodeId) -> u64 {
@@ -161,6 +181,21 @@ impl MemberTable {
 
     pub fn rec_mut(&mut self, slot: usize) -> &mut Rec {
         &mut self.records[slot]
+    }
+
+    /// Sets whether member `slot` answered us at its address (which also makes it no longer
+    /// second-hand).
+    pub fn set_verified(&mut self, slot: usize, v: bool) {
+        let r = &mut self.records[slot];
+        if r.is_live() && v && r.second_hand() {
+            self.heard_live += 1;
+        }
+        r.set_verified(v);
+    }
+
+    /// How many live members are not second-hand.
+    pub fn heard_live_len(&self) -> usize {
+        self.heard_live
     }
 
     pub fn records(&self) -> &[Rec] {
@@ -220,7 +255,7 @@ impl MemberTable {
             addr: PackedAddr::new(m.addr),
             name_at,
             live_slot: NOT_LIVE,
-            since_s: 0,
+            since_s: if m.second_hand { SECOND_HAND_BIT } else { 0 },
             name_len,
             status: m.status,
         };
@@ -291,6 +326,7 @@ impl MemberTable {
     /// Puts slot `slot` on the live list at position `pos` (≤ the list's length), moving
     /// whatever was there to the end. The caller checked it is not live.
     pub fn live_insert(&mut self, slot: usize, pos: usize) {
+        self.heard_live += usize::from(!self.records[slot].second_hand());
         let end = self.live.len();
         self.live.push(slot as u32);
         self.records[slot].live_slot = end as u32;
@@ -301,6 +337,7 @@ impl MemberTable {
     /// part of the pass) and after it (the unprobed part) apart: the hole is filled from its own
     /// side. Returns the new `keep`.
     pub fn live_remove(&mut self, slot: usize, mut keep: usize) -> usize {
+        self.heard_live -= usize::from(!self.records[slot].second_hand());
         let pos = self.records[slot].live_slot as usize;
         if pos < keep {
             // Fill the hole with the last probed entry; the probed part shrinks by one.
@@ -362,6 +399,7 @@ mod tests {
             incarnation: 0,
             status: MemberStatus::Alive,
             since: Time(1),
+            second_hand: i.is_multiple_of(2),
         });
         let end = t.live_len();
         t.live_insert(s, end);
@@ -378,6 +416,13 @@ mod tests {
         assert_eq!(
             t.live_len(),
             t.records().iter().filter(|r| r.is_live()).count()
+        );
+        assert_eq!(
+            t.heard_live_len(),
+            t.records()
+                .iter()
+                .filter(|r| r.is_live() && !r.second_hand())
+                .count()
         );
     }
 
@@ -406,8 +451,13 @@ mod tests {
         assert_eq!(t.rec(s).since(), Time(3_000_000));
         t.rec_mut(s).set_since(Time(2_000_000));
         assert_eq!(t.rec(s).since(), Time(2_000_000));
-        t.rec_mut(s).set_verified(true);
+        let second_hand = t.rec(s).second_hand();
+        t.set_verified(s, true);
         assert!(t.rec(s).verified());
+        assert!(
+            !t.rec(s).second_hand(),
+            "heard from directly (was {second_hand})"
+        );
         assert_eq!(
             t.rec(s).since(),
             Time(2_000_000),
