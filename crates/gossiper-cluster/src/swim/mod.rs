@@ -110,6 +110,10 @@ const COMPACT_PERIODS: u32 = 50;
 const LAST_CHANCES: u8 = 3;
 /// How many removed members are remembered, to ignore stale news about them.
 const REMOVED_MEMORY: usize = 1_024;
+/// How long a member declared dead that nobody here ever heard from directly (a ghost, most
+/// likely, or a real member this node had not verified yet) stays listed as dead before it is
+/// forgotten; members heard from stay for the configured grace period.
+const UNHEARD_DEAD_GRACE: Duration = Duration::from_secs(5);
 /// Verification pings a member learned second-hand gets before it is suspected, one probe
 /// period apart (three: under 10 % loss a live member fails all of them 0.7 % of the time,
 /// and a suspicion still gives it its last chances).
@@ -1674,7 +1678,7 @@ impl Swim {
                     }
                 }
                 let grace = if second_hand {
-                    Duration::ZERO
+                    UNHEARD_DEAD_GRACE
                 } else {
                     self.config.dead_grace()
                 };
@@ -2026,7 +2030,7 @@ impl Swim {
                 // Dead without ever having answered us (a ghost, most likely): nothing of it
                 // is worth keeping, and its tombstone in `removed` stops its return.
                 let due = if m.status == MemberStatus::Dead && m.second_hand() {
-                    m.since()
+                    m.since() + UNHEARD_DEAD_GRACE
                 } else {
                     m.since() + grace
                 };
