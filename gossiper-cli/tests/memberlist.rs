@@ -389,3 +389,67 @@ fn an_encrypted_cluster_takes_the_right_key_and_refuses_a_wrong_one() {
         s1.log()
     );
 }
+
+/// The benchmark's mixed cluster in small (`agent-bench --serf`): two Serf and two gossiper
+/// agents, each gossiper joining through a different Serf agent.
+#[test]
+fn a_mixed_cluster_of_two_serf_and_two_gossiper_agents_agrees_on_members_events_and_failures() {
+    let started = Instant::now();
+    let s1 = Serf::start("s1", None, &[]);
+    let s2 = Serf::start("s2", Some(&s1), &[]);
+    let g1 = Gossiper::start("g1", &s1, &[]);
+    let mut g2 = Gossiper::start("g2", &s2, &[]);
+    let names = ["s1", "s2", "g1", "g2"];
+    let all_list = |status: &str, who: &[&str]| {
+        who.iter().all(|n| {
+            s1.status(n).as_deref() == Some(status)
+                && g1.status_of(n).as_deref() == Some(status)
+        })
+    };
+    wait_until(Duration::from_secs(10), "all four list all four alive", || {
+        all_list("alive", &names)
+            && names.iter().all(|n| {
+                s2.status(n).as_deref() == Some("alive")
+                    && g2.status_of(n).as_deref() == Some("alive")
+            })
+    });
+
+    // An event from each side reaches all four.
+    let o = Command::new("serf")
+        .args(["event", "-rpc-addr", &s2.rpc, "from-serf", "x"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["event", "from-gossiper", "y", "--api", &g2.api])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let has = |g: &Gossiper, name: &str| {
+        g.get("/v1/events?index=0").is_some_and(|v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|e| e["name"] == name))
+        })
+    };
+    wait_until(Duration::from_secs(10), "both events at all four", || {
+        [&s1, &s2].iter().all(|s| {
+            let log = s.log();
+            log.contains("Received event: user-event: from-serf")
+                && log.contains("Received event: user-event: from-gossiper")
+        }) && [&g1, &g2]
+            .iter()
+            .all(|g| has(g, "from-serf") && has(g, "from-gossiper"))
+    });
+
+    // kill -9 one of each kind at once: both survivors list both failed.
+    drop(s2);
+    g2.child.0.kill().unwrap();
+    let t = wait_until(
+        Duration::from_secs(20),
+        "s1 and g1 list the killed s2 and g2 failed",
+        || all_list("failed", &["s2", "g2"]),
+    );
+    eprintln!("both kills failed at both survivors after {t:?}");
+    assert!(all_list("alive", &["s1", "g1"]));
+    assert!(started.elapsed() < Duration::from_secs(30), "bounded");
+}
