@@ -1,6 +1,7 @@
 //! `gossiper agent --protocol memberlist` against real Serf agents (Debian's `serf` 0.9.4,
-//! memberlist 0.2.2) on loopback: join and listing with tags, user events both ways, leave,
-//! kill -9 in both directions, an encrypted cluster with the right and a wrong key.
+//! memberlist 0.2.2) on loopback: join and listing with tags, queries answered, user events
+//! both ways, leave, kill -9 in both directions, an encrypted cluster with the right and a
+//! wrong key, and a small mixed cluster of both kinds.
 //!
 //! Every wait is bounded; every child is killed when its guard drops. Without `serf` on PATH
 //! these tests fail and say how to install it (CI does: `.ci/run`).
@@ -237,7 +238,18 @@ impl Gossiper {
 fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() {
     let s1 = Serf::start("s1", None, &[]);
     let started = Instant::now();
-    let mut g1 = Gossiper::start("g1", &s1, &["--tag", "role=rust", "--tag", "dc=lab"]);
+    let mut g1 = Gossiper::start(
+        "g1",
+        &s1,
+        &[
+            "--tag",
+            "role=rust",
+            "--tag",
+            "dc=lab",
+            "--query-response",
+            "uptime=42 s",
+        ],
+    );
     let alive = wait_until(Duration::from_secs(10), "serf lists g1 alive", || {
         s1.status("g1").as_deref() == Some("alive")
     });
@@ -260,6 +272,41 @@ fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() 
     assert!(
         out.contains("Successfully contacted all live nodes"),
         "{out}"
+    );
+
+    // `serf query`: an ack from both, the configured answer from g1; none for another name.
+    let query = |name: &str| {
+        let o = Command::new("serf")
+            .args([
+                "query",
+                "-rpc-addr",
+                &s1.rpc,
+                "-format",
+                "json",
+                "-timeout",
+                "2s",
+            ])
+            .arg(name)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    let answered = query("uptime");
+    assert_eq!(answered["Responses"]["g1"], "42 s", "{answered}");
+    assert!(
+        answered["Acks"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n == "g1")),
+        "{answered}"
+    );
+    let unanswered = query("disk");
+    assert!(unanswered["Responses"].get("g1").is_none(), "{unanswered}");
+    assert!(
+        unanswered["Acks"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n == "g1")),
+        "{unanswered}"
     );
 
     // serf event → g1, through a blocking query.
@@ -402,17 +449,20 @@ fn a_mixed_cluster_of_two_serf_and_two_gossiper_agents_agrees_on_members_events_
     let names = ["s1", "s2", "g1", "g2"];
     let all_list = |status: &str, who: &[&str]| {
         who.iter().all(|n| {
-            s1.status(n).as_deref() == Some(status)
-                && g1.status_of(n).as_deref() == Some(status)
+            s1.status(n).as_deref() == Some(status) && g1.status_of(n).as_deref() == Some(status)
         })
     };
-    wait_until(Duration::from_secs(10), "all four list all four alive", || {
-        all_list("alive", &names)
-            && names.iter().all(|n| {
-                s2.status(n).as_deref() == Some("alive")
-                    && g2.status_of(n).as_deref() == Some("alive")
-            })
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "all four list all four alive",
+        || {
+            all_list("alive", &names)
+                && names.iter().all(|n| {
+                    s2.status(n).as_deref() == Some("alive")
+                        && g2.status_of(n).as_deref() == Some("alive")
+                })
+        },
+    );
 
     // An event from each side reaches all four.
     let o = Command::new("serf")

@@ -31,9 +31,9 @@ use crate::packet::{
 use crate::queue::{Queue, retransmit_limit};
 use crate::serf::{LeaveOutcome, Serf, SerfStatus, UserEvent};
 use crate::serf_wire::{
-    META_MAX, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST, SerfMessage, decode_serf,
-    decode_serf_push_pull, decode_tags, encode_join, encode_leave, encode_query_ack, encode_tags,
-    encode_user_event,
+    META_MAX, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST, QUERY_RESPONSE_SIZE_LIMIT, SerfMessage,
+    decode_serf, decode_serf_push_pull, decode_tags, encode_join, encode_leave, encode_query_ack,
+    encode_query_response, encode_tags, encode_user_event,
 };
 
 /// The version vector we advertise: memberlist 1..5 speaking 2, Serf delegate 2..5 speaking 5.
@@ -122,6 +122,10 @@ pub struct Stats {
     pub refutes: u64,
     /// Nodes not admitted because the table was full.
     pub table_full: u64,
+    /// Queries answered (beyond the ack).
+    pub query_answers: u64,
+    /// Answers not sent: over Serf's response size limit.
+    pub query_answers_too_large: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +164,7 @@ pub fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+pub(crate) fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),
@@ -274,6 +278,15 @@ impl Node {
                 meta.len(),
                 META_MAX - 1
             ));
+        }
+        for (name, response) in &config.query_responses {
+            let worst = encode_query_response(u64::MAX, u32::MAX, &config.name, 0, Some(response));
+            if worst.len() > QUERY_RESPONSE_SIZE_LIMIT {
+                return Err(format!(
+                    "the response to query {name:?} takes {} bytes encoded: Serf accepts at most {QUERY_RESPONSE_SIZE_LIMIT}",
+                    worst.len()
+                ));
+            }
         }
         if config.addr.ip().is_unspecified() || config.addr.port() == 0 {
             return Err(format!(
@@ -773,16 +786,51 @@ impl Node {
                 if q.flags & QUERY_FLAG_NO_BROADCAST == 0 {
                     self.queue_serf(bytes.to_vec());
                 }
-                // Acknowledged (so `serf reachability` counts us), never answered.
-                if q.flags & QUERY_FLAG_ACK != 0
-                    && q.selects(&self.config.name)
-                    && let Some(ip) = ip_of(&q.addr)
-                {
-                    let mut ack = vec![MessageType::User as u8];
-                    ack.extend_from_slice(&encode_query_ack(q.ltime, q.id, &self.config.name));
-                    self.raw_send(SocketAddr::new(ip, q.port), None, ack);
+                if !q.selects(&self.config.name) {
+                    return;
                 }
-                log::debug!("query {:?} acknowledged, not answered", q.name);
+                let Some(ip) = ip_of(&q.addr) else { return };
+                let to = SocketAddr::new(ip, q.port);
+                let me = self.config.name.clone();
+                // Acknowledged (so `serf reachability` counts us) when asked, then answered
+                // as a Serf agent without handlers would (`query::answer`).
+                if q.flags & QUERY_FLAG_ACK != 0 {
+                    let mut ack = vec![MessageType::User as u8];
+                    ack.extend_from_slice(&encode_query_ack(q.ltime, q.id, &me));
+                    self.raw_send(to, None, ack);
+                }
+                let configured = self.config.query_responses.get(&q.name).map(Vec::as_slice);
+                let lookup = |n: &str| {
+                    if n == me {
+                        Some(self.own_member())
+                    } else {
+                        self.member(n)
+                    }
+                };
+                let Some(payload) =
+                    crate::query::answer(&q.name, &q.payload, &me, lookup, configured)
+                else {
+                    log::debug!("query {:?} acknowledged, not answered", q.name);
+                    return;
+                };
+                let mut msg = vec![MessageType::User as u8];
+                msg.extend_from_slice(&encode_query_response(
+                    q.ltime,
+                    q.id,
+                    &me,
+                    0,
+                    Some(&payload),
+                ));
+                if msg.len() - 1 > QUERY_RESPONSE_SIZE_LIMIT {
+                    self.stats.query_answers_too_large += 1;
+                    log::warn!(
+                        "answer to query {:?} is over Serf's {QUERY_RESPONSE_SIZE_LIMIT} bytes: not sent",
+                        q.name
+                    );
+                    return;
+                }
+                self.stats.query_answers += 1;
+                self.raw_send(to, None, msg);
             }
             SerfMessage::Other(t) => log::debug!("serf message type {t} ignored"),
         }

@@ -504,7 +504,11 @@ fn user_events(agents: &[Agent], o: &MixedOptions, run: &mut Run) {
     let mut per_origin: HashMap<&str, Vec<Value>> = HashMap::new();
     let mut serf_rpc = None;
     for e in 0..o.events {
-        let kind = if e % 2 == 0 { Kind::Serf } else { Kind::Gossiper };
+        let kind = if e % 2 == 0 {
+            Kind::Serf
+        } else {
+            Kind::Gossiper
+        };
         let from = match kind {
             Kind::Serf => serfs[1 + (e / 2) % (serfs.len() - 1)],
             Kind::Gossiper => goss[(e / 2) % goss.len()],
@@ -563,7 +567,9 @@ fn user_events(agents: &[Agent], o: &MixedOptions, run: &mut Run) {
         let (last_serf, last_goss) = (at(&serfs), at(&goss));
         let all_ms = last_serf.max(last_goss);
         if !all_ms.is_finite() {
-            missed(format!("event {name} did not reach every agent within 10 s"));
+            missed(format!(
+                "event {name} did not reach every agent within 10 s"
+            ));
         }
         eprintln!(
             "user event from {} ({}): all {} agents {all_ms:.0} ms (last Serf {last_serf:.0} ms, \
@@ -585,11 +591,7 @@ fn user_events(agents: &[Agent], o: &MixedOptions, run: &mut Run) {
     let mut ev = serde_json::Map::new();
     for kind in [Kind::Serf, Kind::Gossiper] {
         let list = per_origin.remove(kind.word()).unwrap_or_default();
-        let (med, max) = med_max(
-            list.iter()
-                .filter_map(|v| v["all_ms"].as_f64())
-                .collect(),
-        );
+        let (med, max) = med_max(list.iter().filter_map(|v| v["all_ms"].as_f64()).collect());
         ev.insert(
             format!("from_{}", kind.word()),
             json!({ "median_ms": med, "max_ms": max, "each": list }),
@@ -610,7 +612,9 @@ fn idle_window(agents: &[Agent], o: &MixedOptions, root: bool, run: &mut Run) {
         })
         .collect();
     if !root || counted.len() != agents.len() {
-        return missed("idle bytes: the bench must run as root (nftables counters, one uid per agent)");
+        return missed(
+            "idle bytes: the bench must run as root (nftables counters, one uid per agent)",
+        );
     }
     let guard = match wire_count::install(&counted) {
         Ok(g) => g,
@@ -677,10 +681,18 @@ fn rss(agents: &[Agent], run: &mut Run) {
 fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, run: &mut Run) {
     let mut list = Vec::new();
     for k in 0..o.kills {
-        let kind = if k % 2 == 0 { Kind::Serf } else { Kind::Gossiper };
+        let kind = if k % 2 == 0 {
+            Kind::Serf
+        } else {
+            Kind::Gossiper
+        };
         let left = agents.iter().filter(|a| a.kind == kind).count();
         if left <= 2 {
-            missed(format!("kill #{}: no {} agent to spare", k + 1, kind.word()));
+            missed(format!(
+                "kill #{}: no {} agent to spare",
+                k + 1,
+                kind.word()
+            ));
             continue;
         }
         // The newest agent of that kind (never the seed).
@@ -730,7 +742,9 @@ fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, run: &mut Run) {
             percentile(&all, 1.0),
         );
         if !last.is_finite() {
-            missed(format!("{name} was not listed failed by every agent within 60 s"));
+            missed(format!(
+                "{name} was not listed failed by every agent within 60 s"
+            ));
         }
         eprintln!(
             "kill -9 {name} ({}): failed at the first agent {first:.0} ms, median {median:.0} ms, \
@@ -767,7 +781,11 @@ fn print_table(out: &serde_json::Map<String, Value>) {
     println!(
         "{:<58} {:>16} {:>16}",
         "join: start -> alive at all, median / max (ms)",
-        format!("{} / {}", f(&j["serf"]["median_ms"]), f(&j["serf"]["max_ms"])),
+        format!(
+            "{} / {}",
+            f(&j["serf"]["median_ms"]),
+            f(&j["serf"]["max_ms"])
+        ),
         format!(
             "{} / {}",
             f(&j["gossiper"]["median_ms"]),
@@ -838,7 +856,12 @@ fn print_table(out: &serde_json::Map<String, Value>) {
     println!(
         "{:<58} {:>16} {:>16}",
         "idle: packets sent per agent per s, median",
-        format!("{:.1}", i["serf"]["packets_per_s_median"].as_f64().unwrap_or(f64::NAN)),
+        format!(
+            "{:.1}",
+            i["serf"]["packets_per_s_median"]
+                .as_f64()
+                .unwrap_or(f64::NAN)
+        ),
         format!(
             "{:.1}",
             i["gossiper"]["packets_per_s_median"]

@@ -87,7 +87,11 @@ impl SerfRpc {
     fn send(&mut self, command: &str, body: Option<&[u8]>) -> std::io::Result<u64> {
         self.seq += 1;
         let mut w = Writer::default();
-        w.map(2).key("Command").str(command).key("Seq").uint(self.seq);
+        w.map(2)
+            .key("Command")
+            .str(command)
+            .key("Seq")
+            .uint(self.seq);
         if let Some(b) = body {
             w.extend(b);
         }
