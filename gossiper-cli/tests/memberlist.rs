@@ -353,11 +353,15 @@ fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() 
     let mut err = String::new();
     std::io::Read::read_to_string(g1.child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("leaving the cluster"), "{err}");
-    assert!(
-        !s1.log().contains("[ERR]"),
-        "serf logged an error:\n{}",
-        s1.log()
-    );
+    // One [ERR] is Serf's own race, not ours: when a query ends, its closed ack channel can
+    // win over the IPC's deadline timer and the agent writes to a CLI that already exited
+    // (serf 0.9.4 `cmd/serf/command/agent/ipc_query_response_stream.go`, "Failed to stream").
+    let log = s1.log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[ERR]") && !l.contains("agent.ipc: Failed to stream"))
+        .collect();
+    assert!(errors.is_empty(), "serf logged an error:\n{log}");
 }
 
 #[test]
@@ -464,6 +468,36 @@ fn a_mixed_cluster_of_two_serf_and_two_gossiper_agents_agrees_on_members_events_
         },
     );
 
+    // g1's events as Server-Sent Events, read at the end: both user events, both failures.
+    let mut sse = std::net::TcpStream::connect(&g1.api).unwrap();
+    write!(
+        sse,
+        "GET /v1/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        g1.api
+    )
+    .unwrap();
+    sse.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+
+    // `gossiper members` prints Serf's columns for a memberlist agent.
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["members", "--api", &g1.api])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        table.starts_with("NAME") && table.contains("INCARNATION") && table.contains("TAGS"),
+        "{table}"
+    );
+    assert!(!table.contains("GENERATION"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("s2 ") && l.contains("alive")),
+        "{table}"
+    );
+
     // An event from each side reaches all four.
     let o = Command::new("serf")
         .args(["event", "-rpc-addr", &s2.rpc, "from-serf", "x"])
@@ -501,5 +535,24 @@ fn a_mixed_cluster_of_two_serf_and_two_gossiper_agents_agrees_on_members_events_
     );
     eprintln!("both kills failed at both survivors after {t:?}");
     assert!(all_list("alive", &["s1", "g1"]));
+    let mut streamed = String::new();
+    let mut buf = [0u8; 4096];
+    let mut got = |want: &[&str]| {
+        wait_until(Duration::from_secs(5), "g1's event stream", || {
+            if let Ok(n) = std::io::Read::read(&mut sse, &mut buf) {
+                streamed.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            want.iter().all(|w| streamed.contains(w))
+        });
+    };
+    got(&[
+        "text/event-stream",
+        "event: user",
+        r#""name":"from-serf""#,
+        r#""name":"from-gossiper""#,
+        "event: member",
+        r#""name":"s2","status":"failed""#,
+        r#""name":"g2","status":"failed""#,
+    ]);
     assert!(started.elapsed() < Duration::from_secs(30), "bounded");
 }
