@@ -550,6 +550,12 @@ impl Node {
     /// A stream message, sealed when a key is set: `[10][u32 len][blob]`, the 5-byte header
     /// as associated data.
     fn seal_stream(&mut self, plain: Vec<u8>) -> Vec<u8> {
+        // memberlist compresses a stream before sealing it (`sendLocalState`).
+        let plain = if self.config.compression {
+            crate::packet::compressed(&plain)
+        } else {
+            plain
+        };
         match &self.config.keyring {
             Some(k) => {
                 let nonce: [u8; 12] = self.nonce_rng.random();
@@ -566,6 +572,13 @@ impl Node {
 
     fn raw_send(&mut self, to: SocketAddr, node: Option<&str>, msg: Vec<u8>) {
         debug_assert!(!msg.is_empty());
+        // As `rawSendMsgPacket`: compressed only when that makes it smaller; CRC outside.
+        let msg = if self.config.compression {
+            let c = crate::packet::compressed(&msg);
+            if c.len() < msg.len() { c } else { msg }
+        } else {
+            msg
+        };
         let crc = node
             .and_then(|n| self.nodes.get(n))
             .is_some_and(|n| n.pmax() >= 5);
@@ -1644,6 +1657,37 @@ mod tests {
         let mut c = Config::new(name, SocketAddr::from(([127, 0, 0, 1], port)));
         c.tags.insert("role".into(), name.into());
         Node::new(c, Time::ZERO, u64::from(port), [port as u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn streams_are_lzw_compressed_and_datagrams_only_when_smaller() {
+        let mut a = node("a", 7001);
+        a.join(Time::ZERO, &[SocketAddr::from(([127, 0, 0, 1], 7002))]);
+        let req = a.poll_stream().unwrap();
+        assert_eq!(req.bytes[0], MessageType::Compress as u8);
+        let (plain, _) = crate::packet::decode_stream(&req.bytes).unwrap();
+        assert!(matches!(plain, StreamMessage::PushPull { .. }));
+
+        // A ping does not shrink: sent as it is. A large, repetitive message does.
+        let to = SocketAddr::from(([127, 0, 0, 1], 7002));
+        while a.poll_transmit().is_some() {}
+        a.raw_send(to, None, vec![MessageType::Ping as u8, 0x80]);
+        assert_eq!(a.poll_transmit().unwrap().bytes, [MessageType::Ping as u8, 0x80]);
+        let mut big = vec![MessageType::User as u8];
+        big.extend(std::iter::repeat_n(b'x', 600));
+        a.raw_send(to, None, big.clone());
+        let sent = a.poll_transmit().unwrap().bytes;
+        assert_eq!(sent[0], MessageType::Compress as u8);
+        assert!(sent.len() < big.len() / 4);
+
+        let mut c = Config::new("b", SocketAddr::from(([127, 0, 0, 1], 7003)));
+        c.compression = false;
+        let mut b = Node::new(c, Time::ZERO, 1, [1; 32]).unwrap();
+        b.join(Time::ZERO, &[to]);
+        assert_eq!(
+            b.poll_stream().unwrap().bytes[0],
+            MessageType::PushPull as u8
+        );
     }
 
     /// Runs one stream request of `a` against `b` as a runtime would.
