@@ -40,10 +40,15 @@ fn serf_bin() -> &'static str {
 
 /// A loopback port free for both TCP and UDP.
 fn free_port() -> u16 {
+    free_port_on("127.0.0.1")
+}
+
+/// A port of `ip` free for both TCP and UDP.
+fn free_port_on(ip: &str) -> u16 {
     loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpListener::bind((ip, 0)).unwrap();
         let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if UdpSocket::bind((ip, port)).is_ok() {
             return port;
         }
     }
@@ -90,11 +95,16 @@ impl Drop for TempDir {
 
 impl Serf {
     fn start(name: &str, join: Option<&Serf>, extra: &[&str]) -> Serf {
+        Serf::start_on("127.0.0.1", name, join, extra)
+    }
+
+    /// A Serf agent gossiping on `ip` (its RPC stays on 127.0.0.1).
+    fn start_on(ip: &str, name: &str, join: Option<&Serf>, extra: &[&str]) -> Serf {
         let bin = serf_bin();
-        let (port, rpc) = (free_port(), free_port());
+        let (port, rpc) = (free_port_on(ip), free_port());
         let dir = TempDir::new(name);
         let log = dir.0.join("serf.log");
-        let bind = format!("127.0.0.1:{port}");
+        let bind = std::net::SocketAddr::new(ip.parse().unwrap(), port).to_string();
         let rpc = format!("127.0.0.1:{rpc}");
         let mut cmd = Command::new(bin);
         cmd.args([
@@ -167,8 +177,10 @@ struct Gossiper {
 
 impl Gossiper {
     fn spawn(name: &str, join: &Serf, extra: &[&str]) -> (Child, String, String) {
-        let (port, api) = (free_port(), free_port());
-        let gossip = format!("127.0.0.1:{port}");
+        // On the seed's address family: 127.0.0.1 or ::1.
+        let seed: std::net::SocketAddr = join.bind.parse().unwrap();
+        let (port, api) = (free_port_on(&seed.ip().to_string()), free_port());
+        let gossip = std::net::SocketAddr::new(seed.ip(), port).to_string();
         let api = format!("127.0.0.1:{api}");
         let child = Command::new(env!("CARGO_BIN_EXE_gossiper"))
             .args([
@@ -555,4 +567,38 @@ fn a_mixed_cluster_of_two_serf_and_two_gossiper_agents_agrees_on_members_events_
         r#""name":"g2","status":"failed""#,
     ]);
     assert!(started.elapsed() < Duration::from_secs(30), "bounded");
+}
+
+/// IPv6 against Serf: a Serf agent and a gossiper agent on `[::1]` list each other alive,
+/// trade an event, and a kill -9 of gossiper is marked failed by Serf. Skipped, saying so,
+/// only when the machine has no IPv6 loopback.
+#[test]
+fn over_ipv6_loopback_serf_and_gossiper_join_trade_events_and_detect_a_kill() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback (::1) on this machine: the IPv6 test is skipped");
+        return;
+    }
+    let s1 = Serf::start_on("::1", "s1", None, &[]);
+    let mut g1 = Gossiper::start("g1", &s1, &[]);
+    assert!(g1.gossip.starts_with("[::1]:"), "{}", g1.gossip);
+    wait_until(
+        Duration::from_secs(10),
+        "serf lists g1 alive over IPv6",
+        || {
+            s1.member("g1")
+                .is_some_and(|(status, addr, _)| status == "alive" && addr == g1.gossip)
+        },
+    );
+    assert_eq!(g1.status_of("s1").as_deref(), Some("alive"));
+    let o = Command::new("serf")
+        .args(["event", "-rpc-addr", &s1.rpc, "over-v6", "x"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let events = g1.get("/v1/events?index=0&wait=10s").unwrap();
+    assert_eq!(events[0]["name"], "over-v6", "{events}");
+    g1.child.0.kill().unwrap();
+    wait_until(Duration::from_secs(20), "serf marks g1 failed", || {
+        s1.status("g1").as_deref() == Some("failed")
+    });
 }

@@ -1672,7 +1672,10 @@ mod tests {
         let to = SocketAddr::from(([127, 0, 0, 1], 7002));
         while a.poll_transmit().is_some() {}
         a.raw_send(to, None, vec![MessageType::Ping as u8, 0x80]);
-        assert_eq!(a.poll_transmit().unwrap().bytes, [MessageType::Ping as u8, 0x80]);
+        assert_eq!(
+            a.poll_transmit().unwrap().bytes,
+            [MessageType::Ping as u8, 0x80]
+        );
         let mut big = vec![MessageType::User as u8];
         big.extend(std::iter::repeat_n(b'x', 600));
         a.raw_send(to, None, big.clone());
