@@ -64,7 +64,7 @@
 //! ```text
 //! cargo build --release -p gossiper-cli -p gossiper-agent
 //! sudo target/release/agent-bench --serf 10 --gossiper 10 [--events 6] [--kills 4] \
-//!     [--idle-secs 60] [--format table|json]
+//!     [--first-kill serf|gossiper] [--idle-secs 60] [--format table|json]
 //! ```
 //!
 //! A summary table for all runs closes the output. The exit code is 0 when every figure could be
@@ -122,6 +122,7 @@ struct Options {
     gossiper: Option<usize>,
     gossiper_bin: Option<std::path::PathBuf>,
     events: usize,
+    gossiper_killed_first: bool,
     idle_set: bool,
     kills_set: bool,
     json: bool,
@@ -193,6 +194,7 @@ fn main() {
         gossiper: None,
         gossiper_bin: None,
         events: 6,
+        gossiper_killed_first: false,
         idle_set: false,
         kills_set: false,
         json: false,
@@ -205,7 +207,7 @@ fn main() {
                  [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3] \
                  [--partition-secs 0] [--after-heal-secs 5]\n\
                  agent-bench --serf 10 [--gossiper 10] [--gossiper-bin PATH] [--events 6] \
-                 [--kills 4] [--idle-secs 60] [--format table|json]\n\
+                 [--kills 4] [--first-kill serf|gossiper] [--idle-secs 60] [--format table|json]\n\
                  (see the doc comment of crates/gossiper-agent/src/bin/agent-bench/main.rs)"
             );
             return;
@@ -236,6 +238,13 @@ fn main() {
             "--gossiper" => o.gossiper = Some(num(value) as usize),
             "--gossiper-bin" => o.gossiper_bin = Some(value.into()),
             "--events" => o.events = num(value) as usize,
+            "--first-kill" => {
+                o.gossiper_killed_first = match value.as_str() {
+                    "gossiper" => true,
+                    "serf" => false,
+                    _ => fail(format!("--first-kill {value}: use serf or gossiper")),
+                }
+            }
             "--format" => {
                 o.json = match value.as_str() {
                     "json" => true,
@@ -279,6 +288,7 @@ fn run_mixed(o: &Options) {
         gossiper: o.gossiper.unwrap_or(o.serf),
         gossiper_bin: o.gossiper_bin.clone(),
         events: o.events,
+        gossiper_killed_first: o.gossiper_killed_first,
         kills: if o.kills_set { o.kills } else { 4 },
         idle_secs: if o.idle_set { o.idle_secs } else { 60 },
         json: o.json,

@@ -10,7 +10,8 @@
 //!   gossiper agent (`POST /v1/event/NAME`), alternately, until all agents have it (Serf:
 //!   its RPC `stream` of user events, as `serf monitor` sees them; gossiper: blocking
 //!   `/v1/events`); the sender counts too (both log their own event at once).
-//! * **kill -9 → failed at all** — a Serf agent and a gossiper agent killed alternately, until
+//! * **kill -9 → failed at all** — a Serf agent and a gossiper agent killed alternately, 2 s
+//!   apart (`--first-kill serf|gossiper` picks who goes first: later kills take longer), until
 //!   every live agent lists the victim `failed` (polled every 25 ms).
 //! * **RSS** — VmRSS from `/proc/PID/status` of every agent after its API or RPC served all
 //!   of the above.
@@ -48,6 +49,8 @@ pub struct MixedOptions {
     pub events: usize,
     /// Kills, alternately of each kind (at most what leaves 2 agents of each kind).
     pub kills: usize,
+    /// Whether the first kill is of a gossiper agent (else of a Serf agent).
+    pub gossiper_killed_first: bool,
     /// The idle window, in seconds.
     pub idle_secs: u64,
     /// JSON instead of a table.
