@@ -684,7 +684,7 @@ fn rss(agents: &[Agent], run: &mut Run) {
 fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, run: &mut Run) {
     let mut list = Vec::new();
     for k in 0..o.kills {
-        let kind = if k % 2 == 0 {
+        let kind = if (k % 2 == 0) != o.gossiper_killed_first {
             Kind::Serf
         } else {
             Kind::Gossiper
