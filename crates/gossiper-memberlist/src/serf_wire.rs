@@ -1,6 +1,6 @@
 //! Serf's messages over memberlist (memberlist-wire.md §6.2-6.7): the tags in a node's meta,
 //! and the bodies of `[8 userMsg][serf type][msgpack]`: join and leave intents, user events,
-//! the push-pull user state, and just enough of a query to keep its clock.
+//! the push-pull user state, and of a query what it takes to keep its clock, ack and answer it.
 
 use std::collections::BTreeMap;
 
@@ -245,7 +245,7 @@ pub enum SerfMessage {
     Join(JoinIntent),
     /// A user event.
     UserEvent(UserEventMsg),
-    /// A query (acknowledged, never answered).
+    /// A query (acknowledged when asked; answered as `query::answer` says).
     Query(Query),
     /// A type this node does not act on (query responses, relays...).
     Other(u8),

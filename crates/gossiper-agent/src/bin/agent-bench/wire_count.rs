@@ -43,8 +43,11 @@ pub fn install(agents: &[Counted]) -> Result<WireCounters, String> {
         .map(|a| a.port.to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    // A table left by a run that was killed goes first (add-then-delete cannot fail).
     let mut script = format!(
         "add table inet {TABLE}\n\
+         delete table inet {TABLE}\n\
+         add table inet {TABLE}\n\
          add chain inet {TABLE} output {{ type filter hook output priority 0; policy accept; }}\n"
     );
     for a in agents {
