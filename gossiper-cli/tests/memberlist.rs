@@ -428,6 +428,39 @@ fn an_encrypted_cluster_takes_the_right_key_and_refuses_a_wrong_one() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(s1.status("g1").as_deref(), Some("alive"));
 
+    // `serf keys -list` hears from both: the key on 2 of 2 nodes, no node failing.
+    let o = Command::new("serf")
+        .args(["keys", "-list", "-rpc-addr", &s1.rpc])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.lines().any(|l| l.contains(key) && l.contains("[2/2]")),
+        "{out}"
+    );
+    // A key change by query is refused by gossiper, saying why (Serf's own agent accepts it;
+    // a third key, so that s1 still cannot read the wrong key below).
+    let third = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let o = Command::new("serf")
+        .args(["keys", "-install", third, "-rpc-addr", &s1.rpc])
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("g1") && out.contains("--keyring-file"),
+        "{out}"
+    );
+
     let (child, _, _) = Gossiper::spawn("g2", &s1, &["--keyring-file", &bad]);
     let mut g2 = Guard(child);
     let start = Instant::now();

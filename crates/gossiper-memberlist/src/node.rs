@@ -820,9 +820,14 @@ impl Node {
                         self.member(n)
                     }
                 };
-                let Some(payload) =
-                    crate::query::answer(&q.name, &q.payload, &me, lookup, configured)
-                else {
+                let Some(payload) = crate::query::answer(
+                    &q.name,
+                    &q.payload,
+                    &me,
+                    lookup,
+                    configured,
+                    self.config.keyring.as_ref(),
+                ) else {
                     log::debug!("query {:?} acknowledged, not answered", q.name);
                     return;
                 };
