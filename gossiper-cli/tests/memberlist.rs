@@ -43,12 +43,17 @@ fn free_port() -> u16 {
     free_port_on("127.0.0.1")
 }
 
-/// A port of `ip` free for both TCP and UDP.
+/// A port of `ip` free for both TCP and UDP, and never handed out before in this process:
+/// the tests run in parallel, and a port released here could otherwise be picked again by
+/// another test before its agent binds it.
 fn free_port_on(ip: &str) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let tcp = TcpListener::bind((ip, 0)).unwrap();
         let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind((ip, port)).is_ok() {
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) && UdpSocket::bind((ip, port)).is_ok() {
+            given.push(port);
             return port;
         }
     }
