@@ -142,6 +142,10 @@ pub struct AgentArgs {
         value_delimiter = ','
     )]
     pub tag: Vec<String>,
+    /// Answer user query NAME with TEXT (repeatable; `--protocol memberlist`): what `serf
+    /// query NAME` then lists from this node, where a Serf agent would run its query handler.
+    #[arg(long, env = "GOSSIPER_QUERY_RESPONSE", value_name = "NAME=TEXT")]
+    pub query_response: Vec<String>,
     /// Serf's keyring file, a JSON array of base64 AES keys, primary first (`--protocol
     /// memberlist`; what `serf agent -keyring-file` reads).
     #[arg(long, env = "GOSSIPER_KEYRING_FILE", value_name = "PATH")]

@@ -140,9 +140,15 @@ pub fn members(api: &ApiArgs) -> Result<(), CliError> {
         println!("{v}");
         return Ok(());
     }
+    let list: Vec<&Value> = v.as_array().into_iter().flatten().collect();
+    // A memberlist agent's members have Serf tags and no generation: Serf's columns, with
+    // memberlist's incarnation.
+    if list.iter().any(|m| m.get("tags").is_some()) {
+        print_serf_members(&list);
+        return Ok(());
+    }
     // SWIM members carry an incarnation, φ members a heartbeat and a φ: one column shows
     // whichever the agent's detector has.
-    let list: Vec<&Value> = v.as_array().into_iter().flatten().collect();
     let phi = list
         .iter()
         .any(|m| m["heartbeat"].as_u64().unwrap_or(0) > 0);
@@ -174,6 +180,30 @@ pub fn members(api: &ApiArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// The members of a memberlist agent, as `serf members` prints them plus the incarnation.
+fn print_serf_members(list: &[&Value]) {
+    println!(
+        "{:<20} {:<22} {:<8} {:>11}  TAGS",
+        "NAME", "ADDR", "STATUS", "INCARNATION"
+    );
+    for m in list {
+        let tags: Vec<String> = m["tags"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        println!(
+            "{:<20} {:<22} {:<8} {:>11}  {}",
+            m["name"].as_str().unwrap_or("?"),
+            m["addr"].as_str().unwrap_or("-"),
+            m["status"].as_str().unwrap_or("?"),
+            m["incarnation"].as_u64().unwrap_or(0),
+            tags.join(","),
+        );
+    }
 }
 
 /// `gossiper set KEY VALUE`.

@@ -52,6 +52,32 @@ pub fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, CliError>
         .collect()
 }
 
+/// `NAME=TEXT` query responses into a map; a name given twice is refused.
+pub fn parse_query_responses(responses: &[String]) -> Result<BTreeMap<String, Vec<u8>>, CliError> {
+    let mut out = BTreeMap::new();
+    for r in responses {
+        let (name, text) = r
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| CliError::usage(format!("bad --query-response {r:?}: use NAME=TEXT")))?;
+        if name.starts_with(gossiper_memberlist::query::INTERNAL_PREFIX) {
+            return Err(CliError::usage(format!(
+                "--query-response {name}: names starting with {} are Serf's own",
+                gossiper_memberlist::query::INTERNAL_PREFIX
+            )));
+        }
+        if out
+            .insert(name.to_owned(), text.as_bytes().to_vec())
+            .is_some()
+        {
+            return Err(CliError::usage(format!(
+                "--query-response {name} given twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
 /// Serf's keyring file: a JSON array of base64 keys, primary first.
 pub fn parse_keyring(text: &str) -> Result<Keyring, String> {
     let keys: Vec<String> =
@@ -81,6 +107,7 @@ pub fn config(args: &AgentArgs) -> Result<(Config, SocketAddr, Vec<SocketAddr>),
         .ok_or_else(|| CliError::usage("no node name: give --name NAME"))?;
     let mut c = Config::new(name, advertise);
     c.tags = parse_tags(&args.tag)?;
+    c.query_responses = parse_query_responses(&args.query_response)?;
     c.timing = match args.profile {
         Profile::Lan => Timing::lan(),
         Profile::Wan => Timing::wan(),

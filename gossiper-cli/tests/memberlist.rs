@@ -1,6 +1,7 @@
 //! `gossiper agent --protocol memberlist` against real Serf agents (Debian's `serf` 0.9.4,
-//! memberlist 0.2.2) on loopback: join and listing with tags, user events both ways, leave,
-//! kill -9 in both directions, an encrypted cluster with the right and a wrong key.
+//! memberlist 0.2.2) on loopback: join and listing with tags, queries answered, user events
+//! both ways, leave, kill -9 in both directions, an encrypted cluster with the right and a
+//! wrong key, and a small mixed cluster of both kinds.
 //!
 //! Every wait is bounded; every child is killed when its guard drops. Without `serf` on PATH
 //! these tests fail and say how to install it (CI does: `.ci/run`).
@@ -39,10 +40,20 @@ fn serf_bin() -> &'static str {
 
 /// A loopback port free for both TCP and UDP.
 fn free_port() -> u16 {
+    free_port_on("127.0.0.1")
+}
+
+/// A port of `ip` free for both TCP and UDP, and never handed out before in this process:
+/// the tests run in parallel, and a port released here could otherwise be picked again by
+/// another test before its agent binds it.
+fn free_port_on(ip: &str) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpListener::bind((ip, 0)).unwrap();
         let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) && UdpSocket::bind((ip, port)).is_ok() {
+            given.push(port);
             return port;
         }
     }
@@ -89,11 +100,16 @@ impl Drop for TempDir {
 
 impl Serf {
     fn start(name: &str, join: Option<&Serf>, extra: &[&str]) -> Serf {
+        Serf::start_on("127.0.0.1", name, join, extra)
+    }
+
+    /// A Serf agent gossiping on `ip` (its RPC stays on 127.0.0.1).
+    fn start_on(ip: &str, name: &str, join: Option<&Serf>, extra: &[&str]) -> Serf {
         let bin = serf_bin();
-        let (port, rpc) = (free_port(), free_port());
+        let (port, rpc) = (free_port_on(ip), free_port());
         let dir = TempDir::new(name);
         let log = dir.0.join("serf.log");
-        let bind = format!("127.0.0.1:{port}");
+        let bind = std::net::SocketAddr::new(ip.parse().unwrap(), port).to_string();
         let rpc = format!("127.0.0.1:{rpc}");
         let mut cmd = Command::new(bin);
         cmd.args([
@@ -166,8 +182,10 @@ struct Gossiper {
 
 impl Gossiper {
     fn spawn(name: &str, join: &Serf, extra: &[&str]) -> (Child, String, String) {
-        let (port, api) = (free_port(), free_port());
-        let gossip = format!("127.0.0.1:{port}");
+        // On the seed's address family: 127.0.0.1 or ::1.
+        let seed: std::net::SocketAddr = join.bind.parse().unwrap();
+        let (port, api) = (free_port_on(&seed.ip().to_string()), free_port());
+        let gossip = std::net::SocketAddr::new(seed.ip(), port).to_string();
         let api = format!("127.0.0.1:{api}");
         let child = Command::new(env!("CARGO_BIN_EXE_gossiper"))
             .args([
@@ -237,7 +255,18 @@ impl Gossiper {
 fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() {
     let s1 = Serf::start("s1", None, &[]);
     let started = Instant::now();
-    let mut g1 = Gossiper::start("g1", &s1, &["--tag", "role=rust", "--tag", "dc=lab"]);
+    let mut g1 = Gossiper::start(
+        "g1",
+        &s1,
+        &[
+            "--tag",
+            "role=rust",
+            "--tag",
+            "dc=lab",
+            "--query-response",
+            "uptime=42 s",
+        ],
+    );
     let alive = wait_until(Duration::from_secs(10), "serf lists g1 alive", || {
         s1.status("g1").as_deref() == Some("alive")
     });
@@ -260,6 +289,41 @@ fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() 
     assert!(
         out.contains("Successfully contacted all live nodes"),
         "{out}"
+    );
+
+    // `serf query`: an ack from both, the configured answer from g1; none for another name.
+    let query = |name: &str| {
+        let o = Command::new("serf")
+            .args([
+                "query",
+                "-rpc-addr",
+                &s1.rpc,
+                "-format",
+                "json",
+                "-timeout",
+                "2s",
+            ])
+            .arg(name)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    let answered = query("uptime");
+    assert_eq!(answered["Responses"]["g1"], "42 s", "{answered}");
+    assert!(
+        answered["Acks"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n == "g1")),
+        "{answered}"
+    );
+    let unanswered = query("disk");
+    assert!(unanswered["Responses"].get("g1").is_none(), "{unanswered}");
+    assert!(
+        unanswered["Acks"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n == "g1")),
+        "{unanswered}"
     );
 
     // serf event → g1, through a blocking query.
@@ -306,11 +370,15 @@ fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() 
     let mut err = String::new();
     std::io::Read::read_to_string(g1.child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("leaving the cluster"), "{err}");
-    assert!(
-        !s1.log().contains("[ERR]"),
-        "serf logged an error:\n{}",
-        s1.log()
-    );
+    // One [ERR] is Serf's own race, not ours: when a query ends, its closed ack channel can
+    // win over the IPC's deadline timer and the agent writes to a CLI that already exited
+    // (serf 0.9.4 `cmd/serf/command/agent/ipc_query_response_stream.go`, "Failed to stream").
+    let log = s1.log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[ERR]") && !l.contains("agent.ipc: Failed to stream"))
+        .collect();
+    assert!(errors.is_empty(), "serf logged an error:\n{log}");
 }
 
 #[test]
@@ -365,6 +433,39 @@ fn an_encrypted_cluster_takes_the_right_key_and_refuses_a_wrong_one() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(s1.status("g1").as_deref(), Some("alive"));
 
+    // `serf keys -list` hears from both: the key on 2 of 2 nodes, no node failing.
+    let o = Command::new("serf")
+        .args(["keys", "-list", "-rpc-addr", &s1.rpc])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.lines().any(|l| l.contains(key) && l.contains("[2/2]")),
+        "{out}"
+    );
+    // A key change by query is refused by gossiper, saying why (Serf's own agent accepts it;
+    // a third key, so that s1 still cannot read the wrong key below).
+    let third = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let o = Command::new("serf")
+        .args(["keys", "-install", third, "-rpc-addr", &s1.rpc])
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("g1") && out.contains("--keyring-file"),
+        "{out}"
+    );
+
     let (child, _, _) = Gossiper::spawn("g2", &s1, &["--keyring-file", &bad]);
     let mut g2 = Guard(child);
     let start = Instant::now();
@@ -388,4 +489,156 @@ fn an_encrypted_cluster_takes_the_right_key_and_refuses_a_wrong_one() {
         "serf says why:\n{}",
         s1.log()
     );
+}
+
+/// The benchmark's mixed cluster in small (`agent-bench --serf`): two Serf and two gossiper
+/// agents, each gossiper joining through a different Serf agent.
+#[test]
+fn a_mixed_cluster_of_two_serf_and_two_gossiper_agents_agrees_on_members_events_and_failures() {
+    let started = Instant::now();
+    let s1 = Serf::start("s1", None, &[]);
+    let s2 = Serf::start("s2", Some(&s1), &[]);
+    let g1 = Gossiper::start("g1", &s1, &[]);
+    let mut g2 = Gossiper::start("g2", &s2, &[]);
+    let names = ["s1", "s2", "g1", "g2"];
+    let all_list = |status: &str, who: &[&str]| {
+        who.iter().all(|n| {
+            s1.status(n).as_deref() == Some(status) && g1.status_of(n).as_deref() == Some(status)
+        })
+    };
+    wait_until(
+        Duration::from_secs(10),
+        "all four list all four alive",
+        || {
+            all_list("alive", &names)
+                && names.iter().all(|n| {
+                    s2.status(n).as_deref() == Some("alive")
+                        && g2.status_of(n).as_deref() == Some("alive")
+                })
+        },
+    );
+
+    // g1's events as Server-Sent Events, read at the end: both user events, both failures.
+    let mut sse = std::net::TcpStream::connect(&g1.api).unwrap();
+    write!(
+        sse,
+        "GET /v1/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        g1.api
+    )
+    .unwrap();
+    sse.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+
+    // `gossiper members` prints Serf's columns for a memberlist agent.
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["members", "--api", &g1.api])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        table.starts_with("NAME") && table.contains("INCARNATION") && table.contains("TAGS"),
+        "{table}"
+    );
+    assert!(!table.contains("GENERATION"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("s2 ") && l.contains("alive")),
+        "{table}"
+    );
+
+    // An event from each side reaches all four.
+    let o = Command::new("serf")
+        .args(["event", "-rpc-addr", &s2.rpc, "from-serf", "x"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["event", "from-gossiper", "y", "--api", &g2.api])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let has = |g: &Gossiper, name: &str| {
+        g.get("/v1/events?index=0").is_some_and(|v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|e| e["name"] == name))
+        })
+    };
+    wait_until(Duration::from_secs(10), "both events at all four", || {
+        [&s1, &s2].iter().all(|s| {
+            let log = s.log();
+            log.contains("Received event: user-event: from-serf")
+                && log.contains("Received event: user-event: from-gossiper")
+        }) && [&g1, &g2]
+            .iter()
+            .all(|g| has(g, "from-serf") && has(g, "from-gossiper"))
+    });
+
+    // kill -9 one of each kind at once: both survivors list both failed.
+    drop(s2);
+    g2.child.0.kill().unwrap();
+    // Two of four at once: each survivor has one peer left to confirm a suspicion, so
+    // Lifeguard's timeout stays long (about 11 s, up to 24 s with no confirmation).
+    let t = wait_until(
+        Duration::from_secs(30),
+        "s1 and g1 list the killed s2 and g2 failed",
+        || all_list("failed", &["s2", "g2"]),
+    );
+    eprintln!("both kills failed at both survivors after {t:?}");
+    assert!(all_list("alive", &["s1", "g1"]));
+    let mut streamed = String::new();
+    let mut buf = [0u8; 4096];
+    let mut got = |want: &[&str]| {
+        wait_until(Duration::from_secs(5), "g1's event stream", || {
+            if let Ok(n) = std::io::Read::read(&mut sse, &mut buf) {
+                streamed.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            want.iter().all(|w| streamed.contains(w))
+        });
+    };
+    got(&[
+        "text/event-stream",
+        "event: user",
+        r#""name":"from-serf""#,
+        r#""name":"from-gossiper""#,
+        "event: member",
+        r#""name":"s2","status":"failed""#,
+        r#""name":"g2","status":"failed""#,
+    ]);
+    eprintln!("the mixed-cluster test took {:?}", started.elapsed());
+}
+
+/// IPv6 against Serf: a Serf agent and a gossiper agent on `[::1]` list each other alive,
+/// trade an event, and a kill -9 of gossiper is marked failed by Serf. Skipped, saying so,
+/// only when the machine has no IPv6 loopback.
+#[test]
+fn over_ipv6_loopback_serf_and_gossiper_join_trade_events_and_detect_a_kill() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback (::1) on this machine: the IPv6 test is skipped");
+        return;
+    }
+    let s1 = Serf::start_on("::1", "s1", None, &[]);
+    let mut g1 = Gossiper::start("g1", &s1, &[]);
+    assert!(g1.gossip.starts_with("[::1]:"), "{}", g1.gossip);
+    wait_until(
+        Duration::from_secs(10),
+        "serf lists g1 alive over IPv6",
+        || {
+            s1.member("g1")
+                .is_some_and(|(status, addr, _)| status == "alive" && addr == g1.gossip)
+        },
+    );
+    assert_eq!(g1.status_of("s1").as_deref(), Some("alive"));
+    let o = Command::new("serf")
+        .args(["event", "-rpc-addr", &s1.rpc, "over-v6", "x"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let events = g1.get("/v1/events?index=0&wait=10s").unwrap();
+    assert_eq!(events[0]["name"], "over-v6", "{events}");
+    g1.child.0.kill().unwrap();
+    wait_until(Duration::from_secs(20), "serf marks g1 failed", || {
+        s1.status("g1").as_deref() == Some("failed")
+    });
 }

@@ -117,6 +117,12 @@ pub struct Config {
     pub event_buffer: usize,
     /// Largest user event we send, encoded (the Serf agent's default, 512).
     pub user_event_size_limit: usize,
+    /// Answers to user queries by name (`serf query NAME` lists them), where a Serf agent
+    /// would run its query handler; each must fit Serf's 1,024-byte response limit.
+    pub query_responses: BTreeMap<String, Vec<u8>>,
+    /// LZW-compress what we send, as memberlist does with `EnableCompression` (on in Serf):
+    /// every stream, and each datagram that comes out smaller.
+    pub compression: bool,
 }
 
 impl Config {
@@ -132,6 +138,8 @@ impl Config {
             max_nodes: 10_000,
             event_buffer: 512,
             user_event_size_limit: 512,
+            query_responses: BTreeMap::new(),
+            compression: true,
         }
     }
 }

@@ -57,6 +57,7 @@ impl Cipher {
 #[derive(Clone)]
 pub struct Keyring {
     ciphers: Vec<Cipher>,
+    keys: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -84,7 +85,15 @@ impl Keyring {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Keyring { ciphers })
+        Ok(Keyring {
+            ciphers,
+            keys: keys.to_vec(),
+        })
+    }
+
+    /// The keys, primary first (what Serf's `_serf_list-keys` answers with).
+    pub fn keys(&self) -> &[Vec<u8>] {
+        &self.keys
     }
 
     /// Seals `plain` with the primary key: `[1][nonce][ciphertext+tag]`.

@@ -20,6 +20,7 @@ pub mod messages;
 pub mod msgpack;
 mod node;
 pub mod packet;
+pub mod query;
 pub mod queue;
 mod serf;
 pub mod serf_wire;

@@ -31,9 +31,9 @@ use crate::packet::{
 use crate::queue::{Queue, retransmit_limit};
 use crate::serf::{LeaveOutcome, Serf, SerfStatus, UserEvent};
 use crate::serf_wire::{
-    META_MAX, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST, SerfMessage, decode_serf,
-    decode_serf_push_pull, decode_tags, encode_join, encode_leave, encode_query_ack, encode_tags,
-    encode_user_event,
+    META_MAX, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST, QUERY_RESPONSE_SIZE_LIMIT, SerfMessage,
+    decode_serf, decode_serf_push_pull, decode_tags, encode_join, encode_leave, encode_query_ack,
+    encode_query_response, encode_tags, encode_user_event,
 };
 
 /// The version vector we advertise: memberlist 1..5 speaking 2, Serf delegate 2..5 speaking 5.
@@ -122,6 +122,10 @@ pub struct Stats {
     pub refutes: u64,
     /// Nodes not admitted because the table was full.
     pub table_full: u64,
+    /// Queries answered (beyond the ack).
+    pub query_answers: u64,
+    /// Answers not sent: over Serf's response size limit.
+    pub query_answers_too_large: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +164,7 @@ pub fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+pub(crate) fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),
@@ -274,6 +278,15 @@ impl Node {
                 meta.len(),
                 META_MAX - 1
             ));
+        }
+        for (name, response) in &config.query_responses {
+            let worst = encode_query_response(u64::MAX, u32::MAX, &config.name, 0, Some(response));
+            if worst.len() > QUERY_RESPONSE_SIZE_LIMIT {
+                return Err(format!(
+                    "the response to query {name:?} takes {} bytes encoded: Serf accepts at most {QUERY_RESPONSE_SIZE_LIMIT}",
+                    worst.len()
+                ));
+            }
         }
         if config.addr.ip().is_unspecified() || config.addr.port() == 0 {
             return Err(format!(
@@ -537,6 +550,12 @@ impl Node {
     /// A stream message, sealed when a key is set: `[10][u32 len][blob]`, the 5-byte header
     /// as associated data.
     fn seal_stream(&mut self, plain: Vec<u8>) -> Vec<u8> {
+        // memberlist compresses a stream before sealing it (`sendLocalState`).
+        let plain = if self.config.compression {
+            crate::packet::compressed(&plain)
+        } else {
+            plain
+        };
         match &self.config.keyring {
             Some(k) => {
                 let nonce: [u8; 12] = self.nonce_rng.random();
@@ -553,6 +572,13 @@ impl Node {
 
     fn raw_send(&mut self, to: SocketAddr, node: Option<&str>, msg: Vec<u8>) {
         debug_assert!(!msg.is_empty());
+        // As `rawSendMsgPacket`: compressed only when that makes it smaller; CRC outside.
+        let msg = if self.config.compression {
+            let c = crate::packet::compressed(&msg);
+            if c.len() < msg.len() { c } else { msg }
+        } else {
+            msg
+        };
         let crc = node
             .and_then(|n| self.nodes.get(n))
             .is_some_and(|n| n.pmax() >= 5);
@@ -773,16 +799,56 @@ impl Node {
                 if q.flags & QUERY_FLAG_NO_BROADCAST == 0 {
                     self.queue_serf(bytes.to_vec());
                 }
-                // Acknowledged (so `serf reachability` counts us), never answered.
-                if q.flags & QUERY_FLAG_ACK != 0
-                    && q.selects(&self.config.name)
-                    && let Some(ip) = ip_of(&q.addr)
-                {
-                    let mut ack = vec![MessageType::User as u8];
-                    ack.extend_from_slice(&encode_query_ack(q.ltime, q.id, &self.config.name));
-                    self.raw_send(SocketAddr::new(ip, q.port), None, ack);
+                if !q.selects(&self.config.name) {
+                    return;
                 }
-                log::debug!("query {:?} acknowledged, not answered", q.name);
+                let Some(ip) = ip_of(&q.addr) else { return };
+                let to = SocketAddr::new(ip, q.port);
+                let me = self.config.name.clone();
+                // Acknowledged (so `serf reachability` counts us) when asked, then answered
+                // as a Serf agent without handlers would (`query::answer`).
+                if q.flags & QUERY_FLAG_ACK != 0 {
+                    let mut ack = vec![MessageType::User as u8];
+                    ack.extend_from_slice(&encode_query_ack(q.ltime, q.id, &me));
+                    self.raw_send(to, None, ack);
+                }
+                let configured = self.config.query_responses.get(&q.name).map(Vec::as_slice);
+                let lookup = |n: &str| {
+                    if n == me {
+                        Some(self.own_member())
+                    } else {
+                        self.member(n)
+                    }
+                };
+                let Some(payload) = crate::query::answer(
+                    &q.name,
+                    &q.payload,
+                    &me,
+                    lookup,
+                    configured,
+                    self.config.keyring.as_ref(),
+                ) else {
+                    log::debug!("query {:?} acknowledged, not answered", q.name);
+                    return;
+                };
+                let mut msg = vec![MessageType::User as u8];
+                msg.extend_from_slice(&encode_query_response(
+                    q.ltime,
+                    q.id,
+                    &me,
+                    0,
+                    Some(&payload),
+                ));
+                if msg.len() - 1 > QUERY_RESPONSE_SIZE_LIMIT {
+                    self.stats.query_answers_too_large += 1;
+                    log::warn!(
+                        "answer to query {:?} is over Serf's {QUERY_RESPONSE_SIZE_LIMIT} bytes: not sent",
+                        q.name
+                    );
+                    return;
+                }
+                self.stats.query_answers += 1;
+                self.raw_send(to, None, msg);
             }
             SerfMessage::Other(t) => log::debug!("serf message type {t} ignored"),
         }
@@ -1596,6 +1662,40 @@ mod tests {
         let mut c = Config::new(name, SocketAddr::from(([127, 0, 0, 1], port)));
         c.tags.insert("role".into(), name.into());
         Node::new(c, Time::ZERO, u64::from(port), [port as u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn streams_are_lzw_compressed_and_datagrams_only_when_smaller() {
+        let mut a = node("a", 7001);
+        a.join(Time::ZERO, &[SocketAddr::from(([127, 0, 0, 1], 7002))]);
+        let req = a.poll_stream().unwrap();
+        assert_eq!(req.bytes[0], MessageType::Compress as u8);
+        let (plain, _) = crate::packet::decode_stream(&req.bytes).unwrap();
+        assert!(matches!(plain, StreamMessage::PushPull { .. }));
+
+        // A ping does not shrink: sent as it is. A large, repetitive message does.
+        let to = SocketAddr::from(([127, 0, 0, 1], 7002));
+        while a.poll_transmit().is_some() {}
+        a.raw_send(to, None, vec![MessageType::Ping as u8, 0x80]);
+        assert_eq!(
+            a.poll_transmit().unwrap().bytes,
+            [MessageType::Ping as u8, 0x80]
+        );
+        let mut big = vec![MessageType::User as u8];
+        big.extend(std::iter::repeat_n(b'x', 600));
+        a.raw_send(to, None, big.clone());
+        let sent = a.poll_transmit().unwrap().bytes;
+        assert_eq!(sent[0], MessageType::Compress as u8);
+        assert!(sent.len() < big.len() / 4);
+
+        let mut c = Config::new("b", SocketAddr::from(([127, 0, 0, 1], 7003)));
+        c.compression = false;
+        let mut b = Node::new(c, Time::ZERO, 1, [1; 32]).unwrap();
+        b.join(Time::ZERO, &[to]);
+        assert_eq!(
+            b.poll_stream().unwrap().bytes[0],
+            MessageType::PushPull as u8
+        );
     }
 
     /// Runs one stream request of `a` against `b` as a runtime would.

@@ -1,6 +1,6 @@
 //! Serf's messages over memberlist (memberlist-wire.md §6.2-6.7): the tags in a node's meta,
 //! and the bodies of `[8 userMsg][serf type][msgpack]`: join and leave intents, user events,
-//! the push-pull user state, and just enough of a query to keep its clock.
+//! the push-pull user state, and of a query what it takes to keep its clock, ack and answer it.
 
 use std::collections::BTreeMap;
 
@@ -183,6 +183,9 @@ pub struct Query {
     pub flags: u32,
     /// Its name (`_serf_ping` for `serf reachability`).
     pub name: String,
+    /// What it asks (for `_serf_conflict`, a node name).
+    #[serde(with = "nil_bytes")]
+    pub payload: Vec<u8>,
     /// `[u8 type][msgpack]` each: 0 = node names, 1 = a tag regexp.
     #[serde(deserialize_with = "nil_default::deserialize")]
     pub filters: Vec<serde_bytes::ByteBuf>,
@@ -201,12 +204,27 @@ impl Query {
     }
 }
 
+/// Largest query response Serf accepts, encoded (`QueryResponseSizeLimit`, 1,024).
+pub const QUERY_RESPONSE_SIZE_LIMIT: usize = 1024;
+
 /// `[5][messageQueryResponse]` acknowledging query `(ltime, id)` from `from`.
 pub fn encode_query_ack(ltime: u64, id: u32, from: &str) -> Vec<u8> {
+    encode_query_response(ltime, id, from, QUERY_FLAG_ACK, None)
+}
+
+/// `[5][messageQueryResponse]` for query `(ltime, id)` from `from`: an ack (flags
+/// [`QUERY_FLAG_ACK`], no payload) or an answer (flags 0, `payload`).
+pub fn encode_query_response(
+    ltime: u64,
+    id: u32,
+    from: &str,
+    flags: u32,
+    payload: Option<&[u8]>,
+) -> Vec<u8> {
     let mut w = Writer::new(vec![SerfType::QueryResponse as u8]);
     w.map(5)
         .key("Flags")
-        .uint(QUERY_FLAG_ACK.into())
+        .uint(flags.into())
         .key("From")
         .str(from)
         .key("ID")
@@ -214,7 +232,7 @@ pub fn encode_query_ack(ltime: u64, id: u32, from: &str) -> Vec<u8> {
         .key("LTime")
         .uint(ltime)
         .key("Payload")
-        .nil();
+        .bytes_or_nil(payload);
     w.buf
 }
 
@@ -227,7 +245,7 @@ pub enum SerfMessage {
     Join(JoinIntent),
     /// A user event.
     UserEvent(UserEventMsg),
-    /// A query (acknowledged, never answered).
+    /// A query (acknowledged when asked; answered as `query::answer` says).
     Query(Query),
     /// A type this node does not act on (query responses, relays...).
     Other(u8),

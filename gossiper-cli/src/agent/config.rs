@@ -154,6 +154,7 @@ pub struct FileConfig {
     log_format: Option<LogFormat>,
     protocol: Option<crate::memberlist::Protocol>,
     tag: Option<Vec<String>>,
+    query_response: Option<Vec<String>>,
     keyring_file: Option<PathBuf>,
     profile: Option<crate::memberlist::Profile>,
 }
@@ -191,6 +192,7 @@ impl FileConfig {
             log_format,
             protocol,
             tag,
+            query_response,
             keyring_file,
             profile,
         } = self;
@@ -235,6 +237,7 @@ impl FileConfig {
             log_format,
             protocol,
             tag,
+            query_response,
             profile
         );
         take_optional!(

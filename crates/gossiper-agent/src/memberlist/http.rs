@@ -6,9 +6,11 @@
 //! |---|---|
 //! | `GET /v1/health` | `{"status": "ok", "name"}` |
 //! | `GET /v1/members` | Serf's members: `name`, `addr`, `status` (alive, leaving, left, failed), `tags`, `incarnation`, `protocol` |
-//! | `GET /v1/events` | received user events `[{index, name, payload, encoding, ltime, coalesce}]`; `?index=N&wait=5s` blocks until one past N arrives; `X-Gossiper-Index` is the newest index |
+//! | `GET /v1/events` | received user events `[{index, name, payload, encoding, ltime, coalesce}]`; `?index=N&wait=5s` blocks until one past N arrives; `X-Gossiper-Index` is the newest index; with `Accept: text/event-stream`, Server-Sent Events (`sse`) |
 //! | `POST /v1/event/NAME` | sends a user event, the body its payload (`?coalesce=true` optional): `{name, ltime}` |
 //! | `GET /ui/` | the gossiper agent's cluster view, which shows a memberlist agent's members and events |
+
+mod sse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -193,7 +195,21 @@ fn event_json(r: &EventRecord) -> Value {
     Value::Object(o)
 }
 
-async fn events(State(api): Shared, RawQuery(query): RawQuery) -> Response {
+async fn events(
+    State(api): Shared,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_stream {
+        let Ok(slot) = api.parked.clone().try_acquire_owned() else {
+            return error(429, "too many blocking queries and streams wait");
+        };
+        return sse::stream(&api.handle, slot, event_json);
+    }
     let query = query.unwrap_or_default();
     let index = match query_param(&query, "index").map(str::parse::<u64>) {
         None => 0,

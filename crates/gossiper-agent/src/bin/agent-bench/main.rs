@@ -63,6 +63,17 @@
 //!   first, median and last agent, in ms; also the `suspect` / `down` events the kill caused
 //!   (a check that the event counters the idle window relies on move).
 //!
+//! With `--serf S`, it runs the mixed-cluster benchmark of issue 10 instead (module `mixed`:
+//! S real Serf agents and `--gossiper G` (default S) `gossiper agent --protocol memberlist`
+//! processes, Serf's LAN timing; needs `serf` on PATH and the `gossiper` binary beside this one
+//! or `--gossiper-bin PATH`; run it as root for the idle-bytes figure):
+//!
+//! ```text
+//! cargo build --release -p gossiper-cli -p gossiper-agent
+//! sudo target/release/agent-bench --serf 10 --gossiper 10 [--events 6] [--kills 4] \
+//!     [--first-kill serf|gossiper] [--idle-secs 60] [--format table|json]
+//! ```
+//!
 //! A summary table for all runs closes the output. The exit code is 0 when every figure could be
 //! measured, 1 otherwise (an agent that did not start, a cluster that did not settle, a PUT or a
 //! blocking query that failed, a victim some agent never declared dead within 60 s). Targets
@@ -80,6 +91,10 @@ use gossiper_agent::AgentBuilder;
 use gossiper_agent::client::request;
 use gossiper_agent::http::{HttpConfig, serve};
 use gossiper_cluster::{ClusterConfig, Detector};
+
+mod mixed;
+mod serf_rpc;
+mod wire_count;
 
 /// IPv4 (20) + UDP (8) header bytes per datagram.
 const IP_UDP_HEADERS: u64 = 28;
@@ -111,6 +126,15 @@ struct Options {
     after_heal_secs: u64,
     /// The agent command (`--agent-cmd`), split in words; empty: `--as-agent`.
     agent_cmd: Vec<String>,
+    /// `--serf S`: the mixed-cluster benchmark instead.
+    serf: usize,
+    gossiper: Option<usize>,
+    gossiper_bin: Option<std::path::PathBuf>,
+    events: usize,
+    gossiper_killed_first: bool,
+    idle_set: bool,
+    kills_set: bool,
+    json: bool,
 }
 
 /// Everything measured for one size and detector (NaN: not measured).
@@ -176,6 +200,14 @@ fn main() {
         partition_secs: 0,
         after_heal_secs: 5,
         agent_cmd: Vec::new(),
+        serf: 0,
+        gossiper: None,
+        gossiper_bin: None,
+        events: 6,
+        gossiper_killed_first: false,
+        idle_set: false,
+        kills_set: false,
+        json: false,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -184,7 +216,9 @@ fn main() {
                 "agent-bench [--nodes 10,50,100] [--detector swim|phi|swim,phi] [--interval-ms 100] \
                  [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3] \
                  [--partition-secs 0] [--after-heal-secs 5] [--agent-cmd CMD]\n\
-                 (see the doc comment of crates/gossiper-agent/src/bin/agent-bench.rs)"
+                 agent-bench --serf 10 [--gossiper 10] [--gossiper-bin PATH] [--events 6] \
+                 [--kills 4] [--first-kill serf|gossiper] [--idle-secs 60] [--format table|json]\n\
+                 (see the doc comment of crates/gossiper-agent/src/bin/agent-bench/main.rs)"
             );
             return;
         }
@@ -201,9 +235,33 @@ fn main() {
             "--interval-ms" => o.interval_ms = num(value),
             "--fanout" => o.fanout = num(value) as u32,
             "--puts" => o.puts = num(value) as usize,
-            "--idle-secs" => o.idle_secs = num(value),
+            "--idle-secs" => {
+                o.idle_secs = num(value);
+                o.idle_set = true;
+            }
             "--burst" => o.burst = num(value) as usize,
-            "--kills" => o.kills = num(value) as usize,
+            "--kills" => {
+                o.kills = num(value) as usize;
+                o.kills_set = true;
+            }
+            "--serf" => o.serf = num(value) as usize,
+            "--gossiper" => o.gossiper = Some(num(value) as usize),
+            "--gossiper-bin" => o.gossiper_bin = Some(value.into()),
+            "--events" => o.events = num(value) as usize,
+            "--first-kill" => {
+                o.gossiper_killed_first = match value.as_str() {
+                    "gossiper" => true,
+                    "serf" => false,
+                    _ => fail(format!("--first-kill {value}: use serf or gossiper")),
+                }
+            }
+            "--format" => {
+                o.json = match value.as_str() {
+                    "json" => true,
+                    "table" => false,
+                    _ => fail(format!("--format {value}: use table or json")),
+                }
+            }
             "--partition-secs" => o.partition_secs = num(value),
             "--after-heal-secs" => o.after_heal_secs = num(value),
             "--agent-cmd" => {
@@ -214,6 +272,9 @@ fn main() {
             }
             _ => fail(format!("unknown option {flag}")),
         }
+    }
+    if o.serf > 0 {
+        return run_mixed(&o);
     }
     if o.nodes.iter().any(|&n| n < 3) {
         fail("--nodes: every size must be at least 3");
@@ -230,6 +291,27 @@ fn main() {
         }
     }
     summary(&all);
+    if INCOMPLETE.load(Ordering::SeqCst) {
+        eprintln!("agent-bench: some figures could not be measured (see above)");
+        std::process::exit(1);
+    }
+}
+
+/// `--serf S`: the mixed Serf + gossiper cluster (module `mixed`).
+fn run_mixed(o: &Options) {
+    let m = mixed::MixedOptions {
+        serf: o.serf,
+        gossiper: o.gossiper.unwrap_or(o.serf),
+        gossiper_bin: o.gossiper_bin.clone(),
+        events: o.events,
+        gossiper_killed_first: o.gossiper_killed_first,
+        kills: if o.kills_set { o.kills } else { 4 },
+        idle_secs: if o.idle_set { o.idle_secs } else { 60 },
+        json: o.json,
+    };
+    if let Err(e) = mixed::run(&m) {
+        fail(e);
+    }
     if INCOMPLETE.load(Ordering::SeqCst) {
         eprintln!("agent-bench: some figures could not be measured (see above)");
         std::process::exit(1);
