@@ -1,0 +1,36 @@
+//! The floor: the random phone calls of one synchronous push-pull run, on a bitset
+//! ([`gossiper_sim::floor`]), timed, to quote the simulator's time against.
+//!
+//! ```text
+//! cargo run --release -p gossiper-sim --example floor -- 1000000 [seed]
+//! ```
+//!
+//! It makes the same calls as `gossiper simulate --nodes N --mode push-pull --seed S` (same
+//! RNGs, same draws, same rounds; `floor::tests` checks the informed count round by round), so
+//! the ratio of the two times is what the simulator's engines, messages, network and checker
+//! cost on top of the calls themselves.
+
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let nodes: usize = match args.next().map(|a| a.parse()) {
+        None => 1_000_000,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            eprintln!("floor: bad node count: {e}");
+            std::process::exit(2);
+        }
+    };
+    let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
+    #[allow(clippy::disallowed_methods)] // wall time is what this example measures
+    let start = Instant::now();
+    let run = gossiper_sim::floor::push_pull(nodes, seed, 1_000);
+    let secs = start.elapsed().as_secs_f64();
+    println!("nodes: {nodes}  seed: {seed}");
+    println!(
+        "rounds to full spread: {}  calls: {}  informed: {}",
+        run.rounds, run.calls, run.informed
+    );
+    println!("wall time: {secs:.3} s (seeding the RNGs and the calls)");
+}
