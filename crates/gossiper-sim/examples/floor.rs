@@ -8,7 +8,8 @@
 //! It makes the same calls as `gossiper simulate --nodes N --mode push-pull --seed S` (same
 //! RNGs, same draws, same rounds; `floor::tests` checks the informed count round by round), so
 //! the ratio of the two times is what the simulator's engines, messages, network and checker
-//! cost on top of the calls themselves.
+//! cost on top of the calls themselves. It then times the barer kernel of issue 11 (one RNG
+//! for the run, one draw a call: the same process, not the same calls).
 
 use std::time::Instant;
 
@@ -33,4 +34,12 @@ fn main() {
         run.rounds, run.calls, run.informed
     );
     println!("wall time: {secs:.3} s (seeding the RNGs and the calls)");
+    #[allow(clippy::disallowed_methods)] // wall time is what this example measures
+    let start = Instant::now();
+    let bare = gossiper_sim::floor::bare_push_pull(nodes, seed, 1_000);
+    let bare_secs = start.elapsed().as_secs_f64();
+    println!(
+        "bare kernel (one RNG, one draw a call): rounds {}  calls {}  wall time {bare_secs:.3} s",
+        bare.rounds, bare.calls
+    );
 }

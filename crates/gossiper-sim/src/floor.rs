@@ -12,6 +12,14 @@
 //! the simulator a simulator: the engines, their messages and their bytes, the network, the
 //! traffic accounting and the invariant checker. Its time is the floor that the simulator's
 //! time is quoted against (`examples/floor.rs`, `docs/benchmarks.md`).
+//!
+//! The draws keep the engine's order within each node's stream: every node picks its peer and
+//! draws its Syn's rotation before any call is answered (the simulator's first phase), and only
+//! then are the answers' rotations drawn. A floor that drew a callee's rotation as soon as it
+//! was called would shift the callee's own pick of that round, and make other calls.
+//!
+//! [`bare_push_pull`] is barer still, the kernel issue 11 quoted: one RNG for the whole run and
+//! one draw per call, so not the simulator's calls, only the same process.
 
 use gossiper_network::{NeighborSelector, Neighbors, UniformRandom};
 use gossiper_types::NodeId;
@@ -107,6 +115,62 @@ pub fn push_pull(nodes: usize, seed: u64, max_rounds: u32) -> FloorRun {
     }
 }
 
+/// The bare kernel: the same process as [`push_pull`] (each round every node calls a uniformly
+/// random other node, and after the call both hold the update if either did at the round's
+/// start), with one RNG seeded by `seed` and one draw per call instead of the engines' own RNGs.
+pub fn bare_push_pull(nodes: usize, seed: u64, max_rounds: u32) -> FloorRun {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let words = nodes.div_ceil(64);
+    let mut informed = vec![0u64; words];
+    let mut count = 0;
+    if nodes > 1 {
+        let w = rng.random_range(0..nodes);
+        informed[w / 64] |= 1 << (w % 64);
+        count = 1;
+    }
+    let mut start = informed.clone();
+    let bit = |set: &[u64], i: usize| (set[i / 64] >> (i % 64)) & 1 == 1;
+    let mut informed_by_round = vec![count];
+    let mut calls = 0;
+    for r in 1..=max_rounds {
+        if nodes < 2 {
+            break;
+        }
+        start.copy_from_slice(&informed);
+        for i in 0..nodes {
+            // A uniform other node: draw among n - 1 and skip ourselves.
+            let mut j = rng.random_range(0..nodes - 1);
+            if j >= i {
+                j += 1;
+            }
+            calls += 1;
+            if bit(&start, i) != bit(&start, j) {
+                for k in [i, j] {
+                    if !bit(&informed, k) {
+                        informed[k / 64] |= 1 << (k % 64);
+                        count += 1;
+                    }
+                }
+            }
+        }
+        informed_by_round.push(count);
+        if count == nodes {
+            return FloorRun {
+                rounds: r,
+                informed: count,
+                calls,
+                informed_by_round,
+            };
+        }
+    }
+    FloorRun {
+        rounds: max_rounds,
+        informed: count,
+        calls,
+        informed_by_round,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +203,13 @@ mod tests {
             assert!(report.messages_per_node * nodes as f64 >= 2.0 * floor.calls as f64);
             assert!(report.messages_per_node * nodes as f64 <= 3.0 * floor.calls as f64);
         }
+    }
+
+    #[test]
+    fn the_bare_kernel_spreads_alike() {
+        // Not the same calls, the same process: full spread in about log2 n + ln n rounds.
+        let bare = bare_push_pull(100_000, 1, 1_000);
+        assert_eq!(bare.informed, 100_000);
+        assert!((10..=20).contains(&bare.rounds), "{}", bare.rounds);
     }
 }

@@ -75,13 +75,6 @@ impl<'a> Reader<'a> {
 
     /// Reads an unsigned LEB128 varint.
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
-        // Most varints on the wire (kinds, lengths, small versions and ids) are one byte.
-        if let Some((&b, rest)) = self.input.split_first()
-            && b < 0x80
-        {
-            self.input = rest;
-            return Ok(u64::from(b));
-        }
         let mut value: u64 = 0;
         for i in 0..10 {
             let b = self.u8()?;

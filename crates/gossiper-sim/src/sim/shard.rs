@@ -17,7 +17,8 @@
 use gossiper_node::Outbox;
 use gossiper_types::{NodeId, Time};
 
-use super::{Item, SimNode, Violation};
+use super::route::Item;
+use super::{SimNode, Violation};
 use crate::replica::{Observed, Replica};
 
 /// The read-only facts a node's change is checked against.
@@ -163,7 +164,7 @@ impl<S: Replica> Shard<'_, S> {
                 self.tally.dropped += 1;
                 continue;
             }
-            let bytes = &sent[usize::from(item.lane)].bytes()[item.range()];
+            let bytes = item.bytes(sent);
             let k = to - self.lo;
             let was_informed = touch(
                 ctx,
