@@ -512,9 +512,6 @@ impl<'c, S: Replica> World<'c, S> {
         self.curve.push(self.fraction_informed());
         let n = self.nodes.len();
         let mut lanes = Lanes::new(self.threads, n);
-        // What the lanes sent in the phase before, kept while that phase is delivered: the
-        // routed items point into these outboxes' bytes.
-        let mut in_flight: Vec<Outbox> = (0..lanes.count()).map(|_| Outbox::new()).collect();
         let mut routing = Routing::default();
         for r in 1..=self.cfg.max_rounds {
             self.now_round = f64::from(r);
@@ -524,7 +521,6 @@ impl<'c, S: Replica> World<'c, S> {
             // (opening a round reads the state and changes nothing).
             self.phase(&mut lanes, &|ctx, shard| shard.open_rounds(ctx, now));
             self.route(&lanes, &mut routing);
-            std::mem::swap(&mut lanes.outs, &mut in_flight);
             // Phases 2, 3, ...: deliver everything sent in the previous phase, collecting the
             // answers for the next one.
             while !routing.grouped.is_empty() {
@@ -535,13 +531,12 @@ impl<'c, S: Replica> World<'c, S> {
                     .iter()
                     .map(|&b| phase.partition_point(|it| (it.to as usize) < b))
                     .collect();
-                let sent = &in_flight;
+                let bytes = &routing.bytes;
                 self.phase(&mut lanes, &|ctx, shard| {
                     let k = shard.index();
-                    shard.deliver(ctx, sent, &phase[cuts[k]..cuts[k + 1]], now);
+                    shard.deliver(ctx, bytes, &phase[cuts[k]..cuts[k + 1]], now);
                 });
                 self.route(&lanes, &mut routing);
-                std::mem::swap(&mut lanes.outs, &mut in_flight);
             }
             self.curve.push(self.fraction_informed());
             if self.violation.is_some() || self.check_done(f64::from(r), 0) {

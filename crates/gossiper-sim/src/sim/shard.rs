@@ -10,9 +10,8 @@
 //! RNG) range after range, which is exactly the order one thread sends them in. Hence the
 //! same seed gives byte-identical reports on 1 thread or 64.
 //!
-//! Each lane's engines write a whole phase into the lane's one [`Outbox`], which is then kept
-//! untouched while that phase is delivered: a message's bytes are written once, by the engine
-//! that sends it, and read once, by the engine that receives it.
+//! Each lane's engines write a whole phase into the lane's one [`Outbox`], from which the
+//! routing copies it once, in receiver order (`route.rs`).
 
 use gossiper_node::Outbox;
 use gossiper_types::{NodeId, Time};
@@ -156,15 +155,15 @@ impl<S: Replica> Shard<'_, S> {
     }
 
     /// Delivers `items` (all addressed to this range, in phase order), whose bytes are in
-    /// `sent`, the outboxes of the lanes that sent them.
-    pub fn deliver(&mut self, ctx: &Ctx<'_>, sent: &[Outbox], items: &[Item], now: Time) {
+    /// `bytes`, the grouped phase's buffer.
+    pub fn deliver(&mut self, ctx: &Ctx<'_>, bytes: &[u8], items: &[Item], now: Time) {
         for item in items {
             let to = item.to as usize;
             if !ctx.live[to] || (ctx.blocked)(item.from, item.to) {
                 self.tally.dropped += 1;
                 continue;
             }
-            let bytes = item.bytes(sent);
+            let bytes = item.bytes(bytes);
             let k = to - self.lo;
             let was_informed = touch(
                 ctx,
@@ -211,11 +210,6 @@ impl Lanes {
             senders: (0..t).map(|_| Vec::new()).collect(),
             tallies: (0..t).map(|_| Tally::default()).collect(),
         }
-    }
-
-    /// How many lanes there are.
-    pub fn count(&self) -> usize {
-        self.outs.len()
     }
 
     /// Runs `f` on every lane's shard, on its own thread when there is more than one.
