@@ -5,6 +5,16 @@
 //! a latency drawn from a seeded RNG. Every choice comes from `seed`, and ties are broken by
 //! insertion order, so a run is a pure function of its [`Config`]: the property the full
 //! simulator is built on, checked here at small scale.
+//!
+//! Why its own ten-line heap and not the simulator's one event queue (`gossiper-sim`'s
+//! `net.rs`, which the synchronous, asynchronous and cluster simulators share): this crate
+//! tests the engine and its runtimes with nothing of the simulator in between, so that a
+//! determinism bug in the engine shows here even if the simulator's core had one that hid it.
+//! Borrowing the simulator's queue would make that check lean on the code it checks, and
+//! would make these cross-crate tests depend on `gossiper-sim` (and through it on
+//! `gossiper-cluster`) for a `BinaryHeap` of `(time, sequence, event)`. The network model, the
+//! fault fates and the seed helper are not duplicated here: there is no loss, duplication or
+//! partition in this loop, and its seeds come from `gossiper_types::seed`.
 
 use gossiper_types::seed::split;
 use std::cmp::Reverse;

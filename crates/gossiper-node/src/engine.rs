@@ -544,19 +544,19 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             return;
         }
         self.stats.rumors_sent += 1;
-        self.sent(to, start, MessageKind::Rumor, out);
+        self.sent(to, start, MessageKind::Rumor, true, out);
     }
 
     fn send_rumor_reply(&mut self, to: NodeId, already_known: bool, out: &mut Outbox) {
         let start = out.begin();
         Message::RumorReply { already_known }.encode(out.buf());
-        self.sent(to, start, MessageKind::RumorReply, out);
+        self.sent(to, start, MessageKind::RumorReply, false, out);
     }
 
     fn send_rumor_pull(&mut self, to: NodeId, out: &mut Outbox) {
         let start = out.begin();
         out.buf().push(MessageKind::RumorPull as u8);
-        self.sent(to, start, MessageKind::RumorPull, out);
+        self.sent(to, start, MessageKind::RumorPull, false, out);
     }
 
     fn budget(&self) -> usize {
@@ -588,7 +588,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             out.abort(start);
             return 0;
         }
-        self.sent(to, start, MessageKind::Push, out);
+        self.sent(to, start, MessageKind::Push, true, out);
         written
     }
 
@@ -600,7 +600,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         out.buf().push(kind as u8);
         S::encode_digest(&digest, self.budget(), rotation, out.buf());
         self.own_digest = digest;
-        self.sent(to, start, kind, out);
+        self.sent(to, start, kind, false, out);
     }
 
     /// Answers a digest (already decoded into `peer_digest`) with what its sender lacks.
@@ -617,7 +617,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             out.abort(start);
             return;
         }
-        self.sent(to, start, kind, out);
+        self.sent(to, start, kind, true, out);
     }
 
     /// SynAck: our digest (length-prefixed, at most half the budget) and the initiator's delta.
@@ -640,13 +640,24 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         buf[len_at + 1] = 0x80 | ((digest_len >> 7) & 0x7f) as u8;
         buf[len_at + 2] = ((digest_len >> 14) & 0x7f) as u8;
         let budget = self.budget() - DIGEST_PREFIX_BYTES - digest_len;
+        let delta_at = out.buf().len();
         self.state
             .write_delta(&self.peer_digest, budget, rotation, out.buf());
-        self.sent(to, start, MessageKind::SynAck, out);
+        let carries_delta = out.buf().len() > delta_at;
+        self.sent(to, start, MessageKind::SynAck, carries_delta, out);
     }
 
-    fn sent(&mut self, to: NodeId, start: usize, kind: MessageKind, out: &mut Outbox) {
-        let len = out.commit(to, start);
+    /// Closes the datagram opened at `start`; `carries_delta` says whether its delta is
+    /// non-empty (see [`Datagram::carries_delta`](crate::Datagram::carries_delta)).
+    fn sent(
+        &mut self,
+        to: NodeId,
+        start: usize,
+        kind: MessageKind,
+        carries_delta: bool,
+        out: &mut Outbox,
+    ) {
+        let len = out.commit(to, start, carries_delta);
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += len as u64;
         log::trace!("{} -> {to}: {} ({len} bytes)", self.id, kind.name());

@@ -54,6 +54,6 @@ mod scenarios;
 pub use config::{ConfigError, Mode, NodeConfig};
 pub use engine::{DropReason, Node, Peers};
 pub use event::Event;
-pub use outbox::Outbox;
+pub use outbox::{Datagram, Outbox};
 pub use rumor::{Feedback, LossOfInterest, Protocol, RumorConfig, RumorDirection, RumorReading};
 pub use stats::{DropCounts, Stats};

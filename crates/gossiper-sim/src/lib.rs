@@ -40,6 +40,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod floor;
 pub mod memory;
 pub mod metrics;
 mod net;

@@ -4,7 +4,8 @@
 //! allocation failure (or the kernel's OOM killer) minutes in. The estimate counts the few
 //! things that grow with the node count, per node: the engine itself, the simulator's two
 //! per-node fields, the neighbour lists of an explicit topology, and the messages of one
-//! delivery phase (three phase buffers and a counter per node in the synchronous model;
+//! delivery phase (in the synchronous model the outboxes the engines write a phase into, the
+//! same phase routed into receiver order, and a counter per node;
 //! in-flight slots and heap events in the asynchronous one). Measured against peak RSS at 10^5 and 10^6 nodes (`docs/benchmarks.md`)
 //! it errs on the high side by about 10%.
 
@@ -14,9 +15,14 @@ use crate::config::SimConfig;
 use crate::replica::Replica;
 use crate::sim::SimNode;
 
-/// Bytes one message occupies while in flight: a 16-byte envelope (sender, receiver, offsets)
-/// and the payload, about 32 bytes for the largest message of a `Register<u64>` exchange.
-pub const MESSAGE_BYTES: u64 = 16 + 32;
+/// Bytes one message occupies in an outbox: its 16-byte datagram record, the 4-byte sender the
+/// simulator notes beside it, and the payload, about 32 bytes for the largest message of a
+/// `Register<u64>` exchange.
+pub const MESSAGE_BYTES: u64 = 16 + 4 + 32;
+
+/// Bytes one message occupies once routed: its 16-byte item in receiver order, the byte that
+/// says how many copies the network let through, and the payload again.
+pub const ROUTED_BYTES: u64 = 16 + 1 + 32;
 
 /// The mean number of neighbours a node has in `topology` over `n` nodes (0 for the complete
 /// graph, which is implicit).
@@ -46,9 +52,10 @@ pub fn run_bytes<S: Replica>(config: &SimConfig) -> u64 {
     } else {
         0.0
     };
-    // Three phase buffers (the one being delivered, its copy grouped by receiver, and the
-    // answers it provokes), and the grouping's counter per node.
-    let messages = 3.0 * f64::from(config.fanout.max(1)) * MESSAGE_BYTES as f64;
+    // The outboxes of the answers, the phase being delivered (routed, in receiver order), and
+    // the grouping's counter per node.
+    let per_message = (MESSAGE_BYTES + ROUTED_BYTES) as f64;
+    let messages = f64::from(config.fanout.max(1)) * per_message;
     let grouping = std::mem::size_of::<u32>() as f64;
     (n * (engine + bookkeeping + lists + messages + grouping)) as u64
 }

@@ -37,7 +37,7 @@ use gossiper_types::{KvMap, NodeId};
 use crate::CliError;
 use plan::{MTU, Plan, ScheduledWrite, plan};
 use print::{Printer, Summary, millis};
-use rows::{MAX_ROWS, View, distinct_states, row, rows_of_nodes, rows_of_snapshots, shown};
+use rows::{MAX_ROWS, View, distinct_states, row, rows_of_nodes, shown};
 
 mod args;
 mod plan;
@@ -85,17 +85,14 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
 
     let Plan { nodes, writes, .. } = plan;
     let network = InMemoryNetwork::new(MTU as usize);
-    // Only the nodes a table shows publish a copy of their state (all of them for JSON, which
-    // prints every node's row): at 1,000 nodes a copy of every state is a second copy of a
-    // million entries, made again at every change.
-    let shared: Vec<NodeId> = if args.format == Format::Json {
-        nodes.iter().map(|n| n.id()).collect()
-    } else {
-        shown(nodes.len())
-            .into_iter()
-            .map(|i| nodes[i].id())
-            .collect()
-    };
+    // Only the nodes a live table shows publish a copy of their state, in either format: at
+    // 1,000 nodes a copy of every state is a second copy of a million entries, made again at
+    // every change by a thousand threads on two cores (JSON, which once shared them all,
+    // overran `--max-duration` by minutes). The final table reads every stopped node.
+    let shared: Vec<NodeId> = shown(nodes.len())
+        .into_iter()
+        .map(|i| nodes[i].id())
+        .collect();
     let cluster = Cluster::spawn_sharing(nodes, network, |id| shared.contains(&id))
         .map_err(|e| CliError::failure(format!("cannot start the cluster: {e}")))?;
     let every = Duration::from_millis(args.print_every_ms);
@@ -127,8 +124,10 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
                 // The shared copies must agree now; every state is compared once stopped.
                 let snaps = cluster.snapshots();
                 let states: Vec<&KvMap> = snaps.iter().filter_map(|s| s.state.as_deref()).collect();
-                if states.windows(2).all(|w| w[0] == w[1]) {
-                    break Some(snaps);
+                match all_equal(&states, || cluster.elapsed() >= max) {
+                    Some(true) => break Some(snaps),
+                    Some(false) => {}
+                    None => break None,
                 }
             }
         }
@@ -197,10 +196,11 @@ pub fn run_to(args: &DemoArgs, strategies: &Strategies, out: impl Write) -> Resu
 
 /// A table of the running cluster, or `None` if `deadline` passed while it was being made.
 ///
-/// JSON consumers get every node's row and the totals over all nodes. A text table of more than
-/// `MAX_ROWS` nodes reads only the shown nodes (one state copy each, and their totals): with a
-/// thousand node threads sharing two cores the watcher gets a thousandth of a core, so every
-/// lock it takes and every state it copies costs real seconds, and `--max-duration` must hold.
+/// A live table of more than `MAX_ROWS` nodes, text or JSON, reads only the shown nodes (one
+/// state copy each, and their totals; JSON says how many in `counted`): with a thousand node
+/// threads sharing two cores the watcher gets a thousandth of a core, so every lock it takes
+/// and every state it copies costs real seconds, and `--max-duration` must hold. The final
+/// table has every node's row.
 fn live_view(
     cluster: &DemoCluster,
     writes: &[ScheduledWrite],
@@ -208,10 +208,21 @@ fn live_view(
     deadline: Duration,
 ) -> Option<View> {
     let ids = cluster.ids();
-    if format == Format::Json || ids.len() <= MAX_ROWS {
+    if ids.len() <= MAX_ROWS {
         let totals = cluster.totals();
         let snaps = cluster.snapshots();
-        return Some(View::of(rows_of_snapshots(&snaps, writes), totals, format));
+        let mut rows = Vec::with_capacity(snaps.len());
+        for s in &snaps {
+            // A row hashes the node's whole state: at 1,000 nodes, on a thousandth of a core,
+            // the rows of one table can take longer than the whole run may.
+            if cluster.elapsed() >= deadline {
+                return None;
+            }
+            if let Some(state) = s.state.as_deref() {
+                rows.push(row(s.id, state, &s.stats, writes));
+            }
+        }
+        return Some(View::of(rows, totals, format));
     }
     let mut rows = Vec::with_capacity(MAX_ROWS);
     let mut totals = Stats::default();
@@ -233,6 +244,23 @@ fn live_view(
         rows,
         totals,
     })
+}
+
+/// Whether every state equals the first, or `None` if `late()` said the time was up first
+/// (comparing a thousand states of a thousand entries each is slow on a starved watcher).
+fn all_equal(states: &[&KvMap], late: impl Fn() -> bool) -> Option<bool> {
+    let Some((first, rest)) = states.split_first() else {
+        return Some(true);
+    };
+    for s in rest {
+        if late() {
+            return None;
+        }
+        if s != first {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// The running cluster the demo watches.

@@ -42,6 +42,9 @@ pub(super) enum Line<'a> {
         messages: u64,
         bytes: u64,
         distinct_states: usize,
+        /// How many nodes the totals and `distinct_states` cover: all of them, or the sample
+        /// of `nodes` that a live table of more than 16 nodes reads.
+        counted: usize,
         nodes: &'a [Row],
     },
     /// How the run ended.
@@ -168,6 +171,7 @@ impl<W: Write> Printer<W> {
                 messages: totals.messages_sent,
                 bytes: totals.bytes_sent,
                 distinct_states: *distinct,
+                counted: *counted,
                 nodes: rows,
             }),
             Format::Text => {

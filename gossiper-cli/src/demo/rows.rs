@@ -1,7 +1,6 @@
 //! What a table shows of each node, and which nodes a table shows.
 
 use gossiper_node::Stats;
-use gossiper_node::runtime::threaded::Snapshot;
 use gossiper_types::{KvMap, NodeId};
 use serde::Serialize;
 
@@ -75,14 +74,6 @@ pub(super) fn rows_of_nodes(nodes: &[DemoNode], writes: &[ScheduledWrite]) -> Ve
     nodes
         .iter()
         .map(|n| row(n.id(), n.state(), n.stats(), writes))
-        .collect()
-}
-
-/// The rows of the snapshots that carry a state (the nodes spawned to share it).
-pub(super) fn rows_of_snapshots(snaps: &[Snapshot<KvMap>], writes: &[ScheduledWrite]) -> Vec<Row> {
-    snaps
-        .iter()
-        .filter_map(|s| Some(row(s.id, s.state.as_deref()?, &s.stats, writes)))
         .collect()
 }
 

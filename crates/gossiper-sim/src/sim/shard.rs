@@ -9,11 +9,15 @@
 //! the messages each range sent are routed (counted, lost or duplicated by the network's one
 //! RNG) range after range, which is exactly the order one thread sends them in. Hence the
 //! same seed gives byte-identical reports on 1 thread or 64.
+//!
+//! Each lane's engines write a whole phase into the lane's one [`Outbox`], from which the
+//! routing copies it once, in receiver order (`route.rs`).
 
 use gossiper_node::Outbox;
 use gossiper_types::{NodeId, Time};
 
-use super::{Item, SimNode, Violation, Wave};
+use super::route::Item;
+use super::{SimNode, Violation};
 use crate::replica::{Observed, Replica};
 
 /// The read-only facts a node's change is checked against.
@@ -48,7 +52,7 @@ pub(super) struct Tally {
     pub violation: Option<Violation>,
 }
 
-/// Calls `f` on node `i` (whose learned round is `learned`) with `out` cleared first, records
+/// Calls `f` on node `i` (whose learned round is `learned`) with `out`, records
 /// in `tally` what changed (informed, hot, a broken invariant), and returns whether the node
 /// held the update before the call.
 pub(super) fn touch<S: Replica>(
@@ -60,7 +64,6 @@ pub(super) fn touch<S: Replica>(
     tally: &mut Tally,
     f: impl FnOnce(&mut SimNode<S>, &mut Outbox),
 ) -> bool {
-    out.clear();
     let before = node.state().observe();
     let was_hot = node.is_hot();
     f(node, out);
@@ -107,15 +110,16 @@ fn check_change(ctx: &Ctx<'_>, i: usize, before: &Observed, after: &Observed) ->
     })
 }
 
-/// One thread's part of a phase: a contiguous range of nodes starting at `lo`, its scratch
-/// outbox, the messages it sent (not yet routed) and what it changed.
+/// One thread's part of a phase: a contiguous range of nodes starting at `lo`, the outbox
+/// its engines write the phase's messages into (not yet routed), the sender of each, and what
+/// it changed.
 pub(super) struct Shard<'a, S: Replica> {
     index: usize,
     lo: usize,
     nodes: &'a mut [SimNode<S>],
     learned: &'a mut [f32],
     out: &'a mut Outbox,
-    sent: &'a mut Wave,
+    senders: &'a mut Vec<u32>,
     tally: &'a mut Tally,
 }
 
@@ -125,11 +129,9 @@ impl<S: Replica> Shard<'_, S> {
         self.index
     }
 
-    /// Queues what the last call wrote into the outbox as sent by `from`.
+    /// Notes `from` as the sender of what the last call wrote into the outbox.
     fn collect(&mut self, from: u32) {
-        for (to, bytes) in self.out.iter() {
-            self.sent.push(from, to.0 as u32, bytes, false);
-        }
+        self.senders.resize(self.out.len(), from);
     }
 
     /// Every live node of the range opens its round.
@@ -152,15 +154,16 @@ impl<S: Replica> Shard<'_, S> {
         }
     }
 
-    /// Delivers `items` (all addressed to this range, in phase order) from `wave`.
-    pub fn deliver(&mut self, ctx: &Ctx<'_>, wave: &Wave, items: &[Item], now: Time) {
+    /// Delivers `items` (all addressed to this range, in phase order), whose bytes are in
+    /// `bytes`, the grouped phase's buffer.
+    pub fn deliver(&mut self, ctx: &Ctx<'_>, bytes: &[u8], items: &[Item], now: Time) {
         for item in items {
             let to = item.to as usize;
             if !ctx.live[to] || (ctx.blocked)(item.from, item.to) {
                 self.tally.dropped += 1;
                 continue;
             }
-            let bytes = &wave.bytes[item.range()];
+            let bytes = item.bytes(bytes);
             let k = to - self.lo;
             let was_informed = touch(
                 ctx,
@@ -175,7 +178,7 @@ impl<S: Replica> Shard<'_, S> {
                     let _ = node.handle_message(now, NodeId(u64::from(item.from)), bytes, out);
                 },
             );
-            if item.carrying() && was_informed {
+            if item.carrying && was_informed {
                 self.tally.duplicates += 1;
             }
             self.collect(item.to);
@@ -183,23 +186,28 @@ impl<S: Replica> Shard<'_, S> {
     }
 }
 
+/// The most lanes a phase is cut into (a message names its lane in one byte).
+const MAX_LANES: usize = 256;
+
 /// Per-thread scratch kept across the phases of a run.
 pub(super) struct Lanes {
     /// Where each thread's range starts; the last entry is the node count.
     pub bounds: Vec<usize>,
+    /// What each lane's engines sent in the phase (cleared when a phase starts).
     pub outs: Vec<Outbox>,
-    pub sent: Vec<Wave>,
+    /// The sender of each datagram of `outs`.
+    pub senders: Vec<Vec<u32>>,
     pub tallies: Vec<Tally>,
 }
 
 impl Lanes {
-    /// Lanes for `threads` threads (at least one, at most one per node) over `n` nodes.
+    /// Lanes for `threads` threads (at least one, at most one per node and 256) over `n` nodes.
     pub fn new(threads: usize, n: usize) -> Lanes {
-        let t = threads.clamp(1, n.max(1));
+        let t = threads.clamp(1, n.clamp(1, MAX_LANES));
         Lanes {
             bounds: (0..=t).map(|k| k * n / t).collect(),
             outs: (0..t).map(|_| Outbox::new()).collect(),
-            sent: (0..t).map(|_| Wave::default()).collect(),
+            senders: (0..t).map(|_| Vec::new()).collect(),
             tallies: (0..t).map(|_| Tally::default()).collect(),
         }
     }
@@ -216,21 +224,22 @@ impl Lanes {
         let lanes = self
             .outs
             .iter_mut()
-            .zip(self.sent.iter_mut())
+            .zip(self.senders.iter_mut())
             .zip(self.tallies.iter_mut());
-        for (k, ((out, sent), tally)) in lanes.enumerate() {
+        for (k, ((out, senders), tally)) in lanes.enumerate() {
             let len = self.bounds[k + 1] - self.bounds[k];
             let (n_here, n_rest) = std::mem::take(&mut nodes).split_at_mut(len);
             let (l_here, l_rest) = std::mem::take(&mut learned).split_at_mut(len);
             (nodes, learned) = (n_rest, l_rest);
-            sent.clear();
+            out.clear();
+            senders.clear();
             shards.push(Shard {
                 index: k,
                 lo: self.bounds[k],
                 nodes: n_here,
                 learned: l_here,
                 out,
-                sent,
+                senders,
                 tally,
             });
         }
