@@ -24,6 +24,8 @@
 //!   `--after-heal-secs H` (5) after the heal: the detection figures then say whether a
 //!   partition leaves the detector blind, compared with a run without it.
 //!
+//! * `--idle-connections C` (1,000; 0 skips it): after the burst, `C` connections that send
+//!   nothing are opened to one agent and 200 `GET /v1/members` timed meanwhile (p50, p99).
 //! * `--agent-cmd CMD` runs each agent as `CMD --name … --bind 127.0.0.1:0 --api 127.0.0.1:0
 //!   --interval-ms … --fanout … --detector … [--join …]` (words split on spaces), e.g.
 //!   `--agent-cmd target/release/gossiperd` or `--agent-cmd "target/release/gossiper agent"`:
@@ -126,6 +128,8 @@ struct Options {
     after_heal_secs: u64,
     /// The agent command (`--agent-cmd`), split in words; empty: `--as-agent`.
     agent_cmd: Vec<String>,
+    /// Idle connections held open while the API's latency is measured (`--idle-connections`).
+    idle_connections: usize,
     /// `--serf S`: the mixed-cluster benchmark instead.
     serf: usize,
     gossiper: Option<usize>,
@@ -200,6 +204,7 @@ fn main() {
         partition_secs: 0,
         after_heal_secs: 5,
         agent_cmd: Vec::new(),
+        idle_connections: 1_000,
         serf: 0,
         gossiper: None,
         gossiper_bin: None,
@@ -215,7 +220,7 @@ fn main() {
             println!(
                 "agent-bench [--nodes 10,50,100] [--detector swim|phi|swim,phi] [--interval-ms 100] \
                  [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3] \
-                 [--partition-secs 0] [--after-heal-secs 5] [--agent-cmd CMD]\n\
+                 [--partition-secs 0] [--after-heal-secs 5] [--agent-cmd CMD] [--idle-connections 1000]\n\
                  agent-bench --serf 10 [--gossiper 10] [--gossiper-bin PATH] [--events 6] \
                  [--kills 4] [--first-kill serf|gossiper] [--idle-secs 60] [--format table|json]\n\
                  (see the doc comment of crates/gossiper-agent/src/bin/agent-bench/main.rs)"
@@ -264,6 +269,7 @@ fn main() {
             }
             "--partition-secs" => o.partition_secs = num(value),
             "--after-heal-secs" => o.after_heal_secs = num(value),
+            "--idle-connections" => o.idle_connections = num(value) as usize,
             "--agent-cmd" => {
                 o.agent_cmd = value.split_whitespace().map(str::to_owned).collect();
                 if o.agent_cmd.is_empty() {
@@ -553,6 +559,7 @@ fn bench(n: usize, detector: Detector, o: &Options) -> Figures {
 
     idle_window(&procs, o, &mut f);
     rss_after_burst(&procs, o, &mut f);
+    api_latency_under_idle(&procs[procs.len() / 2], o.idle_connections);
     if o.partition_secs > 0 {
         partition_and_heal(&procs, o);
     }
@@ -678,6 +685,46 @@ fn idle_window(procs: &[Proc], o: &Options, f: &mut Figures) {
 }
 
 /// RSS of all agents, then of one agent after `--burst` concurrent blocking queries.
+/// Latency of `GET /v1/members` at one agent while `idle` other connections are open there and
+/// send nothing (each new request on a fresh connection, 200 of them, one after another).
+fn api_latency_under_idle(target: &Proc, idle: usize) {
+    if idle == 0 {
+        return;
+    }
+    let held: Vec<std::net::TcpStream> = (0..idle)
+        .filter_map(|_| std::net::TcpStream::connect(&target.api).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ms = Vec::with_capacity(200);
+    let mut failed = 0;
+    for _ in 0..200 {
+        let t = Instant::now();
+        match get(&target.api, "/v1/members", Duration::from_secs(5)) {
+            Some((200, _)) => ms.push(t.elapsed().as_secs_f64() * 1e3),
+            _ => failed += 1,
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "API latency with {} idle connections open at {}: GET /v1/members p50 {:.2} ms, p99 {:.2} ms, \
+         max {:.2} ms ({} of 200 failed)",
+        held.len(),
+        target.name,
+        at(0.5),
+        at(0.99),
+        ms.last().copied().unwrap_or(f64::NAN),
+        failed
+    );
+    if held.len() < idle || failed > 0 {
+        missed("API latency under idle connections");
+    }
+}
+
 fn rss_after_burst(procs: &[Proc], o: &Options, f: &mut Figures) {
     let (med, max) = median_rss(procs);
     f.rss_before_median_kib = med;
