@@ -749,7 +749,6 @@ impl ClusterNode {
     }
 
     fn dispatch(&mut self, now: Time, from: SocketAddr, buf: &mut [u8]) -> Result<(), DropReason> {
-        let datagram_len = buf.len();
         let env = self.codec.open(buf, self.config.mtu)?;
         if env.sender == self.id {
             return Err(DropReason::FromSelf);
@@ -815,25 +814,9 @@ impl ClusterNode {
                 let kind = payload.first().and_then(|&k| MessageKind::try_from(k).ok());
                 let is_push = kind == Some(MessageKind::Push);
                 let sender = env.sender;
-                let handled = if self.swim.is_none() && !self.is_member_at(sender, from) {
-                    // Not proven to receive at `from` (it never answered us there): every
-                    // reply gets at most REFLECTION_FACTOR times this datagram, its envelope
-                    // included, so a forged source cannot aim our SynAcks at a third party.
-                    // The handshake completes itself: the peer's Ack to a short SynAck
-                    // verifies it, and full replies follow.
-                    let envelope = datagram_len - payload.len();
-                    let limit = (REFLECTION_FACTOR * datagram_len).saturating_sub(envelope);
-                    self.engine.handle_message_limited(
-                        now,
-                        sender,
-                        payload,
-                        &mut self.outbox,
-                        limit,
-                    )
-                } else {
-                    self.engine
-                        .handle_message(now, sender, payload, &mut self.outbox)
-                };
+                let handled = self
+                    .engine
+                    .handle_message(now, sender, payload, &mut self.outbox);
                 if let Err(e) = handled {
                     self.outbox.clear();
                     return Err(match e {
