@@ -22,6 +22,9 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 mod authority;
+mod broadcast;
+#[cfg(test)]
+pub(crate) use broadcast::broadcast_copies_per_node;
 mod swim_mode;
 
 use crate::phi::PhiDetector;
@@ -446,6 +449,11 @@ pub struct ClusterNode {
     /// No refutation before this.
     next_refute: Time,
     scratch_digest: ClusterDigest,
+    /// Live members and this node by id, for the broadcast tree, and what they were built from.
+    ring: Vec<NodeId>,
+    ring_stamp: (usize, u64, u64),
+    scratch_ids: Vec<NodeId>,
+    scratch_payload: Vec<u8>,
     /// The SWIM membership engine, under [`Detector::Swim`] (then `members` and `addrs` stay
     /// empty: SWIM's table is the membership).
     swim: Option<Box<Swim>>,
@@ -478,7 +486,8 @@ impl ClusterNode {
         config.validate()?;
         let id = NodeId::from_name(&config.name);
         let codec = Codec::new(&config.cluster, config.keyring.clone());
-        let budget = config.mtu - codec.overhead();
+        // Every engine message fits in a broadcast envelope, the largest.
+        let budget = config.mtu - codec.overhead() - broadcast::BROADCAST_HEADER;
         let engine_config = NodeConfig {
             mode: Mode::PushPull,
             fanout: config.fanout,
@@ -532,6 +541,10 @@ impl ClusterNode {
             pending_claim: None,
             next_refute: now,
             scratch_digest: ClusterDigest::default(),
+            ring: Vec::new(),
+            ring_stamp: (usize::MAX, 0, 0),
+            scratch_ids: Vec::new(),
+            scratch_payload: Vec::new(),
             swim,
             swim_buf: Vec::new(),
             next_sync: now,
@@ -768,7 +781,7 @@ impl ClusterNode {
                 }
                 EnvelopeKind::Sync => return self.handle_sync(now, from, env.sender, env.payload),
                 EnvelopeKind::Rebirth => return Err(DropReason::Garbage),
-                EnvelopeKind::Gossip => {
+                EnvelopeKind::Gossip | EnvelopeKind::Broadcast => {
                     if self
                         .state()
                         .is_forgotten(env.sender)
@@ -781,7 +794,7 @@ impl ClusterNode {
         } else if matches!(env.kind, EnvelopeKind::Swim | EnvelopeKind::Sync) {
             return Err(DropReason::Garbage);
         }
-        if env.kind == EnvelopeKind::Gossip
+        if matches!(env.kind, EnvelopeKind::Gossip | EnvelopeKind::Broadcast)
             && let Some(g) = self.state().is_forgotten(env.sender)
             && env.generation <= g
         {
@@ -808,11 +821,22 @@ impl ClusterNode {
                 }
                 Ok(())
             }
-            EnvelopeKind::Gossip => {
+            EnvelopeKind::Gossip | EnvelopeKind::Broadcast => {
                 let before = self.engine.stats().state_changes;
-                let payload = env.payload;
+                let (origin, payload) = match env.kind {
+                    EnvelopeKind::Broadcast => {
+                        let Some((origin, push)) = env.payload.split_first_chunk::<8>() else {
+                            return Err(DropReason::Garbage);
+                        };
+                        (Some(NodeId(u64::from_le_bytes(*origin))), push)
+                    }
+                    _ => (None, env.payload),
+                };
                 let kind = payload.first().and_then(|&k| MessageKind::try_from(k).ok());
                 let is_push = kind == Some(MessageKind::Push);
+                if origin.is_some() && !is_push {
+                    return Err(DropReason::Garbage);
+                }
                 let sender = env.sender;
                 let handled = self
                     .engine
@@ -881,7 +905,10 @@ impl ClusterNode {
                 if changed && is_push {
                     // Rumor: pass news on at once, each node once per piece of news.
                     let payload = payload.to_vec();
-                    self.forward(&payload, sender);
+                    match origin {
+                        Some(origin) => self.broadcast(origin, &payload, Some(sender)),
+                        None => self.forward(&payload, sender),
+                    }
                 }
                 self.flush();
                 if changed
@@ -937,7 +964,7 @@ impl ClusterNode {
                 self.ttls.remove(key);
             }
         }
-        self.push_local(&before, self.rumor_fanout());
+        self.broadcast_local(&before);
         Ok(version)
     }
 
@@ -956,7 +983,7 @@ impl ClusterNode {
             .engine
             .write(now, &mut self.outbox, |s| s.delete(id, key));
         if version.is_some() {
-            self.push_local(&before, self.rumor_fanout());
+            self.broadcast_local(&before);
         }
         Ok(version)
     }
@@ -1089,6 +1116,20 @@ impl ClusterNode {
         let mut d = ClusterDigest::default();
         self.state().digest_into(&mut d);
         d
+    }
+
+    /// Broadcasts what holders of `before` lack (a fresh write of this node's) down the tree.
+    fn broadcast_local(&mut self, before: &ClusterDigest) {
+        let mut msg = Vec::new();
+        let rotation = self.rng.random::<u64>();
+        if self
+            .engine
+            .encode_message(MessageKind::Push, before, rotation, &mut msg)
+            == 0
+        {
+            return;
+        }
+        self.broadcast(self.id, &msg, None);
     }
 
     /// Pushes what holders of `before` lack to up to `count` live peers.

@@ -760,6 +760,7 @@ fn bad_syncs_whois_floods_and_maximal_incarnations_are_harmless() {
 }
 
 mod authority;
+mod broadcast;
 mod ghosts;
 mod reflection;
 mod replay;

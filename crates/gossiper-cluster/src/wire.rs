@@ -43,6 +43,9 @@ pub enum EnvelopeKind {
     /// exchange (or a membership table exchange) with the sender; one that agrees says
     /// nothing, so replicas in sync pay 16 bytes of payload per exchange.
     Sync = 4,
+    /// An engine Push spread down the broadcast tree (`node/broadcast.rs`): the 8-byte id of
+    /// the node the tree is rooted at, then the engine message.
+    Broadcast = 5,
 }
 
 /// A datagram opened by [`Codec::open`], borrowing its payload from the buffer it was opened in.
@@ -373,6 +376,7 @@ impl Codec {
             2 => EnvelopeKind::Rebirth,
             3 => EnvelopeKind::Swim,
             4 => EnvelopeKind::Sync,
+            5 => EnvelopeKind::Broadcast,
             _ => return Err(DropReason::Garbage),
         };
         let id = r.take(8).map_err(DropReason::from_decode)?;
