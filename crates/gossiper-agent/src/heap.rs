@@ -4,8 +4,9 @@
 //! blocking queries are answered and their connections close, hyper's two buffers per
 //! connection are freed below longer-lived allocations and stay resident although nothing uses
 //! them. Measured on one `gossiper agent`: 1.79 MiB anonymous memory after such a burst,
-//! 0.64 MiB after `malloc_trim(0)` (0.52 MiB before the burst). So the API asks for a trim a
-//! second after connections close (at most one a second, see `http::serve`).
+//! 0.64 MiB after `malloc_trim(0)` (0.52 MiB before the burst). So the API asks for a trim once
+//! it has been quiet for a second after connections closed (at the latest ten seconds after
+//! the first close: see `http::schedule_heap_trim`).
 //!
 //! This is the workspace's one `unsafe` block: design.md allows one for a measured need, and
 //! the crate's lints deny `unsafe` everywhere else and require the `SAFETY` comment.

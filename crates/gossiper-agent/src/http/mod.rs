@@ -94,22 +94,47 @@ pub(crate) struct ApiCounters {
     pub(crate) rejected: AtomicU64,
     /// A heap trim is scheduled (see [`schedule_heap_trim`]).
     pub(crate) trim_pending: AtomicBool,
+    /// When a connection last closed, for the trim's quiet period.
+    pub(crate) last_close: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Heap trims that gave memory back to the system.
     pub(crate) trims: AtomicU64,
 }
 
-/// How long after a connection closes the heap is trimmed; more closes meanwhile share it.
-const TRIM_DELAY: Duration = Duration::from_secs(1);
+/// The heap is trimmed once no connection has closed for this long: giving memory back while
+/// requests keep coming would only have the allocator take it again (and each trim walks the
+/// whole heap, about 0.2 ms).
+const TRIM_QUIET: Duration = Duration::from_secs(1);
+/// A steady stream of connections still gets its trim this long after the first close.
+const TRIM_AT_LATEST: Duration = Duration::from_secs(10);
 
-/// After a connection closes, asks the allocator (once, [`TRIM_DELAY`] later, whatever else
-/// closes meanwhile) to give back what the connections freed: see `crate::heap`.
+/// After a connection closes, asks the allocator to give back what the connections freed
+/// (see `crate::heap`): once the API has been quiet for [`TRIM_QUIET`], at the latest
+/// [`TRIM_AT_LATEST`] after the first close since the last trim.
 fn schedule_heap_trim(api: &Arc<Api>) {
+    let now = tokio::time::Instant::now();
+    *api.counters
+        .last_close
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(now);
     if api.counters.trim_pending.swap(true, Ordering::AcqRel) {
         return;
     }
     let api = api.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(TRIM_DELAY).await;
+        let latest = now + TRIM_AT_LATEST;
+        loop {
+            let last = api
+                .counters
+                .last_close
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or(now);
+            let at = (last + TRIM_QUIET).min(latest);
+            if tokio::time::Instant::now() >= at {
+                break;
+            }
+            tokio::time::sleep_until(at).await;
+        }
         api.counters.trim_pending.store(false, Ordering::Release);
         if crate::heap::release_free_memory() {
             api.counters.trims.fetch_add(1, Ordering::Relaxed);
