@@ -23,6 +23,7 @@ use rand_pcg::Pcg64Mcg;
 
 mod authority;
 mod broadcast;
+mod credit;
 #[cfg(test)]
 pub(crate) use broadcast::broadcast_copies_per_node;
 mod swim_mode;
@@ -454,6 +455,8 @@ pub struct ClusterNode {
     ring_stamp: (usize, u64, u64),
     scratch_ids: Vec<NodeId>,
     scratch_payload: Vec<u8>,
+    /// What addresses not yet proven to receive may still be sent (φ; SWIM has its handshake).
+    credit: credit::ReflectionCredit,
     /// The SWIM membership engine, under [`Detector::Swim`] (then `members` and `addrs` stay
     /// empty: SWIM's table is the membership).
     swim: Option<Box<Swim>>,
@@ -545,6 +548,7 @@ impl ClusterNode {
             ring_stamp: (usize::MAX, 0, 0),
             scratch_ids: Vec::new(),
             scratch_payload: Vec::new(),
+            credit: credit::ReflectionCredit::default(),
             swim,
             swim_buf: Vec::new(),
             next_sync: now,
@@ -726,6 +730,10 @@ impl ClusterNode {
             let own = self.own_record_push();
             for seed in seeds {
                 if seed != self.config.addr {
+                    // A full datagram first, so that the seed may answer our tiny Syn in full
+                    // before we have proven we receive here (QUIC pads its first datagram).
+                    let padding = vec![0; self.config.mtu - self.codec.overhead()];
+                    self.send_raw(seed, EnvelopeKind::Padding, &padding);
                     self.send_syn(seed);
                     // Our own record too: the seed learns of us at once and spreads the news.
                     if let Some(msg) = &own {
@@ -762,6 +770,7 @@ impl ClusterNode {
     }
 
     fn dispatch(&mut self, now: Time, from: SocketAddr, buf: &mut [u8]) -> Result<(), DropReason> {
+        let datagram_len = buf.len();
         let env = self.codec.open(buf, self.config.mtu)?;
         if env.sender == self.id {
             return Err(DropReason::FromSelf);
@@ -773,6 +782,13 @@ impl ClusterNode {
         {
             return Err(DropReason::Replayed);
         }
+        if self.swim.is_none() && !self.is_member_at(env.sender, from) {
+            // Everything an unproven address sends earns it replies (`node/credit.rs`).
+            self.credit.earn(from, REFLECTION_FACTOR * datagram_len);
+        }
+        if env.kind == EnvelopeKind::Padding {
+            return Ok(());
+        }
         if self.swim.is_some() {
             match env.kind {
                 EnvelopeKind::Swim => {
@@ -780,7 +796,7 @@ impl ClusterNode {
                     return self.handle_swim(now, from, sender, generation, payload);
                 }
                 EnvelopeKind::Sync => return self.handle_sync(now, from, env.sender, env.payload),
-                EnvelopeKind::Rebirth => return Err(DropReason::Garbage),
+                EnvelopeKind::Rebirth | EnvelopeKind::Padding => return Err(DropReason::Garbage),
                 EnvelopeKind::Gossip | EnvelopeKind::Broadcast => {
                     if self
                         .state()
@@ -804,7 +820,9 @@ impl ClusterNode {
             return Err(DropReason::Forgotten);
         }
         match env.kind {
-            EnvelopeKind::Swim | EnvelopeKind::Sync => Err(DropReason::Garbage),
+            EnvelopeKind::Swim | EnvelopeKind::Sync | EnvelopeKind::Padding => {
+                Err(DropReason::Garbage)
+            }
             EnvelopeKind::Rebirth => {
                 let mut r = Reader::new(env.payload);
                 let g = r.varint().map_err(DropReason::from_decode)?;
@@ -838,9 +856,26 @@ impl ClusterNode {
                     return Err(DropReason::Garbage);
                 }
                 let sender = env.sender;
-                let handled = self
-                    .engine
-                    .handle_message(now, sender, payload, &mut self.outbox);
+                let unverified = self.swim.is_none() && !self.is_member_at(sender, from);
+                let queued = self.transmits.len();
+                let handled = if unverified {
+                    // Not proven to receive at `from` (it never answered us there): replies
+                    // get what is left of REFLECTION_FACTOR times all it sent us (see
+                    // `node/credit.rs`), so a forged source cannot aim our SynAcks at a third
+                    // party. The peer's Ack to a short SynAck verifies it; full replies follow.
+                    let envelope = datagram_len - payload.len();
+                    let credit = self.credit.earn(from, 0);
+                    self.engine.handle_message_limited(
+                        now,
+                        sender,
+                        payload,
+                        &mut self.outbox,
+                        credit.saturating_sub(envelope),
+                    )
+                } else {
+                    self.engine
+                        .handle_message(now, sender, payload, &mut self.outbox)
+                };
                 if let Err(e) = handled {
                     self.outbox.clear();
                     return Err(match e {
@@ -911,6 +946,11 @@ impl ClusterNode {
                     }
                 }
                 self.flush();
+                if unverified {
+                    let sent = self.transmits.iter().skip(queued);
+                    let sent = sent.filter(|t| t.to == from).map(|t| t.bytes.len()).sum();
+                    self.credit.spend(from, sent);
+                }
                 if changed
                     && self.swim.is_some()
                     && matches!(kind, Some(MessageKind::SynAck | MessageKind::Ack))

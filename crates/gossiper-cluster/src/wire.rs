@@ -46,6 +46,10 @@ pub enum EnvelopeKind {
     /// An engine Push spread down the broadcast tree (`node/broadcast.rs`): the 8-byte id of
     /// the node the tree is rooted at, then the engine message.
     Broadcast = 5,
+    /// Bytes that mean nothing: a φ joiner sends a full datagram of them before its first Syn
+    /// to a seed, so that the seed may answer in full before the joiner has proven it receives
+    /// (`node/credit.rs`; QUIC pads its first datagram for the same reason).
+    Padding = 6,
 }
 
 /// A datagram opened by [`Codec::open`], borrowing its payload from the buffer it was opened in.
@@ -377,6 +381,7 @@ impl Codec {
             3 => EnvelopeKind::Swim,
             4 => EnvelopeKind::Sync,
             5 => EnvelopeKind::Broadcast,
+            6 => EnvelopeKind::Padding,
             _ => return Err(DropReason::Garbage),
         };
         let id = r.take(8).map_err(DropReason::from_decode)?;

@@ -86,6 +86,10 @@ pub struct Node<S: State, Sel, Int> {
     own_digest: S::Digest,
     /// Rumor-mongering bookkeeping (unused under anti-entropy).
     rumor: RumorState<S::Digest>,
+    /// While a message is handled through
+    /// [`handle_message_limited`](Node::handle_message_limited): the most bytes each reply
+    /// may take (0: no limit beyond `max_message_bytes`).
+    reply_limit: u32,
 }
 
 impl<S: State, Sel, Int> fmt::Debug for Node<S, Sel, Int> {
@@ -142,6 +146,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             peer_digest_fresh: false,
             own_digest: S::Digest::default(),
             rumor: RumorState::default(),
+            reply_limit: 0,
         }
     }
 
@@ -311,6 +316,24 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
                 out.picks = picks;
             }
         }
+        result
+    }
+
+    /// [`handle_message`](Node::handle_message) with every message it sends in reply cut to
+    /// at most `reply_limit` bytes (a smaller digest, less of the delta): what a runtime uses
+    /// towards an address that has not proven it receives, so that a forged source gets little
+    /// more than it sent (QUIC's anti-amplification rule).
+    pub fn handle_message_limited(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        bytes: &[u8],
+        out: &mut Outbox,
+        reply_limit: usize,
+    ) -> Result<(), DropReason> {
+        self.reply_limit = u32::try_from(reply_limit.max(HEADER_BYTES + 1)).unwrap_or(u32::MAX);
+        let result = self.handle_message(now, from, bytes, out);
+        self.reply_limit = 0;
         result
     }
 
@@ -560,7 +583,11 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     }
 
     fn budget(&self) -> usize {
-        self.message_budget()
+        let full = self.message_budget();
+        match self.reply_limit {
+            0 => full,
+            limit => full.min((limit as usize).saturating_sub(HEADER_BYTES)),
+        }
     }
 
     /// Bytes one message has for its digest or delta (the message size less its header): the
@@ -631,7 +658,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         out.buf().extend_from_slice(&[0x80, 0x80, 0x00]);
         let mut ours = std::mem::take(&mut self.own_digest);
         self.state.digest_into(&mut ours);
-        let digest_budget = self.budget() / 2 - DIGEST_PREFIX_BYTES;
+        let digest_budget = (self.budget() / 2).saturating_sub(DIGEST_PREFIX_BYTES);
         S::encode_digest(&ours, digest_budget, rotation, out.buf());
         self.own_digest = ours;
         let digest_len = out.buf().len() - len_at - DIGEST_PREFIX_BYTES;
@@ -639,7 +666,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         buf[len_at] = 0x80 | (digest_len & 0x7f) as u8;
         buf[len_at + 1] = 0x80 | ((digest_len >> 7) & 0x7f) as u8;
         buf[len_at + 2] = ((digest_len >> 14) & 0x7f) as u8;
-        let budget = self.budget() - DIGEST_PREFIX_BYTES - digest_len;
+        let budget = self
+            .budget()
+            .saturating_sub(DIGEST_PREFIX_BYTES + digest_len);
         let delta_at = out.buf().len();
         self.state
             .write_delta(&self.peer_digest, budget, rotation, out.buf());

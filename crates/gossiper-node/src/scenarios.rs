@@ -322,3 +322,52 @@ fn same_seed_same_conversation() {
     assert_eq!(run(5), run(5));
     assert_ne!(run(5), run(6));
 }
+
+#[test]
+fn a_limited_reply_stays_within_its_limit_and_still_answers() {
+    // Node 0 knows 100 keys; node 1's Syn (it knows nothing) asks for all of them.
+    let mut nodes = kv_nodes(2, Mode::PushPull);
+    for k in 0..100 {
+        local_write(&mut nodes[0], &format!("key-{k}"), &[k as u8; 16]);
+    }
+    let mut out = Outbox::new();
+    nodes[1].gossip_now(Time::ZERO, &mut out);
+    let (to, syn) = out
+        .iter()
+        .next()
+        .map(|(t, b)| (t, b.to_vec()))
+        .expect("a Syn");
+    assert_eq!(to, NodeId(0));
+    let reply = |nodes: &mut Vec<KvNode>, limit: Option<usize>| {
+        let mut out = Outbox::new();
+        match limit {
+            Some(l) => nodes[0].handle_message_limited(Time::ZERO, NodeId(1), &syn, &mut out, l),
+            None => nodes[0].handle_message(Time::ZERO, NodeId(1), &syn, &mut out),
+        }
+        .unwrap();
+        out.iter().map(|(_, b)| b.to_vec()).collect::<Vec<_>>()
+    };
+    let full = reply(&mut nodes, None);
+    let limit = 3 * syn.len();
+    let cut = reply(&mut nodes, Some(limit));
+    let full_bytes: usize = full.iter().map(Vec::len).sum();
+    assert!(
+        full_bytes > limit,
+        "the full SynAck ({full_bytes} B) is over {limit} B"
+    );
+    assert_eq!(cut.len(), 1, "still one SynAck");
+    assert!(
+        cut[0].len() <= limit,
+        "{} B over the limit of {limit}",
+        cut[0].len()
+    );
+    assert!(matches!(
+        Message::decode(&cut[0]),
+        Ok(Message::SynAck { .. })
+    ));
+    // And the limit ends with the call: the next reply is whole again.
+    assert_eq!(
+        reply(&mut nodes, None).iter().map(Vec::len).sum::<usize>(),
+        full_bytes
+    );
+}
