@@ -2012,13 +2012,17 @@ mod tests {
         let mut a = node("a", 1001);
         let from = SocketAddr::from(([127, 0, 0, 1], 9));
         let mut rng = Pcg64::seed_from_u64(7);
-        let seeds: [&[u8]; 6] = [
+        let seeds: [&[u8]; 9] = [
             b"\x07\xff",
             b"\x09\x82\xa4Algo\x00\xa3Buf\xdb\xff\xff\xff\xff",
             b"\x0c\0\0\0\0",
             b"\x06\x83",
             b"\x04\x86",
             b"\x08\x03\x84",
+            // A query with filters, a query response, a relay.
+            b"\x08\x04\x82\xa7Filters\x91\xa3\x01\x82\xa4Expr",
+            b"\x08\x05\x85",
+            b"\x08\x09\x82\xa8DestAddr\x83",
         ];
         for i in 0..20_000 {
             let mut buf: Vec<u8> = seeds[i % seeds.len()].to_vec();

@@ -351,7 +351,10 @@ fn key_queries_rotate_the_keyring_and_the_nodes_keep_talking() {
         assert!(!r[0].result && r[0].message.starts_with("Failed to decode key request"));
         send(n, &both, key_query(7, "remove-key", &k1));
         assert!(key_answers(n, &both)[0].result);
-        assert_eq!(n.config.keyring.as_ref().unwrap().keys(), std::slice::from_ref(&k2));
+        assert_eq!(
+            n.config.keyring.as_ref().unwrap().keys(),
+            std::slice::from_ref(&k2)
+        );
         assert_eq!(n.stats().key_changes, 3);
         assert_eq!(n.stats().key_changes_refused, 4);
         assert_eq!(n.stats().bad_key_queries, 1);
