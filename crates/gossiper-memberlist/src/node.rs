@@ -3,10 +3,13 @@
 //! streams to open, the next deadline and events. The runtime owns sockets and the clock.
 //!
 //! What it does, as memberlist 0.2.2 does: answers pings (UDP and TCP) and indirect pings
-//! (with nacks), probes one member per interval (direct, then indirect and TCP), suspects and
-//! declares dead with Lifeguard's shrinking suspicion timeout, refutes accusations about itself
-//! with a higher incarnation, gossips and piggybacks broadcasts, answers and starts push-pulls.
-//! Serf's part: tags in meta, join and leave intents, user events with their Lamport clock.
+//! (with nacks), probes one member per interval (direct, then indirect and TCP) on a period
+//! Lifeguard's local health stretches ([`Awareness`]), suspects and declares dead with
+//! Lifeguard's shrinking suspicion timeout, refutes accusations about itself with a higher
+//! incarnation, gossips and piggybacks broadcasts, answers and starts push-pulls.
+//! Serf's part: tags in meta, join and leave intents, user events with their Lamport clock;
+//! queries with their filters and relays, and our own (`node/queries.rs`); key rotation by
+//! Serf's key queries (`node/keys.rs`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
