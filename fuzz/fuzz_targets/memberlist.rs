@@ -2,7 +2,7 @@
 //! stream frame: nothing may panic, allocate without bound or hang.
 #![no_main]
 
-use gossiper_memberlist::{Config, Node, packet, serf_wire};
+use gossiper_memberlist::{Config, Node, filter, packet, serf_wire};
 use gossiper_types::Time;
 use libfuzzer_sys::fuzz_target;
 
@@ -13,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = serf_wire::decode_serf(data);
     let _ = serf_wire::decode_serf_push_pull(data);
     let _ = serf_wire::decode_tags(data);
+    // Query filters: decoded, and tag expressions compiled within their bounds.
+    let _ = filter::selects(&[data], "fuzz", &std::collections::BTreeMap::new());
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 7946));
     if let Ok(mut node) = Node::new(Config::new("fuzz", addr), Time::ZERO, 1, [1; 32]) {
         node.handle_datagram(Time::ZERO, addr, data);

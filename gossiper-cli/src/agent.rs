@@ -147,7 +147,8 @@ pub struct AgentArgs {
     #[arg(long, env = "GOSSIPER_QUERY_RESPONSE", value_name = "NAME=TEXT")]
     pub query_response: Vec<String>,
     /// Serf's keyring file, a JSON array of base64 AES keys, primary first (`--protocol
-    /// memberlist`; what `serf agent -keyring-file` reads).
+    /// memberlist`; what `serf agent -keyring-file` reads); `serf keys -install/-use/-remove`
+    /// change the keyring and it is written back here.
     #[arg(long, env = "GOSSIPER_KEYRING_FILE", value_name = "PATH")]
     pub keyring_file: Option<PathBuf>,
     /// memberlist timing profile (`--protocol memberlist`), as Serf's `-profile`.

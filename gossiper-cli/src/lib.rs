@@ -19,6 +19,7 @@ mod exit;
 pub mod keygen;
 pub mod logging;
 pub mod memberlist;
+pub mod query;
 pub mod sim_flags;
 pub mod simulate;
 pub mod simulate_cluster;
@@ -72,6 +73,8 @@ pub enum Command {
     SimulateCluster(simulate_cluster::SimulateClusterArgs),
     /// Send a Serf user event through a `--protocol memberlist` agent.
     Event(memberlist::EventArgs),
+    /// Ask a Serf query through a `--protocol memberlist` agent, as `serf query` does.
+    Query(query::QueryArgs),
     // Further subcommands are added here, one line each, with a module of their own.
 }
 
@@ -114,6 +117,7 @@ where
         Some(Command::Cluster(args)) => cluster::run(&args),
         Some(Command::Keygen(args)) => keygen::run(&args),
         Some(Command::Event(args)) => memberlist::event(&args),
+        Some(Command::Query(args)) => query::run(&args),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

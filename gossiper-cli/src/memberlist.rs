@@ -1,6 +1,7 @@
 //! `gossiper agent --protocol memberlist` and `gossiper event`: the agent speaking HashiCorp
 //! memberlist + Serf, so that a Serf cluster lists it as one of its own, and the command that
-//! sends a Serf user event through its API. See `docs/memberlist.md`.
+//! sends a Serf user event through its API (`gossiper query` is in `query.rs`). See
+//! `docs/memberlist.md`.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -162,6 +163,10 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
         .join(seeds.clone());
     if let Some(seed) = args.seed {
         builder = builder.seed(seed);
+    }
+    if let Some(path) = &args.keyring_file {
+        // Key queries (`serf keys -install/-use/-remove`) change the keyring: saved back here.
+        builder = builder.keyring_file(path);
     }
     let exit_with_stdin = args.exit_with_stdin;
     let result = runtime.block_on(async move {

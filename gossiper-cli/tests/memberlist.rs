@@ -7,249 +7,13 @@
 //! these tests fail and say how to install it (CI does: `.ci/run`).
 
 use std::io::Write;
-use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The `serf` binary, or a failure naming the install step.
-fn serf_bin() -> &'static str {
-    let found = Command::new("serf")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "`serf` is not on PATH: these interop tests need Debian's serf 0.9.4 \
-         (`DEBIAN_FRONTEND=noninteractive apt-get install -y serf`, as .ci/run does)"
-    );
-    "serf"
-}
-
-/// A loopback port free for both TCP and UDP.
-fn free_port() -> u16 {
-    free_port_on("127.0.0.1")
-}
-
-/// A port of `ip` free for both TCP and UDP, and never handed out before in this process:
-/// the tests run in parallel, and a port released here could otherwise be picked again by
-/// another test before its agent binds it.
-fn free_port_on(ip: &str) -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let tcp = TcpListener::bind((ip, 0)).unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        let mut given = GIVEN.lock().unwrap();
-        if !given.contains(&port) && UdpSocket::bind((ip, port)).is_ok() {
-            given.push(port);
-            return port;
-        }
-    }
-}
-
-/// Polls `f` every 50 ms until it holds or `limit` passes; returns the time it took.
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    start.elapsed()
-}
-
-struct Serf {
-    _child: Guard,
-    bind: String,
-    rpc: String,
-    log: PathBuf,
-    _dir: TempDir,
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "gossiper-ml-{tag}-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Serf {
-    fn start(name: &str, join: Option<&Serf>, extra: &[&str]) -> Serf {
-        Serf::start_on("127.0.0.1", name, join, extra)
-    }
-
-    /// A Serf agent gossiping on `ip` (its RPC stays on 127.0.0.1).
-    fn start_on(ip: &str, name: &str, join: Option<&Serf>, extra: &[&str]) -> Serf {
-        let bin = serf_bin();
-        let (port, rpc) = (free_port_on(ip), free_port());
-        let dir = TempDir::new(name);
-        let log = dir.0.join("serf.log");
-        let bind = std::net::SocketAddr::new(ip.parse().unwrap(), port).to_string();
-        let rpc = format!("127.0.0.1:{rpc}");
-        let mut cmd = Command::new(bin);
-        cmd.args([
-            "agent",
-            "-node",
-            name,
-            "-bind",
-            &bind,
-            "-rpc-addr",
-            &rpc,
-            "-log-level=debug",
-        ])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null());
-        if let Some(j) = join {
-            cmd.args(["-join", &j.bind]);
-        }
-        let serf = Serf {
-            _child: Guard(cmd.spawn().unwrap()),
-            bind,
-            rpc,
-            log,
-            _dir: dir,
-        };
-        wait_until(Duration::from_secs(10), "serf agent answers RPC", || {
-            serf.try_members().is_some()
-        });
-        serf
-    }
-
-    fn try_members(&self) -> Option<Vec<Value>> {
-        let o = Command::new("serf")
-            .args(["members", "-format", "json", "-rpc-addr", &self.rpc])
-            .output()
-            .ok()?;
-        let v: Value = serde_json::from_slice(&o.stdout).ok()?;
-        v["members"].as_array().cloned()
-    }
-
-    /// `(status, addr, tags)` of member `name` in `serf members`.
-    fn member(&self, name: &str) -> Option<(String, String, Value)> {
-        self.try_members()?
-            .into_iter()
-            .find(|m| m["name"] == name)
-            .map(|m| {
-                (
-                    m["status"].as_str().unwrap_or("").to_owned(),
-                    m["addr"].as_str().unwrap_or("").to_owned(),
-                    m["tags"].clone(),
-                )
-            })
-    }
-
-    fn status(&self, name: &str) -> Option<String> {
-        self.member(name).map(|m| m.0)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-struct Gossiper {
-    child: Guard,
-    api: String,
-    gossip: String,
-}
-
-impl Gossiper {
-    fn spawn(name: &str, join: &Serf, extra: &[&str]) -> (Child, String, String) {
-        // On the seed's address family: 127.0.0.1 or ::1.
-        let seed: std::net::SocketAddr = join.bind.parse().unwrap();
-        let (port, api) = (free_port_on(&seed.ip().to_string()), free_port());
-        let gossip = std::net::SocketAddr::new(seed.ip(), port).to_string();
-        let api = format!("127.0.0.1:{api}");
-        let child = Command::new(env!("CARGO_BIN_EXE_gossiper"))
-            .args([
-                "agent",
-                "--protocol",
-                "memberlist",
-                "--name",
-                name,
-                "--bind",
-                &gossip,
-                "--api",
-                &api,
-            ])
-            .args(["--join", &join.bind])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        (child, api, gossip)
-    }
-
-    fn start(name: &str, join: &Serf, extra: &[&str]) -> Gossiper {
-        let (child, api, gossip) = Gossiper::spawn(name, join, extra);
-        let g = Gossiper {
-            child: Guard(child),
-            api,
-            gossip,
-        };
-        wait_until(Duration::from_secs(15), "gossiper's API answers", || {
-            g.get("/v1/health").is_some()
-        });
-        g
-    }
-
-    fn get(&self, path: &str) -> Option<Value> {
-        let (status, body) =
-            gossiper_agent::client::request(&self.api, "GET", path, b"", Duration::from_secs(15))
-                .ok()?;
-        (status == 200)
-            .then(|| serde_json::from_str(&body).ok())
-            .flatten()
-    }
-
-    fn status_of(&self, name: &str) -> Option<String> {
-        let members = self.get("/v1/members")?;
-        members
-            .as_array()?
-            .iter()
-            .find(|m| m["name"] == name)
-            .map(|m| m["status"].as_str().unwrap_or("").to_owned())
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-}
+mod serf_support;
+use serf_support::*;
 
 #[test]
 fn joins_serf_is_listed_alive_with_tags_trades_user_events_and_leaves_as_left() {
@@ -448,24 +212,6 @@ fn an_encrypted_cluster_takes_the_right_key_and_refuses_a_wrong_one() {
         out.lines().any(|l| l.contains(key) && l.contains("[2/2]")),
         "{out}"
     );
-    // A key change by query is refused by gossiper, saying why (Serf's own agent accepts it;
-    // a third key, so that s1 still cannot read the wrong key below).
-    let third = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
-    let o = Command::new("serf")
-        .args(["keys", "-install", third, "-rpc-addr", &s1.rpc])
-        .output()
-        .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(!o.status.success(), "{out}");
-    assert!(
-        out.contains("g1") && out.contains("--keyring-file"),
-        "{out}"
-    );
-
     let (child, _, _) = Gossiper::spawn("g2", &s1, &["--keyring-file", &bad]);
     let mut g2 = Guard(child);
     let start = Instant::now();
@@ -614,7 +360,7 @@ fn a_mixed_cluster_of_two_serf_and_two_gossiper_agents_agrees_on_members_events_
 /// only when the machine has no IPv6 loopback.
 #[test]
 fn over_ipv6_loopback_serf_and_gossiper_join_trade_events_and_detect_a_kill() {
-    if TcpListener::bind("[::1]:0").is_err() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
         eprintln!("no IPv6 loopback (::1) on this machine: the IPv6 test is skipped");
         return;
     }

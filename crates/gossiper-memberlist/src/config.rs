@@ -34,6 +34,10 @@ pub struct Timing {
     pub tcp_timeout: Duration,
     /// Serf's wait for a failed member before trying to rejoin it (30 s).
     pub reconnect_interval: Duration,
+    /// Lifeguard's local health: the probe period and a probe's deadline stretch up to this
+    /// many times the probe interval while the node seems to be at fault (memberlist's
+    /// `AwarenessMaxMultiplier`, 8 in every profile; 1 or 0: never stretch).
+    pub awareness_max_multiplier: u32,
 }
 
 impl Timing {
@@ -52,6 +56,7 @@ impl Timing {
             gossip_to_the_dead: Duration::from_secs(30),
             tcp_timeout: Duration::from_secs(10),
             reconnect_interval: Duration::from_secs(30),
+            awareness_max_multiplier: 8,
         }
     }
 
@@ -123,6 +128,12 @@ pub struct Config {
     /// LZW-compress what we send, as memberlist does with `EnableCompression` (on in Serf):
     /// every stream, and each datagram that comes out smaller.
     pub compression: bool,
+    /// The runtime saves the keyring (Serf's `-keyring-file`): after a key query changes it,
+    /// the node tells the runtime ([`Event::KeyringChanged`](crate::Event::KeyringChanged))
+    /// and answers the query only once the runtime reports the file written
+    /// ([`Node::keyring_persisted`](crate::Node::keyring_persisted)), with its error if any,
+    /// as Serf does. Off: key queries are answered at once.
+    pub persist_keyring: bool,
 }
 
 impl Config {
@@ -140,6 +151,7 @@ impl Config {
             user_event_size_limit: 512,
             query_responses: BTreeMap::new(),
             compression: true,
+            persist_keyring: false,
         }
     }
 }

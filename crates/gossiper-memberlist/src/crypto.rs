@@ -12,6 +12,10 @@ type Aes192Gcm = AesGcm<aes::Aes192, aes_gcm::aead::consts::U12>;
 /// Bytes an encrypted blob adds (version 1): version, nonce, tag.
 pub const OVERHEAD: usize = 1 + 12 + 16;
 
+/// Most keys a keyring holds: every datagram is tried with each, so a ring filled by
+/// install-key queries must stop somewhere (memberlist sets no limit).
+pub const MAX_KEYS: usize = 64;
+
 #[derive(Clone)]
 enum Cipher {
     A128(Box<Aes128Gcm>),
@@ -51,6 +55,19 @@ impl Cipher {
         }
         .ok()
     }
+}
+
+/// Serf's keyring file for `keys` (primary first), as its `writeKeyringFile` writes it: a
+/// JSON array of standard base64 strings, indented by two spaces.
+pub fn keyring_file_text(keys: &[Vec<u8>]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // Base64 needs no JSON escapes.
+    let lines: Vec<String> = keys
+        .iter()
+        .map(|k| format!("  \"{}\"", b64.encode(k)))
+        .collect();
+    format!("[\n{}\n]", lines.join(",\n"))
 }
 
 /// Serf's keyring: the primary key first.
@@ -94,6 +111,55 @@ impl Keyring {
     /// The keys, primary first (what Serf's `_serf_list-keys` answers with).
     pub fn keys(&self) -> &[Vec<u8>] {
         &self.keys
+    }
+
+    /// The key that seals (index 0).
+    pub fn primary(&self) -> &[u8] {
+        &self.keys[0]
+    }
+
+    /// Installs `key` for opening, as memberlist's `AddKey`: a key already held is kept where
+    /// it is; the primary does not change. Errors (state unchanged) carry memberlist's words.
+    pub fn add_key(&mut self, key: &[u8]) -> Result<(), String> {
+        let cipher =
+            Cipher::new(key).ok_or_else(|| "key size must be 16, 24 or 32 bytes".to_owned())?;
+        if self.keys.iter().any(|k| k == key) {
+            return Ok(());
+        }
+        if self.keys.len() >= MAX_KEYS {
+            return Err(format!(
+                "keyring is full ({MAX_KEYS} keys): remove one first"
+            ));
+        }
+        self.keys.push(key.to_vec());
+        self.ciphers.push(cipher);
+        Ok(())
+    }
+
+    /// Makes an installed `key` the primary (`UseKey`); the others keep their order.
+    pub fn use_key(&mut self, key: &[u8]) -> Result<(), String> {
+        let i = self
+            .keys
+            .iter()
+            .position(|k| k == key)
+            .ok_or_else(|| "Requested key is not in the keyring".to_owned())?;
+        let k = self.keys.remove(i);
+        let c = self.ciphers.remove(i);
+        self.keys.insert(0, k);
+        self.ciphers.insert(0, c);
+        Ok(())
+    }
+
+    /// Drops `key` (`RemoveKey`): never the primary; a key not held is no error.
+    pub fn remove_key(&mut self, key: &[u8]) -> Result<(), String> {
+        if self.keys[0] == key {
+            return Err("Removing the primary key is not allowed".into());
+        }
+        if let Some(i) = self.keys.iter().position(|k| k == key) {
+            self.keys.remove(i);
+            self.ciphers.remove(i);
+        }
+        Ok(())
     }
 
     /// Seals `plain` with the primary key: `[1][nonce][ciphertext+tag]`.
@@ -153,5 +219,66 @@ mod tests {
         );
         assert!(old.decrypt(&blob[..20], b"").is_err());
         assert!(Keyring::new(&[vec![0; 5]]).is_err());
+    }
+
+    #[test]
+    fn the_keyring_file_is_written_as_serf_writes_it() {
+        let text = keyring_file_text(&[vec![0; 16], vec![0xff; 32]]);
+        assert_eq!(
+            text,
+            "[\n  \"AAAAAAAAAAAAAAAAAAAAAA==\",\n  \"//////////////////////////////////////////8=\"\n]"
+        );
+    }
+
+    #[test]
+    fn install_use_and_remove_follow_memberlist() {
+        let (a, b) = (vec![1u8; 32], vec![2u8; 16]);
+        let mut ring = Keyring::new(std::slice::from_ref(&a)).unwrap();
+        let by_a = ring.encrypt(&[1; 12], b"old", b"");
+        assert_eq!(
+            ring.add_key(&[0; 5]),
+            Err("key size must be 16, 24 or 32 bytes".into())
+        );
+        ring.add_key(&b).unwrap();
+        ring.add_key(&b).unwrap();
+        assert_eq!(
+            ring.keys(),
+            [a.clone(), b.clone()],
+            "installed once, primary kept"
+        );
+        assert_eq!(
+            ring.use_key(&[3; 32]),
+            Err("Requested key is not in the keyring".into())
+        );
+        ring.use_key(&b).unwrap();
+        assert_eq!(ring.primary(), &b[..]);
+        assert_eq!(ring.keys(), [b.clone(), a.clone()]);
+        // The new primary seals; the old key still opens what it sealed.
+        let by_b = ring.encrypt(&[2; 12], b"new", b"");
+        assert_eq!(
+            Keyring::new(std::slice::from_ref(&b))
+                .unwrap()
+                .decrypt(&by_b, b"")
+                .unwrap(),
+            b"new"
+        );
+        assert_eq!(ring.decrypt(&by_a, b"").unwrap(), b"old");
+        assert_eq!(
+            ring.remove_key(&b),
+            Err("Removing the primary key is not allowed".into())
+        );
+        ring.remove_key(&[9; 16]).unwrap();
+        ring.remove_key(&a).unwrap();
+        assert_eq!(ring.keys(), std::slice::from_ref(&b));
+        assert!(
+            ring.decrypt(&by_a, b"").is_err(),
+            "a removed key opens nothing"
+        );
+        // Bounded: a flood of installs stops at MAX_KEYS.
+        for i in 0..200u8 {
+            let _ = ring.add_key(&[i; 24]);
+        }
+        assert_eq!(ring.keys().len(), MAX_KEYS);
+        assert!(ring.add_key(&[250; 32]).unwrap_err().contains("full"));
     }
 }

@@ -4,8 +4,10 @@
 //! * the codec: [`msgpack`] in go-msgpack's shapes, [`messages`] (memberlist's bodies),
 //!   [`packet`] (compound, CRC, compression, streams), [`lzw`], [`serf_wire`] (tags, intents,
 //!   user events, push-pull state), [`crypto`] (AES-GCM and Serf's keyring);
-//! * the state machine: [`Node`] (memberlist's SWIM rules, probes, gossip, push-pull, with
-//!   Serf's member statuses, intents and user events on top), configured by [`Config`].
+//! * the state machine: [`Node`] (memberlist's SWIM rules, probes with Lifeguard's local
+//!   health ([`awareness`]), gossip, push-pull, with Serf's member statuses, intents, user
+//!   events, queries with their [`filter`]s and relays, and key rotation on top), configured by
+//!   [`Config`]; the queries it asks are in [`outgoing`].
 //!
 //! Like `gossiper-cluster`, nothing here reads a clock, opens a socket, spawns a thread or
 //! draws randomness from the OS (`clippy.toml` enforces it): the runtime hands in time,
@@ -13,12 +15,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod awareness;
 pub mod config;
 pub mod crypto;
+pub mod filter;
 pub mod lzw;
 pub mod messages;
 pub mod msgpack;
 mod node;
+pub mod outgoing;
 pub mod packet;
 pub mod query;
 pub mod queue;
@@ -27,5 +32,6 @@ pub mod serf_wire;
 
 pub use config::{Config, Timing};
 pub use crypto::Keyring;
-pub use node::{Event, Member, Node, Stats, StreamRequest, Transmit, VSN, ip_of};
+pub use node::{Event, MAX_RELAY_FACTOR, Member, Node, Stats, StreamRequest, Transmit, VSN, ip_of};
+pub use outgoing::{QueryParams, QueryResult};
 pub use serf::{Clock, SerfStatus, UserEvent};

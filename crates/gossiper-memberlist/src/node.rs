@@ -3,10 +3,13 @@
 //! streams to open, the next deadline and events. The runtime owns sockets and the clock.
 //!
 //! What it does, as memberlist 0.2.2 does: answers pings (UDP and TCP) and indirect pings
-//! (with nacks), probes one member per interval (direct, then indirect and TCP), suspects and
-//! declares dead with Lifeguard's shrinking suspicion timeout, refutes accusations about itself
-//! with a higher incarnation, gossips and piggybacks broadcasts, answers and starts push-pulls.
-//! Serf's part: tags in meta, join and leave intents, user events with their Lamport clock.
+//! (with nacks), probes one member per interval (direct, then indirect and TCP) on a period
+//! Lifeguard's local health stretches ([`Awareness`]), suspects and declares dead with
+//! Lifeguard's shrinking suspicion timeout, refutes accusations about itself with a higher
+//! incarnation, gossips and piggybacks broadcasts, answers and starts push-pulls.
+//! Serf's part: tags in meta, join and leave intents, user events with their Lamport clock;
+//! queries with their filters and relays, and our own (`node/queries.rs`); key rotation by
+//! Serf's key queries (`node/keys.rs`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -17,6 +20,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
+use crate::awareness::Awareness;
 use crate::config::Config;
 use crate::crypto::OVERHEAD;
 use crate::messages::{
@@ -31,10 +35,14 @@ use crate::packet::{
 use crate::queue::{Queue, retransmit_limit};
 use crate::serf::{LeaveOutcome, Serf, SerfStatus, UserEvent};
 use crate::serf_wire::{
-    META_MAX, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST, QUERY_RESPONSE_SIZE_LIMIT, SerfMessage,
-    decode_serf, decode_serf_push_pull, decode_tags, encode_join, encode_leave, encode_query_ack,
-    encode_query_response, encode_tags, encode_user_event,
+    META_MAX, QUERY_RESPONSE_SIZE_LIMIT, SerfMessage, decode_serf, decode_serf_push_pull,
+    decode_tags, encode_join, encode_leave, encode_query_response, encode_tags, encode_user_event,
 };
+
+mod keys;
+mod queries;
+
+pub use queries::MAX_RELAY_FACTOR;
 
 /// The version vector we advertise: memberlist 1..5 speaking 2, Serf delegate 2..5 speaking 5.
 pub const VSN: [u8; 6] = [1, 5, 2, 2, 5, 5];
@@ -79,6 +87,17 @@ pub enum Event {
         addr: SocketAddr,
         /// The error, if it failed.
         result: Result<(), String>,
+    },
+    /// A query we asked ([`Node::query`]) is over: who acknowledged and answered.
+    QueryFinished(crate::outgoing::QueryResult),
+    /// A key query changed the keyring to `keys` (primary first); with
+    /// [`Config::persist_keyring`] the runtime saves them and reports back with
+    /// [`Node::keyring_persisted`] and this `ticket`.
+    KeyringChanged {
+        /// Names this change in [`Node::keyring_persisted`].
+        ticket: u64,
+        /// The keys now, primary first.
+        keys: Vec<Vec<u8>>,
     },
 }
 
@@ -126,6 +145,34 @@ pub struct Stats {
     pub query_answers: u64,
     /// Answers not sent: over Serf's response size limit.
     pub query_answers_too_large: u64,
+    /// Probes run on a stretched period because the health score was above 0 (memberlist's
+    /// `memberlist.degraded.probe`).
+    pub degraded_probes: u64,
+    /// Nacks received for our own probes (a helper could not reach the target either).
+    pub nacks: u64,
+    /// Queries not acted on: a filter we could not read, or a tag expression we would not
+    /// compile (malformed, over the length, size or nesting bound).
+    pub bad_filters: u64,
+    /// Acks and answers relayed for others' queries through other members (relay factor).
+    pub relays_sent: u64,
+    /// Relayed responses passed on to their destination.
+    pub relays_forwarded: u64,
+    /// Relays dropped: not a query response, too large, or not to a member we know.
+    pub relays_refused: u64,
+    /// Queries whose relay factor was cut to [`MAX_RELAY_FACTOR`].
+    pub relay_factor_capped: u64,
+    /// Acks collected for our own queries.
+    pub query_acks: u64,
+    /// Answers collected for our own queries.
+    pub query_responses: u64,
+    /// Acks and answers for no open query of ours (late, duplicate or stray).
+    pub stray_responses: u64,
+    /// Keyring changes made by key queries.
+    pub key_changes: u64,
+    /// Key queries refused (no keyring, bad key, the primary, unknown key).
+    pub key_changes_refused: u64,
+    /// Key queries whose request did not decode.
+    pub bad_key_queries: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +225,10 @@ struct Probe {
     indirect_at: Option<Time>,
     end_at: Time,
     acked: bool,
+    /// Helpers asked for a nack (those speaking protocol 4 or later).
+    expected_nacks: u32,
+    /// Nacks heard back, at most `indirect_checks + 1` (memberlist's channel size).
+    nacks: u32,
 }
 
 #[derive(Debug)]
@@ -241,6 +292,12 @@ pub struct Node {
     next_reconnect: Time,
     relays: Vec<Relay>,
     suspicions: BTreeMap<String, Suspicion>,
+    awareness: Awareness,
+    /// Our own queries, collecting, by `(ltime, id)`.
+    asks: BTreeMap<(u64, u32), queries::Ask>,
+    /// Key-query answers waiting for the keyring to be saved, by ticket.
+    key_answers: BTreeMap<u64, keys::KeyAnswer>,
+    next_ticket: u64,
     pending: BTreeMap<u64, (Pending, SocketAddr, Time)>,
     next_stream_id: u64,
     leave: Leave,
@@ -321,6 +378,10 @@ impl Node {
             next_reconnect,
             relays: Vec::new(),
             suspicions: BTreeMap::new(),
+            awareness: Awareness::new(t.awareness_max_multiplier),
+            asks: BTreeMap::new(),
+            key_answers: BTreeMap::new(),
+            next_ticket: 0,
             pending: BTreeMap::new(),
             next_stream_id: 0,
             leave: Leave::No,
@@ -354,6 +415,18 @@ impl Node {
     /// What was received and refused.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Lifeguard's local health score: 0 healthy, up to `awareness_max_multiplier − 1`
+    /// (memberlist's `GetHealthScore`).
+    pub fn health_score(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    /// The probe period now: the probe interval stretched by the health score
+    /// (`ScaleTimeout`); it is also how long a probe waits for an ack, direct or relayed.
+    pub fn probe_period(&self) -> Duration {
+        self.awareness.scale(self.config.timing.probe_interval)
     }
 
     /// Whether a join through some seed succeeded.
@@ -519,6 +592,13 @@ impl Node {
         }
         for (_, _, deadline) in self.pending.values() {
             t = t.min(*deadline);
+        }
+        for a in self.asks.values() {
+            t = t.min(a.deadline);
+        }
+        if let Some(d) = self.key_answers_deadline() {
+            // Just past it: `expire_key_answers` keeps an answer until its deadline passes.
+            t = t.min(d + Duration::from_millis(1));
         }
         match self.leave {
             Leave::Intent(_, d) | Leave::Dead(_, d) | Leave::Propagate(d) => t.min(d),
@@ -688,11 +768,11 @@ impl Node {
             Message::Ping(p) => self.on_ping(from, p),
             Message::IndirectPing(r) => self.on_indirect(now, from, r),
             Message::Ack(a) => self.on_ack(now, a.seq_no),
-            Message::Nack(_) => {}
+            Message::Nack(n) => self.on_nack(n.seq_no),
             Message::Suspect(s) => self.suspect_node(now, s),
             Message::Alive(a) => self.alive_node(now, a),
             Message::Dead(d) => self.dead_node(now, d),
-            Message::User(bytes) => self.on_serf(&bytes),
+            Message::User(bytes) => self.on_serf(now, &bytes),
         }
     }
 
@@ -761,7 +841,21 @@ impl Node {
         }
     }
 
-    fn on_serf(&mut self, bytes: &[u8]) {
+    /// A nack for our probe: a helper could not reach the target either (counted, as
+    /// memberlist's buffered channel does, up to one more than the helpers asked).
+    fn on_nack(&mut self, seq: u32) {
+        let cap = self.config.timing.indirect_checks as u32 + 1;
+        if let Some(p) = &mut self.probe
+            && p.seq == seq
+            && !p.acked
+            && p.nacks < cap
+        {
+            p.nacks += 1;
+            self.stats.nacks += 1;
+        }
+    }
+
+    fn on_serf(&mut self, now: Time, bytes: &[u8]) {
         let msg = match decode_serf(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -792,64 +886,9 @@ impl Node {
                     self.queue_serf(bytes.to_vec());
                 }
             }
-            SerfMessage::Query(q) => {
-                if !self.serf.query(q.ltime, q.id) {
-                    return;
-                }
-                if q.flags & QUERY_FLAG_NO_BROADCAST == 0 {
-                    self.queue_serf(bytes.to_vec());
-                }
-                if !q.selects(&self.config.name) {
-                    return;
-                }
-                let Some(ip) = ip_of(&q.addr) else { return };
-                let to = SocketAddr::new(ip, q.port);
-                let me = self.config.name.clone();
-                // Acknowledged (so `serf reachability` counts us) when asked, then answered
-                // as a Serf agent without handlers would (`query::answer`).
-                if q.flags & QUERY_FLAG_ACK != 0 {
-                    let mut ack = vec![MessageType::User as u8];
-                    ack.extend_from_slice(&encode_query_ack(q.ltime, q.id, &me));
-                    self.raw_send(to, None, ack);
-                }
-                let configured = self.config.query_responses.get(&q.name).map(Vec::as_slice);
-                let lookup = |n: &str| {
-                    if n == me {
-                        Some(self.own_member())
-                    } else {
-                        self.member(n)
-                    }
-                };
-                let Some(payload) = crate::query::answer(
-                    &q.name,
-                    &q.payload,
-                    &me,
-                    lookup,
-                    configured,
-                    self.config.keyring.as_ref(),
-                ) else {
-                    log::debug!("query {:?} acknowledged, not answered", q.name);
-                    return;
-                };
-                let mut msg = vec![MessageType::User as u8];
-                msg.extend_from_slice(&encode_query_response(
-                    q.ltime,
-                    q.id,
-                    &me,
-                    0,
-                    Some(&payload),
-                ));
-                if msg.len() - 1 > QUERY_RESPONSE_SIZE_LIMIT {
-                    self.stats.query_answers_too_large += 1;
-                    log::warn!(
-                        "answer to query {:?} is over Serf's {QUERY_RESPONSE_SIZE_LIMIT} bytes: not sent",
-                        q.name
-                    );
-                    return;
-                }
-                self.stats.query_answers += 1;
-                self.raw_send(to, None, msg);
-            }
+            SerfMessage::Query(q) => self.on_query(now, bytes, q),
+            SerfMessage::QueryResponse(r) => self.on_query_response(now, r),
+            SerfMessage::Relay(r) => self.on_relay(now, r),
             SerfMessage::Other(t) => log::debug!("serf message type {t} ignored"),
         }
     }
@@ -873,6 +912,8 @@ impl Node {
         }
         self.incarnation = inc;
         self.stats.refutes += 1;
+        // Being accused is a hint that we are the slow one (memberlist's `refute`).
+        self.awareness.apply_delta(1);
         log::info!(
             "{}: refuting an accusation at incarnation {accused} with {inc}",
             self.config.name
@@ -1093,6 +1134,8 @@ impl Node {
         self.expire_relays(now);
         self.expire_suspicions(now);
         self.expire_streams(now);
+        self.expire_queries(now);
+        self.expire_key_answers(now);
         self.probe_progress(now);
         if now >= self.next_probe {
             self.next_probe = now + self.config.timing.probe_interval;
@@ -1241,13 +1284,21 @@ impl Node {
             }
             None => self.send_msg(to, Some(&target), ping),
         }
-        let t = &self.config.timing;
+        // The direct ack is awaited for the plain probe timeout (memberlist does not scale
+        // it: waiting longer does not get UDP through); the whole probe, with its indirect
+        // and TCP attempts, gets the period stretched by the health score.
+        let period = self.probe_period();
+        if period > self.config.timing.probe_interval {
+            self.stats.degraded_probes += 1;
+        }
         self.probe = Some(Probe {
             target,
             seq,
-            indirect_at: Some(now + t.probe_timeout),
-            end_at: now + t.probe_interval,
+            indirect_at: Some(now + self.config.timing.probe_timeout),
+            end_at: now + period,
             acked: false,
+            expected_nacks: 0,
+            nacks: 0,
         });
     }
 
@@ -1264,6 +1315,8 @@ impl Node {
         let Some(p) = &mut self.probe else { return };
         if p.acked {
             self.probe = None;
+            // A completed probe: we look healthy.
+            self.awareness.apply_delta(-1);
             return;
         }
         if let Some(at) = p.indirect_at
@@ -1271,11 +1324,22 @@ impl Node {
         {
             p.indirect_at = None;
             let (target, seq) = (p.target.clone(), p.seq);
-            self.indirect_probe(now, &target, seq);
+            let expected = self.indirect_probe(now, &target, seq);
+            if let Some(p) = &mut self.probe {
+                p.expected_nacks = expected;
+            }
         }
         let Some(p) = &self.probe else { return };
         if now >= p.end_at {
             let target = p.target.clone();
+            // memberlist's penalty for a failed probe: one per nack that did not come back
+            // from a helper asked for one, or 1 when no helper could be asked.
+            let delta = if p.expected_nacks > 0 {
+                p.expected_nacks.saturating_sub(p.nacks)
+            } else {
+                1
+            };
+            self.awareness.apply_delta(i64::from(delta));
             self.probe = None;
             if let Some(n) = self.nodes.get(&target) {
                 log::debug!("probe of {target} failed");
@@ -1289,9 +1353,10 @@ impl Node {
         }
     }
 
-    fn indirect_probe(&mut self, now: Time, target: &str, seq: u32) {
+    /// Asks helpers to probe `target` and tries TCP; returns how many helpers will nack.
+    fn indirect_probe(&mut self, now: Time, target: &str, seq: u32) -> u32 {
         let Some(n) = self.nodes.get(target) else {
-            return;
+            return 0;
         };
         let (taddr, tport, tpmax) = (n.addr.clone(), n.port, n.pmax());
         let mut peers: Vec<String> = self
@@ -1302,17 +1367,20 @@ impl Node {
             .collect();
         peers.shuffle(&mut self.rng);
         peers.truncate(self.config.timing.indirect_checks);
+        let mut expected_nacks = 0;
         for peer in peers {
             let Some(pn) = self.nodes.get(&peer) else {
                 continue;
             };
             let Some(to) = pn.socket() else { continue };
+            let nack = pn.pmax() >= 4;
+            expected_nacks += u32::from(nack);
             let req = IndirectPingReq {
                 seq_no: seq,
                 target: taddr.clone(),
                 port: tport,
                 node: target.to_owned(),
-                nack: pn.pmax() >= 4,
+                nack,
                 source_addr: self.addr.clone(),
                 source_port: self.config.addr.port(),
                 source_node: self.config.name.clone(),
@@ -1326,6 +1394,7 @@ impl Node {
             let ping = Self::encode(|w| self.ping_to(seq, target).encode(w));
             self.open_stream(now, SocketAddr::new(ip, tport), Pending::Ping { seq }, ping);
         }
+        expected_nacks
     }
 
     fn gossip(&mut self, now: Time) {
@@ -1532,7 +1601,7 @@ impl Node {
                 Some(self.seal_stream(ack))
             }
             StreamMessage::User(bytes) => {
-                self.on_serf(&bytes);
+                self.on_serf(now, &bytes);
                 None
             }
             StreamMessage::Ack(_) | StreamMessage::Err(_) => {
@@ -1655,10 +1724,15 @@ impl Node {
 }
 
 #[cfg(test)]
+mod health_tests;
+#[cfg(test)]
+mod query_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn node(name: &str, port: u16) -> Node {
+    pub(super) fn node(name: &str, port: u16) -> Node {
         let mut c = Config::new(name, SocketAddr::from(([127, 0, 0, 1], port)));
         c.tags.insert("role".into(), name.into());
         Node::new(c, Time::ZERO, u64::from(port), [port as u8; 32]).unwrap()
@@ -1699,7 +1773,7 @@ mod tests {
     }
 
     /// Runs one stream request of `a` against `b` as a runtime would.
-    fn run_stream(a: &mut Node, b: &mut Node, now: Time) -> bool {
+    pub(super) fn run_stream(a: &mut Node, b: &mut Node, now: Time) -> bool {
         let Some(req) = a.poll_stream() else {
             return false;
         };
@@ -1712,7 +1786,7 @@ mod tests {
     }
 
     /// Delivers every queued datagram between the two nodes; returns how many.
-    fn deliver(nodes: &mut [&mut Node], now: Time) -> usize {
+    pub(super) fn deliver(nodes: &mut [&mut Node], now: Time) -> usize {
         let mut n = 0;
         loop {
             let mut moved = false;
@@ -1732,7 +1806,7 @@ mod tests {
         }
     }
 
-    fn status(n: &Node, name: &str) -> Option<SerfStatus> {
+    pub(super) fn status(n: &Node, name: &str) -> Option<SerfStatus> {
         n.members()
             .into_iter()
             .find(|m| m.name == name)
@@ -1941,13 +2015,17 @@ mod tests {
         let mut a = node("a", 1001);
         let from = SocketAddr::from(([127, 0, 0, 1], 9));
         let mut rng = Pcg64::seed_from_u64(7);
-        let seeds: [&[u8]; 6] = [
+        let seeds: [&[u8]; 9] = [
             b"\x07\xff",
             b"\x09\x82\xa4Algo\x00\xa3Buf\xdb\xff\xff\xff\xff",
             b"\x0c\0\0\0\0",
             b"\x06\x83",
             b"\x04\x86",
             b"\x08\x03\x84",
+            // A query with filters, a query response, a relay.
+            b"\x08\x04\x82\xa7Filters\x91\xa3\x01\x82\xa4Expr",
+            b"\x08\x05\x85",
+            b"\x08\x09\x82\xa8DestAddr\x83",
         ];
         for i in 0..20_000 {
             let mut buf: Vec<u8> = seeds[i % seeds.len()].to_vec();

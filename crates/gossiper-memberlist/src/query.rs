@@ -2,11 +2,10 @@
 //! `serf/internal_query.go`, `cmd/serf/command/agent`): the internal `_serf_ping` is only
 //! acknowledged; `_serf_conflict NAME` is answered with what we know of member NAME (Serf's
 //! name-conflict resolution counts these answers); any other internal query is not answered
-//! (Serf logs it as unhandled) but the key queries: `_serf_list-keys` is answered with our
-//! keys (base64, primary named) or Serf's "Keyring is empty" when we have none, and
-//! install/use/remove-key with a failure that says why (no keyring, or ours is read from
-//! `--keyring-file` at start only), so `serf keys` counts the node as responding and reports
-//! it; a user query is answered only with a response the operator
+//! (Serf logs it as unhandled) but `_serf_list-keys`, answered with our keys (base64, primary
+//! named) or Serf's "Keyring is empty" when we have none (install/use/remove-key change the
+//! keyring, so the node answers them itself: `node/keys.rs`); a user query is answered only
+//! with a response the operator
 //! configured for its name ([`Config::query_responses`](crate::Config::query_responses)),
 //! where a Serf agent would run its query handler script.
 
@@ -53,17 +52,6 @@ pub fn answer(
             }
             Some(k) => list_keys(k),
         }),
-        Some("install-key" | "use-key" | "remove-key") => Some(encode_key_response(
-            false,
-            match keyring {
-                None => "No keyring to modify (encryption not enabled)",
-                Some(_) => {
-                    "gossiper reads its keyring from --keyring-file at start only: change the file and restart it"
-                }
-            },
-            &[],
-            "",
-        )),
         Some(_) => None,
         None => configured.map(<[u8]>::to_vec),
     }
@@ -212,9 +200,11 @@ mod tests {
         let b64 = |k: &[u8]| base64::engine::general_purpose::STANDARD.encode(k);
         assert_eq!(r.keys.unwrap(), [b64(&[1; 32]), b64(&[2; 16])]);
         assert_eq!(r.primary_key, b64(&[1; 32]));
-        let r =
-            decode(answer("_serf_install-key", b"\x07", "g1", none, None, Some(&ring)).unwrap());
-        assert!(!r.result && r.message.contains("--keyring-file"));
+        assert_eq!(
+            answer("_serf_install-key", b"\x07", "g1", none, None, Some(&ring)),
+            None,
+            "key changes are the node's to answer"
+        );
         // Many keys: cut to fit Serf's response limit, and said so.
         let many = Keyring::new(&vec![vec![3; 32]; 40]).unwrap();
         let a = answer("_serf_list-keys", b"", "g1", none, None, Some(&many)).unwrap();

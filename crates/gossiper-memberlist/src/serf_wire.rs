@@ -41,6 +41,8 @@ pub enum SerfType {
     Query = 4,
     /// A query's response.
     QueryResponse = 5,
+    /// A message to pass on to the address in its header (a relayed query response).
+    Relay = 9,
 }
 
 /// Serf's magic byte in front of msgpack tags (protocol ≥ 3).
@@ -164,7 +166,8 @@ pub const QUERY_FLAG_ACK: u32 = 1;
 /// Query flag: do not re-broadcast.
 pub const QUERY_FLAG_NO_BROADCAST: u32 = 2;
 
-/// What of `messageQuery` a node needs to dedupe, filter, ack and pass on a query.
+/// `messageQuery`: what a node needs to dedupe, filter, ack, answer and pass on a query, and
+/// what it sends when it asks one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Query {
@@ -186,22 +189,123 @@ pub struct Query {
     /// What it asks (for `_serf_conflict`, a node name).
     #[serde(with = "nil_bytes")]
     pub payload: Vec<u8>,
-    /// `[u8 type][msgpack]` each: 0 = node names, 1 = a tag regexp.
+    /// `[u8 type][msgpack]` each: 0 = node names, 1 = a tag regexp (see [`crate::filter`]).
     #[serde(deserialize_with = "nil_default::deserialize")]
     pub filters: Vec<serde_bytes::ByteBuf>,
+    /// Who asks (the name for `addr`).
+    pub source_node: String,
+    /// Through how many other members each answer is also relayed.
+    pub relay_factor: u8,
+    /// How long the asker waits for answers, in nanoseconds (Go's `time.Duration`).
+    pub timeout: i64,
 }
 
 impl Query {
-    /// Whether `node` passes the filters; a tag filter (a Go regexp) is not evaluated here,
-    /// so a query with one is passed on but not acknowledged.
-    pub fn selects(&self, node: &str) -> bool {
-        self.filters.iter().all(|f| match f.split_first() {
-            Some((0, names)) => {
-                decode::<Vec<String>>(names).is_ok_and(|(n, _)| n.iter().any(|n| n == node))
+    /// `[4][messageQuery]`, keys in Go's sorted order; no filters is Go's nil slice.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(vec![SerfType::Query as u8]);
+        w.map(11).key("Addr").raw(&self.addr).key("Filters");
+        if self.filters.is_empty() {
+            w.nil();
+        } else {
+            w.array(self.filters.len() as u32);
+            for f in &self.filters {
+                w.raw(f);
             }
-            _ => false,
-        })
+        }
+        w.key("Flags")
+            .uint(self.flags.into())
+            .key("ID")
+            .uint(self.id.into())
+            .key("LTime")
+            .uint(self.ltime)
+            .key("Name")
+            .str(&self.name)
+            .key("Payload")
+            .raw(&self.payload)
+            .key("Port")
+            .uint(self.port.into())
+            .key("RelayFactor")
+            .uint(self.relay_factor.into())
+            .key("SourceNode")
+            .str(&self.source_node)
+            .key("Timeout");
+        // go-msgpack writes a non-negative int as an unsigned one.
+        match u64::try_from(self.timeout) {
+            Ok(t) => w.uint(t),
+            Err(_) => w.int(self.timeout),
+        };
+        w.buf
     }
+}
+
+/// `messageQueryResponse`: an ack (flags [`QUERY_FLAG_ACK`]) or an answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct QueryResponse {
+    /// The query's clock.
+    #[serde(rename = "LTime")]
+    pub ltime: u64,
+    /// The query's id.
+    #[serde(rename = "ID")]
+    pub id: u32,
+    /// Who answers.
+    pub from: String,
+    /// [`QUERY_FLAG_ACK`] for an ack.
+    pub flags: u32,
+    /// The answer.
+    #[serde(with = "nil_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// Go's `net.UDPAddr` as go-msgpack writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UdpAddr {
+    /// 4 or 16 bytes.
+    #[serde(rename = "IP", with = "nil_bytes")]
+    pub ip: Vec<u8>,
+    /// The port (Go's `int`).
+    pub port: i64,
+    /// The IPv6 zone.
+    pub zone: String,
+}
+
+/// `relayHeader`: where a relayed message goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RelayHeader {
+    /// Its final address.
+    pub dest_addr: UdpAddr,
+    /// Its final node's name.
+    pub dest_name: String,
+}
+
+/// A relayed message: the header, and the Serf message to send on as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// Where it goes.
+    pub header: RelayHeader,
+    /// `[serf type][msgpack]` to pass on (Serf relays query responses only).
+    pub message: Vec<u8>,
+}
+
+/// `[9][relayHeader][5][messageQueryResponse]`, as Serf's `encodeRelayMessage` writes it.
+pub fn encode_relay(dest_ip: &[u8], dest_port: u16, dest_name: &str, response: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new(vec![SerfType::Relay as u8]);
+    w.map(2)
+        .key("DestAddr")
+        .map(3)
+        .key("IP")
+        .raw(dest_ip)
+        .key("Port")
+        .uint(dest_port.into())
+        .key("Zone")
+        .str("")
+        .key("DestName")
+        .str(dest_name);
+    w.extend(response);
+    w.buf
 }
 
 /// Largest query response Serf accepts, encoded (`QueryResponseSizeLimit`, 1,024).
@@ -247,7 +351,11 @@ pub enum SerfMessage {
     UserEvent(UserEventMsg),
     /// A query (acknowledged when asked; answered as `query::answer` says).
     Query(Query),
-    /// A type this node does not act on (query responses, relays...).
+    /// An ack or answer to a query.
+    QueryResponse(QueryResponse),
+    /// A message to pass on.
+    Relay(Relay),
+    /// A type this node does not act on.
     Other(u8),
 }
 
@@ -259,6 +367,15 @@ pub fn decode_serf(buf: &[u8]) -> Result<SerfMessage, DecodeError> {
         1 => SerfMessage::Join(decode(body)?.0),
         3 => SerfMessage::UserEvent(decode(body)?.0),
         4 => SerfMessage::Query(decode(body)?.0),
+        5 => SerfMessage::QueryResponse(decode(body)?.0),
+        9 => {
+            let (header, used) = decode::<RelayHeader>(body)?;
+            let message = body.get(used..).unwrap_or_default().to_vec();
+            if message.is_empty() {
+                return Err(DecodeError::Truncated);
+            }
+            SerfMessage::Relay(Relay { header, message })
+        }
         t => SerfMessage::Other(t),
     })
 }
@@ -393,6 +510,57 @@ mod tests {
     }
 
     #[test]
+    fn queries_responses_and_relays_round_trip() {
+        let q = Query {
+            ltime: 7,
+            id: 0x7fff_0001,
+            addr: vec![127, 0, 0, 1],
+            port: 7950,
+            flags: QUERY_FLAG_ACK,
+            name: "uptime".into(),
+            payload: b"now".to_vec(),
+            filters: vec![serde_bytes::ByteBuf::from(vec![0, 0x91, 0xa2, b'g', b'1'])],
+            source_node: "g1".into(),
+            relay_factor: 2,
+            timeout: 3_200_000_000,
+        };
+        let bytes = q.encode();
+        assert_eq!(bytes[0], SerfType::Query as u8);
+        assert_eq!(decode_serf(&bytes), Ok(SerfMessage::Query(q.clone())));
+        // Go's nil Filters.
+        let plain = Query {
+            filters: vec![],
+            ..q
+        };
+        assert_eq!(decode_serf(&plain.encode()), Ok(SerfMessage::Query(plain)));
+
+        let answer = encode_query_response(7, 9, "s1", 0, Some(b"42"));
+        let Ok(SerfMessage::QueryResponse(r)) = decode_serf(&answer) else {
+            panic!()
+        };
+        assert_eq!((r.ltime, r.id, r.from.as_str(), r.flags), (7, 9, "s1", 0));
+        assert_eq!(r.payload, b"42");
+
+        let relay = encode_relay(&[127, 0, 0, 1], 7946, "s1", &answer);
+        assert_eq!(relay[0], SerfType::Relay as u8);
+        let Ok(SerfMessage::Relay(m)) = decode_serf(&relay) else {
+            panic!()
+        };
+        assert_eq!(m.header.dest_addr.ip, [127, 0, 0, 1]);
+        assert_eq!(
+            (m.header.dest_addr.port, m.header.dest_name.as_str()),
+            (7946, "s1")
+        );
+        assert_eq!(
+            m.message, answer,
+            "the inner message is passed on byte for byte"
+        );
+        // A header with nothing after it is no relay.
+        let bare = encode_relay(&[127, 0, 0, 1], 7946, "s1", &[]);
+        assert!(decode_serf(&bare).is_err());
+    }
+
+    #[test]
     fn our_push_pull_state_decodes() {
         let status = BTreeMap::from([("g1".to_owned(), 4)]);
         let pp =
@@ -426,7 +594,7 @@ mod nil_tests {
         let SerfMessage::Query(q) = decode_serf(&w.buf).unwrap() else {
             panic!()
         };
-        assert!(q.filters.is_empty() && q.selects("anyone"));
+        assert!(q.filters.is_empty() && q.source_node.is_empty() && q.relay_factor == 0);
         let mut w = Writer::new(vec![3]);
         w.map(3)
             .key("LTime")
@@ -438,18 +606,6 @@ mod nil_tests {
         assert!(
             matches!(decode_serf(&w.buf), Ok(SerfMessage::UserEvent(e)) if e.payload.is_empty())
         );
-        let mut names = Writer::new(vec![0]);
-        names.array(1).str("g1");
-        let q = Query {
-            filters: vec![serde_bytes::ByteBuf::from(names.buf)],
-            ..Query::default()
-        };
-        assert!(q.selects("g1") && !q.selects("g2"));
-        let tag = Query {
-            filters: vec![serde_bytes::ByteBuf::from(vec![1, 0x80])],
-            ..Query::default()
-        };
-        assert!(!tag.selects("g1"), "tag filters are not evaluated: no ack");
         assert_eq!(
             encode_query_ack(3, 9, "g1")[0],
             SerfType::QueryResponse as u8

@@ -3,14 +3,15 @@
 //! stream exchange or the node's deadline; hands it to the node; sends what the node queued;
 //! and publishes membership and user events.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gossiper_memberlist::{Event, Member, Node};
+use gossiper_memberlist::{Event, Member, Node, QueryResult};
 use gossiper_types::Time;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::handle::EventRecord;
@@ -32,6 +33,8 @@ pub(crate) struct Core {
     /// Received user events, oldest first, each with its index (1, 2, ...).
     pub(crate) log: VecDeque<EventRecord>,
     next_index: u64,
+    /// Who waits for each of our open queries, by `(ltime, id)` (the node bounds how many).
+    pub(crate) queries: BTreeMap<(u64, u32), oneshot::Sender<QueryResult>>,
 }
 
 impl Core {
@@ -64,6 +67,8 @@ pub struct JoinState {
 
 pub(crate) struct Engine {
     core: Core,
+    /// Where key queries' changes to the keyring are saved (`--keyring-file`).
+    keyring_file: Option<PathBuf>,
     udp: UdpSocket,
     tcp: TcpListener,
     commands: mpsc::Receiver<Command>,
@@ -78,6 +83,7 @@ impl Engine {
         tcp: TcpListener,
         commands: mpsc::Receiver<Command>,
         out: Outputs,
+        keyring_file: Option<PathBuf>,
     ) -> Engine {
         Engine {
             core: Core {
@@ -86,7 +92,9 @@ impl Engine {
                 leave_requested: false,
                 log: VecDeque::new(),
                 next_index: 1,
+                queries: BTreeMap::new(),
             },
+            keyring_file,
             udp,
             tcp,
             commands,
@@ -160,6 +168,8 @@ impl Engine {
             self.core.node.handle_timeout(now);
             self.flush(&streams_tx);
             self.publish();
+            // What publishing answered (a key query, once its keyring is saved) goes now.
+            self.flush(&streams_tx);
             if self.core.node.has_left() {
                 break;
             }
@@ -212,6 +222,25 @@ impl Engine {
                     self.out.joins.send_modify(|j| {
                         j.joined.get_or_insert(addr);
                     });
+                }
+                Event::QueryFinished(r) => {
+                    if let Some(tx) = self.core.queries.remove(&(r.ltime, r.id)) {
+                        let _ = tx.send(r);
+                    }
+                }
+                Event::KeyringChanged { ticket, keys } => {
+                    // A few hundred bytes, once per operator command, and in order with the
+                    // changes: written here, on the loop, as Serf writes it in its handler.
+                    let result = match &self.keyring_file {
+                        Some(path) => super::keyring_file::save(path, &keys),
+                        None => Ok(()),
+                    };
+                    match &result {
+                        Ok(()) => log::info!("keyring changed by a key query: {} keys", keys.len()),
+                        Err(e) => log::warn!("keyring changed by a key query, not saved: {e}"),
+                    }
+                    let now = self.core.now();
+                    self.core.node.keyring_persisted(now, ticket, result);
                 }
                 Event::Joined {
                     addr,

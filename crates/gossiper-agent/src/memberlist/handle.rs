@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gossiper_memberlist::{Member, Stats, UserEvent};
+use gossiper_memberlist::{Member, QueryParams, QueryResult, Stats, UserEvent};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::engine::{Command, Core, JoinState};
@@ -139,6 +139,43 @@ impl MemberlistHandle {
                 .map_err(AgentError::Config)
         })
         .await?
+    }
+
+    /// Lifeguard's local health score now (0 healthy; see
+    /// [`Node::health_score`](gossiper_memberlist::Node::health_score)).
+    pub async fn health_score(&self) -> Result<u32, AgentError> {
+        self.call(|core| core.node.health_score()).await
+    }
+
+    /// The counters, the health score and the members, read at one moment (`/metrics`).
+    pub async fn snapshot(&self) -> Result<(Stats, u32, Vec<Member>), AgentError> {
+        self.call(|core| {
+            (
+                core.node.stats().clone(),
+                core.node.health_score(),
+                core.node.members(),
+            )
+        })
+        .await
+    }
+
+    /// Asks a Serf query of the cluster (as `serf query` does) and waits for its timeout:
+    /// the acks and answers that came back. A bad filter or name is a
+    /// [`Config`](AgentError::Config) error, sent nothing.
+    pub async fn query(&self, params: QueryParams) -> Result<QueryResult, AgentError> {
+        let rx = self
+            .call(move |core| {
+                if core.leave_requested {
+                    return Err(AgentError::Stopped);
+                }
+                let now = core.now();
+                let id = core.node.query(now, &params).map_err(AgentError::Config)?;
+                let (tx, rx) = oneshot::channel();
+                core.queries.insert(id, tx);
+                Ok(rx)
+            })
+            .await??;
+        rx.await.map_err(|_| AgentError::Stopped)
     }
 
     /// The user events logged after `index` (the log keeps the last 1,024).

@@ -8,8 +8,12 @@
 //! | `GET /v1/members` | Serf's members: `name`, `addr`, `status` (alive, leaving, left, failed), `tags`, `incarnation`, `protocol` |
 //! | `GET /v1/events` | received user events `[{index, name, payload, encoding, ltime, coalesce}]`; `?index=N&wait=5s` blocks until one past N arrives; `X-Gossiper-Index` is the newest index; with `Accept: text/event-stream`, Server-Sent Events (`sse`) |
 //! | `POST /v1/event/NAME` | sends a user event, the body its payload (`?coalesce=true` optional): `{name, ltime}` |
+//! | `POST /v1/query/NAME` | asks a Serf query (`serf query`), the body its payload, `?node=`, `?tag=KEY=REGEXP`, `?timeout=`, `?ack=false`, `?relay-factor=` (see `query`): after the timeout, `{name, ltime, id, acks, responses}` |
+//! | `GET /metrics` | Prometheus text: the node's counters, the health score, members by status |
 //! | `GET /ui/` | the gossiper agent's cluster view, which shows a memberlist agent's members and events |
 
+mod metrics;
+mod query;
 mod sse;
 
 use std::net::SocketAddr;
@@ -123,6 +127,8 @@ fn router(api: Arc<Api>) -> Router {
         .route("/v1/members", get(members))
         .route("/v1/events", get(events))
         .route("/v1/event/{name}", post(send_event))
+        .route("/v1/query/{name}", post(query::send_query))
+        .route("/metrics", get(metrics::metrics))
         .route("/ui", get(ui::redirect))
         .route("/ui/", get(ui::index))
         .route("/ui/{*asset}", get(ui::asset))

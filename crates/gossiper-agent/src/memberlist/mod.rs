@@ -22,9 +22,13 @@ mod engine;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+mod keyring_file;
 mod streams;
+#[cfg(all(test, feature = "http"))]
+mod tests;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -43,6 +47,7 @@ pub struct MemberlistBuilder {
     bind: Option<SocketAddr>,
     join: Vec<SocketAddr>,
     seed: Option<u64>,
+    keyring_file: Option<PathBuf>,
 }
 
 impl MemberlistBuilder {
@@ -53,7 +58,16 @@ impl MemberlistBuilder {
             bind: None,
             join: Vec::new(),
             seed: None,
+            keyring_file: None,
         }
+    }
+
+    /// Saves the keyring to `path` whenever a key query (`serf keys -install/-use/-remove`)
+    /// changes it, as `serf agent -keyring-file` does: atomically (a temporary file renamed
+    /// over it), mode 0600; a failed write is reported in the query's answer.
+    pub fn keyring_file(mut self, path: impl Into<PathBuf>) -> MemberlistBuilder {
+        self.keyring_file = Some(path.into());
+        self
     }
 
     /// Binds UDP and TCP to `addr` (port 0: a free port, the same for both).
@@ -80,6 +94,7 @@ impl MemberlistBuilder {
             return Err(AgentError::NoRuntime);
         }
         let mut config = self.config;
+        config.persist_keyring = self.keyring_file.is_some();
         let bind = self.bind.unwrap_or(config.addr);
         let (udp, tcp) = bind_both(bind).await?;
         let bound = udp.local_addr()?;
@@ -124,6 +139,7 @@ impl MemberlistBuilder {
                 stopped: stopped.0,
                 joins: joins.0,
             },
+            self.keyring_file,
         );
         tokio::spawn(engine.run());
         log::info!("memberlist agent {name} on {bound} (UDP and TCP) as {addr}");

@@ -3,8 +3,9 @@
 // comes from the cluster (names, addresses, keys, values) is put in the page with textContent,
 // never parsed as markup; the server's Content-Security-Policy forbids inline script anyway.
 //
-// A memberlist agent (`--protocol memberlist`) serves the same page; its API has no /v1/info,
-// keys or metrics, and its /v1/events are Serf user events by long poll. There the page shows
+// A memberlist agent (`--protocol memberlist`) serves the same page; its API has no /v1/info
+// or keys, its /metrics are memberlist's own (no byte counters: no traffic chart), and its
+// /v1/events are Serf user events by long poll. There the page shows
 // the members (Serf's statuses), membership changes seen between polls, and the user events.
 "use strict";
 
