@@ -35,18 +35,22 @@ pub struct ApiArgs {
     pub token_file: Option<PathBuf>,
 }
 
-impl ApiArgs {
-    /// The token to send, if any.
-    fn token(&self) -> Result<Option<String>, CliError> {
-        match &self.token_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map(|t| Some(t.trim().to_owned()))
-                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display()))),
-            None => Ok(std::env::var("GOSSIPER_API_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty())),
-        }
-    }
+/// The `Authorization` header for the token in `token_file`, or in `GOSSIPER_API_TOKEN` when
+/// no file is given; `None` without a token. Every client command sends its token this way.
+pub(crate) fn auth_header(
+    token_file: Option<&std::path::Path>,
+) -> Result<Option<String>, CliError> {
+    let token = match token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?,
+        ),
+        None => std::env::var("GOSSIPER_API_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    Ok(token.map(|t| format!("Bearer {t}")))
 }
 
 /// Options of `gossiper set`.
@@ -100,7 +104,7 @@ fn send_request(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Reply, CliError> {
-    let auth = api.token()?.map(|t| format!("Bearer {t}"));
+    let auth = auth_header(api.token_file.as_deref())?;
     let headers: Vec<(&str, &str)> = auth
         .as_deref()
         .map(|a| ("Authorization", a))

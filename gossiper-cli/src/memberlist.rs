@@ -244,13 +244,7 @@ pub struct EventArgs {
 
 /// `gossiper event NAME PAYLOAD`: sends a Serf user event through a memberlist agent.
 pub fn event(args: &EventArgs) -> Result<(), CliError> {
-    let token = match &args.token_file {
-        Some(p) => Some(read_file("token file", p)?.trim().to_owned()),
-        None => std::env::var("GOSSIPER_API_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-    };
-    let auth = token.map(|t| format!("Bearer {t}"));
+    let auth = crate::client::auth_header(args.token_file.as_deref())?;
     let headers: Vec<(&str, &str)> = auth
         .as_deref()
         .map(|a| ("Authorization", a))

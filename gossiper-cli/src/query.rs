@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::CliError;
-use crate::agent::read_secret as read_file;
+use crate::client::Format;
 
 /// Options of `gossiper query`.
 #[derive(Debug, Clone, Args)]
@@ -27,8 +27,8 @@ pub struct QueryArgs {
     pub tag: Vec<String>,
     /// How long to collect answers (e.g. 5s); Serf's default for the cluster's size if not
     /// given.
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
     /// Ask for no acks (`serf query -no-ack`).
     #[arg(long)]
     pub no_ack: bool,
@@ -36,14 +36,19 @@ pub struct QueryArgs {
     #[arg(long, default_value_t = 0)]
     pub relay_factor: u8,
     /// `text` (like `serf query`) or `json` (the API's reply).
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// The memberlist agent's API address.
     #[arg(long, default_value = "127.0.0.1:8946")]
     pub api: String,
     /// File holding the agent's API token, sent as `Authorization: Bearer TOKEN`.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+}
+
+/// `--timeout`: the command line's one duration grammar (`5s`, `500ms`).
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    crate::sim_flags::parse_duration_us(s).map(Duration::from_micros)
 }
 
 /// The request path for `args`.
@@ -60,8 +65,8 @@ fn path(args: &QueryArgs) -> Result<String, CliError> {
         }
         q.push(format!("tag={}", encode(t)));
     }
-    if let Some(t) = &args.timeout {
-        q.push(format!("timeout={}", encode(t)));
+    if let Some(t) = args.timeout {
+        q.push(format!("timeout={}ms", t.as_millis()));
     }
     if args.no_ack {
         q.push("ack=false".into());
@@ -79,25 +84,12 @@ fn path(args: &QueryArgs) -> Result<String, CliError> {
 
 /// `gossiper query NAME PAYLOAD`.
 pub fn run(args: &QueryArgs) -> Result<(), CliError> {
-    if !matches!(args.format.as_str(), "text" | "json") {
-        return Err(CliError::usage(format!(
-            "bad --format {:?}: text or json",
-            args.format
-        )));
-    }
-    let wait = match &args.timeout {
-        Some(t) => gossiper_agent::http::parse_duration(t)
-            .ok_or_else(|| CliError::usage(format!("bad --timeout {t:?}: use e.g. 5s")))?,
+    let wait = match args.timeout {
+        Some(t) => t,
         // Serf's default is 3.2 s below 9 members and grows with log10 of the size.
         None => Duration::from_secs(60),
     };
-    let token = match &args.token_file {
-        Some(p) => Some(read_file("token file", p)?.trim().to_owned()),
-        None => std::env::var("GOSSIPER_API_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-    };
-    let auth = token.map(|t| format!("Bearer {t}"));
+    let auth = crate::client::auth_header(args.token_file.as_deref())?;
     let headers: Vec<(&str, &str)> = auth
         .as_deref()
         .map(|a| ("Authorization", a))
@@ -117,7 +109,7 @@ pub fn run(args: &QueryArgs) -> Result<(), CliError> {
         let why = v["error"].as_str().unwrap_or("request failed");
         return Err(CliError::failure(format!("{why} (HTTP {})", reply.status)));
     }
-    if args.format == "json" {
+    if args.format == Format::Json {
         println!("{v}");
         return Ok(());
     }
@@ -154,16 +146,16 @@ mod tests {
             payload: String::new(),
             node: vec!["g1".into()],
             tag: vec!["role=^ru+st$".into()],
-            timeout: Some("3s".into()),
+            timeout: Some(Duration::from_secs(3)),
             no_ack: true,
             relay_factor: 2,
-            format: "text".into(),
+            format: Format::Text,
             api: String::new(),
             token_file: None,
         };
         assert_eq!(
             path(&args).unwrap(),
-            "/v1/query/up%20time?node=g1&tag=role%3D%5Eru%2Bst%24&timeout=3s&ack=false&relay-factor=2"
+            "/v1/query/up%20time?node=g1&tag=role%3D%5Eru%2Bst%24&timeout=3000ms&ack=false&relay-factor=2"
         );
         let bad = QueryArgs {
             tag: vec!["=x".into()],

@@ -1158,31 +1158,28 @@ impl ClusterNode {
         d
     }
 
-    /// Broadcasts what holders of `before` lack (a fresh write of this node's) down the tree.
-    fn broadcast_local(&mut self, before: &ClusterDigest) {
+    /// The engine's Push of what holders of `before` lack; `None` when they lack nothing.
+    fn push_since(&mut self, before: &ClusterDigest) -> Option<Vec<u8>> {
         let mut msg = Vec::new();
         let rotation = self.rng.random::<u64>();
-        if self
+        let written = self
             .engine
-            .encode_message(MessageKind::Push, before, rotation, &mut msg)
-            == 0
-        {
-            return;
+            .encode_message(MessageKind::Push, before, rotation, &mut msg);
+        (written > 0).then_some(msg)
+    }
+
+    /// Broadcasts what holders of `before` lack (a fresh write of this node's) down the tree.
+    fn broadcast_local(&mut self, before: &ClusterDigest) {
+        if let Some(msg) = self.push_since(before) {
+            self.broadcast(self.id, &msg, None);
         }
-        self.broadcast(self.id, &msg, None);
     }
 
     /// Pushes what holders of `before` lack to up to `count` live peers.
     fn push_local(&mut self, before: &ClusterDigest, count: usize) {
-        let mut msg = Vec::new();
-        let rotation = self.rng.random::<u64>();
-        if self
-            .engine
-            .encode_message(MessageKind::Push, before, rotation, &mut msg)
-            == 0
-        {
+        let Some(msg) = self.push_since(before) else {
             return;
-        }
+        };
         let peers = self.pick_live(count, None);
         for to in peers {
             if let Some(addr) = self.addr_of(to) {
