@@ -6,7 +6,9 @@
 #![no_main]
 
 use gossiper_cluster::wire::EnvelopeKind;
-use gossiper_cluster::{ClusterConfig, ClusterDigest, ClusterNode, ClusterState, Codec, Keyring};
+use gossiper_cluster::{
+    ClusterConfig, ClusterDigest, ClusterNode, ClusterState, Codec, Detector, Keyring,
+};
 use gossiper_types::{NodeId, State, Time};
 use libfuzzer_sys::fuzz_target;
 
@@ -41,42 +43,48 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(s, sample_state(), "a rejected delta changed the state");
     }
 
-    // A whole node: a rejected datagram changes nothing.
+    // A whole node, under each detector: a rejected datagram changes nothing.
     let addr = "127.0.0.1:7000".parse().expect("addr");
-    let mut node = ClusterNode::new(ClusterConfig::new("n", addr, 1), Time::ZERO, 1).expect("node");
-    let before = node.state().clone();
     let from = "127.0.0.1:7001".parse().expect("addr");
-    if node
-        .handle_datagram(Time::ZERO, from, &mut data.to_vec())
-        .is_err()
-    {
-        assert_eq!(
-            node.state(),
-            &before,
-            "a rejected datagram changed the state"
-        );
-    }
-    // The same bytes dressed in a valid envelope of every kind reach the engine's, SWIM's
-    // and the fingerprint decoders.
-    let mut codec = Codec::new("default", None);
-    for kind in [
-        EnvelopeKind::Gossip,
-        EnvelopeKind::Swim,
-        EnvelopeKind::Sync,
-        EnvelopeKind::Rebirth,
-    ] {
+    for detector in [Detector::Swim, Detector::Phi] {
+        let mut config = ClusterConfig::new("n", addr, 1);
+        config.detector = detector;
+        let mut node = ClusterNode::new(config, Time::ZERO, 1).expect("node");
         let before = node.state().clone();
-        let mut wrapped = Vec::new();
-        codec.seal(kind, NodeId(99), 1, data, &mut wrapped);
         if node
-            .handle_datagram(Time::ZERO, from, &mut wrapped)
+            .handle_datagram(Time::ZERO, from, &mut data.to_vec())
             .is_err()
         {
             assert_eq!(
                 node.state(),
                 &before,
-                "a rejected message changed the state"
+                "a rejected datagram changed the state"
             );
+        }
+        // The same bytes dressed in a valid envelope of every kind reach the engine's, SWIM's
+        // and the fingerprint decoders.
+        let mut codec = Codec::new("default", None);
+        for kind in [
+            EnvelopeKind::Gossip,
+            EnvelopeKind::Swim,
+            EnvelopeKind::Sync,
+            EnvelopeKind::Rebirth,
+            EnvelopeKind::Broadcast,
+            EnvelopeKind::Padding,
+        ] {
+            let before = node.state().clone();
+            let mut wrapped = Vec::new();
+            codec.seal(kind, NodeId(99), 1, data, &mut wrapped);
+            if node
+                .handle_datagram(Time::ZERO, from, &mut wrapped)
+                .is_err()
+            {
+                assert_eq!(
+                    node.state(),
+                    &before,
+                    "a rejected message changed the state"
+                );
+            }
         }
     }
 });
