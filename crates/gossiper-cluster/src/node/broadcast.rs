@@ -85,27 +85,40 @@ impl ClusterNode {
     }
 
     /// The live members and this node, sorted by id; rebuilt only when the live list moved.
+    /// Under SWIM only members heard from directly count: a flood of forged members nobody
+    /// answers for must not take the tree's places (the random copies still reach them).
     fn broadcast_ring(&mut self) -> &[NodeId] {
         let n = self.live_len();
-        let (mut sum, mut xor) = (self.id.0, self.id.0);
+        let (mut count, mut sum, mut xor) = (0, self.id.0, self.id.0);
         for i in 0..n {
-            let id = self.live_at(i).0;
-            sum = sum.wrapping_add(id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            xor ^= id.rotate_left(17);
+            if let Some(id) = self.ring_member(i) {
+                count += 1;
+                sum = sum.wrapping_add(id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                xor ^= id.0.rotate_left(17);
+            }
         }
-        let stamp = (n, sum, xor);
+        let stamp = (count, sum, xor);
         if stamp != self.ring_stamp {
             self.ring_stamp = stamp;
             self.ring.clear();
             self.ring.push(self.id);
             for i in 0..n {
-                let id = self.live_at(i);
-                self.ring.push(id);
+                if let Some(id) = self.ring_member(i) {
+                    self.ring.push(id);
+                }
             }
             self.ring.sort_unstable();
             self.ring.dedup();
         }
         &self.ring
+    }
+
+    /// The `i`th live member, if it has a place on the ring.
+    fn ring_member(&self, i: usize) -> Option<NodeId> {
+        match &self.swim {
+            Some(swim) => swim.live_heard(i).then(|| swim.live_id(i)),
+            None => Some(self.live_at(i)),
+        }
     }
 
     /// Sends the engine push `push` about news from `origin` to this node's tree children and
