@@ -288,9 +288,7 @@ pub struct Node {
     probe: Option<Probe>,
     next_probe: Time,
     next_gossip: Time,
-    /// A Serf message was queued since the last gossip: gossip again without waiting for the
-    /// tick (at most every quarter interval), so that events leave at once.
-    gossip_soon: bool,
+    /// When the last gossip round went out (see [`early_gossip`](Node::early_gossip)).
     last_gossip: Time,
     next_push_pull: Time,
     next_reconnect: Time,
@@ -378,7 +376,6 @@ impl Node {
             probe: None,
             next_probe,
             next_gossip,
-            gossip_soon: false,
             last_gossip: now,
             next_push_pull,
             next_reconnect,
@@ -701,16 +698,17 @@ impl Node {
         }
     }
 
-    /// When a gossip round is due early: a quarter interval after the last one, once a Serf
-    /// message waits. Serf waits for its next tick (up to the whole interval, 200 ms on a LAN);
-    /// sending sooner spends none of the message's retransmits twice, only earlier.
+    /// When a gossip round is due early: a quarter interval after the last one, once news
+    /// (a user event, a query, an intent, an alive, suspect or dead) was queued since.
+    /// memberlist waits for its next tick (up to the whole interval, 200 ms on a LAN); sending
+    /// sooner spends none of a message's retransmits twice, only earlier.
     fn early_gossip(&self) -> Option<Time> {
-        self.gossip_soon
+        self.queue
+            .has_fresh()
             .then(|| self.last_gossip + self.config.timing.gossip_interval / 4)
     }
 
     fn queue_serf(&mut self, serf_bytes: Vec<u8>) -> u64 {
-        self.gossip_soon = true;
         let mut msg = vec![MessageType::User as u8];
         msg.extend_from_slice(&serf_bytes);
         self.queue.push_unique(msg)
@@ -1163,7 +1161,7 @@ impl Node {
         }
         if now >= self.next_gossip || self.early_gossip().is_some_and(|t| now >= t) {
             self.next_gossip = now + self.config.timing.gossip_interval;
-            self.gossip_soon = false;
+            self.queue.gossiped();
             self.last_gossip = now;
             self.gossip(now);
         }

@@ -20,9 +20,21 @@ struct Entry {
 pub struct Queue {
     entries: Vec<Entry>,
     next_id: u64,
+    /// A message was queued since [`gossiped`](Queue::gossiped) was last called.
+    fresh: bool,
 }
 
 impl Queue {
+    /// Whether a message was queued since the last gossip round.
+    pub fn has_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// A gossip round went out (whatever it carried).
+    pub fn gossiped(&mut self) {
+        self.fresh = false;
+    }
+
     /// Queues a memberlist message about `node`, replacing any queued one about it.
     pub fn push_named(&mut self, node: &str, msg: Vec<u8>) -> u64 {
         self.entries.retain(|e| e.name.as_deref() != Some(node));
@@ -35,6 +47,7 @@ impl Queue {
     }
 
     fn push(&mut self, name: Option<String>, msg: Vec<u8>) -> u64 {
+        self.fresh = true;
         if self.entries.len() >= MAX_QUEUED {
             let oldest = self
                 .entries
