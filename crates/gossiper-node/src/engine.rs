@@ -10,7 +10,8 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::rumor::RumorState;
 use crate::{
-    Event, Feedback, Mode, NodeConfig, Outbox, Protocol, RumorConfig, RumorDirection, Stats,
+    Count, Counters, Event, Feedback, Mode, NodeConfig, Outbox, Protocol, RumorConfig,
+    RumorDirection, Stats,
 };
 
 /// Who a node may contact.
@@ -63,8 +64,10 @@ impl std::error::Error for DropReason {}
 /// Kept lean for the simulator's million engines: the complete graph is implicit
 /// ([`Peers::Complete`]), the event queue is allocated only once an event is emitted, and the
 /// per-round scratch (the peers picked) lives in the caller's [`Outbox`]. With a
-/// `Register<u64>` state and the built-in strategies a node is about 300 bytes.
-pub struct Node<S: State, Sel, Int> {
+/// `Register<u64>` state and the built-in strategies a node is about 320 bytes with its
+/// [`Stats`], 224 with [`NoStats`](crate::NoStats) (the counters are the type parameter `C`:
+/// a runtime that counts traffic itself, like the simulator, drops them).
+pub struct Node<S: State, Sel, Int, C = Stats> {
     id: NodeId,
     config: NodeConfig,
     state: S,
@@ -73,7 +76,9 @@ pub struct Node<S: State, Sel, Int> {
     rng: Pcg64Mcg,
     peers: Peers,
     next_round: Time,
-    stats: Stats,
+    /// Rounds started (the rumor's anti-entropy backing runs on every n-th).
+    rounds: u64,
+    stats: C,
     /// Allocated on the first event, so nodes that never emit one pay a pointer (8 bytes, where
     /// an empty `VecDeque` costs 32 in each of a million nodes).
     #[allow(clippy::box_collection)]
@@ -88,7 +93,7 @@ pub struct Node<S: State, Sel, Int> {
     rumor: RumorState<S::Digest>,
 }
 
-impl<S: State, Sel, Int> fmt::Debug for Node<S, Sel, Int> {
+impl<S: State, Sel, Int, C: fmt::Debug> fmt::Debug for Node<S, Sel, Int, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("id", &self.id)
@@ -105,7 +110,7 @@ const HEADER_BYTES: usize = 1;
 /// The SynAck digest's length prefix: a varint padded to 3 bytes (lengths up to 2^21).
 const DIGEST_PREFIX_BYTES: usize = 3;
 
-impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
+impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, Sel, Int, C> {
     /// A node with no peers and no round scheduled; every random choice it makes derives from
     /// `seed`. Call [`set_peers`](Node::set_peers) and [`start`](Node::start) next.
     ///
@@ -136,7 +141,8 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             rng: Pcg64Mcg::seed_from_u64(seed),
             peers: Peers::List(Vec::new()),
             next_round: Time::NEVER,
-            stats: Stats::default(),
+            rounds: 0,
+            stats: C::default(),
             events: None,
             peer_digest: S::Digest::default(),
             peer_digest_fresh: false,
@@ -160,8 +166,8 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         &self.state
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> &Stats {
+    /// Counters so far ([`Stats`] unless the node was built to count nothing).
+    pub fn stats(&self) -> &C {
         &self.stats
     }
 
@@ -229,7 +235,8 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     /// or removed one does nothing); pull, every node asks for hot rumors; and, every
     /// `anti_entropy_every`-th round, one anti-entropy exchange as well.
     pub fn gossip_now(&mut self, _now: Time, out: &mut Outbox) {
-        self.stats.rounds += 1;
+        self.rounds += 1;
+        self.stats.count(Count::Round);
         match self.config.protocol {
             Protocol::AntiEntropy => self.anti_entropy_round(out),
             Protocol::Rumor(rc) => {
@@ -245,10 +252,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
                     }
                 }
                 if rc.anti_entropy_every > 0
-                    && self
-                        .stats
-                        .rounds
-                        .is_multiple_of(u64::from(rc.anti_entropy_every))
+                    && self.rounds.is_multiple_of(u64::from(rc.anti_entropy_every))
                 {
                     self.anti_entropy_round(out);
                 }
@@ -286,7 +290,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
 
     fn rumor_contact_unnecessary(&mut self, rc: RumorConfig) {
         if self.rumor.unnecessary_contact(rc.loss, &mut self.rng) {
-            self.stats.rumors_lost_interest += 1;
+            self.stats.count(Count::LostInterest);
         }
     }
 
@@ -323,18 +327,11 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         bytes: &[u8],
         out: &mut Outbox,
     ) -> Result<(), DropReason> {
-        self.stats.messages_received += 1;
-        self.stats.bytes_received += bytes.len() as u64;
+        self.stats.count(Count::Received { bytes: bytes.len() });
         self.peer_digest_fresh = false;
         let result = self.dispatch(now, from, bytes, out);
         if let Err(reason) = result {
-            let d = &mut self.stats.dropped;
-            match reason {
-                DropReason::Malformed(_) => d.malformed += 1,
-                DropReason::UnknownKind(_) => d.unknown_kind += 1,
-                DropReason::Oversized(_) => d.oversized += 1,
-                DropReason::FromSelf => d.from_self += 1,
-            }
+            self.stats.count(Count::Dropped(reason));
             log::debug!("{}: dropped datagram from {from}: {reason}", self.id);
         }
         result
@@ -498,13 +495,13 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             }
             Ok(true)
         } else {
-            self.stats.useless_deliveries += 1;
+            self.stats.count(Count::Useless);
             Ok(false)
         }
     }
 
     fn note_change(&mut self, from: NodeId) {
-        self.stats.state_changes += 1;
+        self.stats.count(Count::StateChange);
         if self.config.emit_events {
             self.events
                 .get_or_insert_with(Default::default)
@@ -543,7 +540,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             self.rumor.hot = false;
             return;
         }
-        self.stats.rumors_sent += 1;
+        self.stats.count(Count::RumorSent);
         self.sent(to, start, MessageKind::Rumor, true, out);
     }
 
@@ -658,8 +655,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         out: &mut Outbox,
     ) {
         let len = out.commit(to, start, carries_delta);
-        self.stats.messages_sent += 1;
-        self.stats.bytes_sent += len as u64;
+        self.stats.count(Count::Sent { bytes: len });
         log::trace!("{} -> {to}: {} ({len} bytes)", self.id, kind.name());
     }
 }
