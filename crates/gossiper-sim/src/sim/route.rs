@@ -5,11 +5,11 @@
 //! two parallel steps, with the same result whatever the number of lanes:
 //!
 //! 1. **Split** (one thread per sending lane): each datagram of the lane, in send order, becomes
-//!    one 32-byte [`Item`] per copy the network lets through, appended to the bucket of the lane
-//!    its receiver belongs to. An item carries the message's bytes in itself when they fit (20
-//!    bytes: every message of a `Register<u64>` exchange but a SynAck carrying the update), read
-//!    here in send order, i.e. as one stream. The counts (messages, bytes, traffic) are
-//!    per-lane sums.
+//!    one 24-byte [`Item`] per copy the network lets through, appended to the bucket of the
+//!    block of receivers its receiver belongs to. An item carries the message's bytes in itself
+//!    when they fit (12 bytes: every message of a `Register<u64>` exchange but those carrying
+//!    the update), read here in send order, i.e. as one stream. The counts (messages, bytes,
+//!    traffic) are per-lane sums.
 //! 2. **Gather** (one thread per receiving lane): the lane reads its buckets from every sending
 //!    lane in lane order (so in the order one thread would have sent them), lays them out in
 //!    receiver order with a stable counting sort over its own range of receivers, and copies the
@@ -35,13 +35,14 @@ use rand_pcg::Pcg64Mcg;
 use super::shard::parallel;
 
 /// Message bytes an [`Item`] carries in itself: every message of a `Register<u64>` exchange
-/// but a SynAck that carries the update.
-const INLINE: usize = 20;
+/// but those that carry the update (a SynAck's delta or an Ack), about one per node over a
+/// whole run.
+const INLINE: usize = 12;
 
 /// One message of a delivery phase: sender, receiver, its bytes (in the item itself when they
 /// fit, else where they sit: in the outbox of the lane that sent it, then in the receiving
 /// lane's inbox), and whether it carries the update (the engine said so when it wrote it).
-/// 32 bytes.
+/// 24 bytes.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Item {
     pub from: u32,
@@ -151,8 +152,8 @@ pub(super) struct Cut {
 }
 
 impl Cut {
-    /// The most receivers in a block: their items (32 bytes each, about one per receiver in a
-    /// phase) and counters then take some 300 KB.
+    /// The most receivers in a block: their items (24 bytes each, about one per receiver in a
+    /// phase) and counters then take some 2 MB, within the shared cache.
     const MAX_BLOCK_SHIFT: u32 = 16;
 
     /// `lanes` lanes (at least one) over `n` nodes.
@@ -390,5 +391,55 @@ fn each_copy(lane: usize, out: &Outbox, senders: &[u32], copies: &[u8], mut f: i
         for _ in 0..n {
             f(item);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gossiper_types::NodeId;
+
+    #[test]
+    fn cuts_are_whole_blocks_that_cover_every_node() {
+        for (lanes, n) in [(1, 1), (1, 1_000), (2, 1_000), (3, 100_000), (7, 1_000_000)] {
+            let cut = Cut::new(lanes, n);
+            assert_eq!(cut.bounds.len(), lanes + 1);
+            assert_eq!((cut.bounds[0], cut.bounds[lanes]), (0, n));
+            let mut next = 0;
+            for j in 0..lanes {
+                assert!(cut.bounds[j] <= cut.bounds[j + 1]);
+                assert_eq!(cut.bounds[j] % (1 << cut.shift), 0);
+                let blocks = cut.blocks_of(j);
+                assert_eq!(blocks.start, next, "lanes {lanes}, n {n}");
+                next = blocks.end;
+            }
+            assert_eq!(next, cut.blocks());
+        }
+    }
+
+    #[test]
+    fn items_carry_short_messages_and_point_at_long_ones() {
+        assert_eq!(std::mem::size_of::<Item>(), 24);
+        let mut out = Outbox::new();
+        let mut node = gossiper_node::Node::<gossiper_types::Register<u64>, _, _>::new(
+            NodeId(0),
+            gossiper_node::NodeConfig::default(),
+            gossiper_types::Register::default(),
+            gossiper_network::UniformRandom,
+            crate::SimInterval::default(),
+            1,
+        );
+        node.set_peers(gossiper_node::Peers::Complete { n: 2 });
+        node.gossip_now(gossiper_types::Time::ZERO, &mut out);
+        node.write(gossiper_types::Time::ZERO, &mut out, |s| {
+            s.set(NodeId(0), u64::MAX)
+        });
+        // A Syn (short), then the write's Push (longer than an item holds).
+        assert_eq!(out.len(), 2);
+        let short = Item::of(&out.datagrams()[0], 0, 0, &out);
+        let long = Item::of(&out.datagrams()[1], 0, 0, &out);
+        assert!(!short.outside() && long.outside());
+        assert_eq!(short.bytes(&[]), out.get(0).unwrap().1);
+        assert_eq!(long.bytes(out.bytes()), out.get(1).unwrap().1);
     }
 }
