@@ -110,9 +110,10 @@ const HEADER_BYTES: usize = 1;
 /// The SynAck digest's length prefix: a varint padded to 3 bytes (lengths up to 2^21).
 const DIGEST_PREFIX_BYTES: usize = 3;
 
-impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, Sel, Int, C> {
-    /// A node with no peers and no round scheduled; every random choice it makes derives from
-    /// `seed`. Call [`set_peers`](Node::set_peers) and [`start`](Node::start) next.
+impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
+    /// A node with no peers and no round scheduled, counting into [`Stats`]; every random
+    /// choice it makes derives from `seed`. Call [`set_peers`](Node::set_peers) and
+    /// [`start`](Node::start) next.
     ///
     /// `config` should have passed [`NodeConfig::validate`]; out-of-range values are clamped.
     pub fn new(
@@ -122,6 +123,22 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         selector: Sel,
         interval: Int,
         seed: u64,
+    ) -> Self {
+        Node::with_counters(id, config, state, selector, interval, seed, Stats::default())
+    }
+}
+
+impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, Sel, Int, C> {
+    /// [`Node::new`], counting into `counters` instead of [`Stats`] (for example
+    /// [`NoStats`](crate::NoStats), to count nothing).
+    pub fn with_counters(
+        id: NodeId,
+        config: NodeConfig,
+        state: S,
+        selector: Sel,
+        interval: Int,
+        seed: u64,
+        counters: C,
     ) -> Self {
         let mut config = config;
         config.fanout = config.fanout.max(1);
@@ -142,7 +159,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
             peers: Peers::List(Vec::new()),
             next_round: Time::NEVER,
             rounds: 0,
-            stats: C::default(),
+            stats: counters,
             events: None,
             peer_digest: S::Digest::default(),
             peer_digest_fresh: false,

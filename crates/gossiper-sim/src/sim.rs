@@ -253,13 +253,14 @@ impl<'c, S: Replica> World<'c, S> {
         let node_config = cfg.node_config();
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n as u64 {
-            let mut node = Node::new(
+            let mut node = Node::with_counters(
                 NodeId(i),
                 node_config,
                 S::default(),
                 UniformRandom,
                 interval,
                 node_seed(seed, i, 0),
+                NoStats,
             );
             node.set_peers(peers_of(&graph, n, i));
             nodes.push(node);
@@ -459,13 +460,14 @@ impl<'c, S: Replica> World<'c, S> {
         let old = &self.nodes[i];
         let (config, interval) = (*old.config(), *old.interval());
         let id = i as u64;
-        let mut node = Node::new(
+        let mut node = Node::with_counters(
             NodeId(id),
             config,
             state,
             UniformRandom,
             interval,
             node_seed(self.seed, id, self.incarnations),
+            NoStats,
         );
         node.set_peers(peers_of(&self.graph, self.nodes.len(), id));
         self.nodes[i] = node;
