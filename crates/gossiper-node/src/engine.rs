@@ -124,7 +124,15 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         interval: Int,
         seed: u64,
     ) -> Self {
-        Node::with_counters(id, config, state, selector, interval, seed, Stats::default())
+        Node::with_counters(
+            id,
+            config,
+            state,
+            selector,
+            interval,
+            seed,
+            Stats::default(),
+        )
     }
 }
 

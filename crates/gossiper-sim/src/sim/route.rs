@@ -289,7 +289,9 @@ impl Routing {
     /// Step 2: every receiving lane gathers its buckets from all sending lanes.
     fn gather(&mut self, cut: &Cut, outs: &[Outbox]) {
         let buckets = &self.buckets;
-        parallel(&mut self.inboxes, &|j, inbox| inbox.gather(cut, j, buckets, outs));
+        parallel(&mut self.inboxes, &|j, inbox| {
+            inbox.gather(cut, j, buckets, outs)
+        });
     }
 }
 
