@@ -64,9 +64,9 @@ impl std::error::Error for DropReason {}
 /// Kept lean for the simulator's million engines: the complete graph is implicit
 /// ([`Peers::Complete`]), the event queue is allocated only once an event is emitted, and the
 /// per-round scratch (the peers picked) lives in the caller's [`Outbox`]. With a
-/// `Register<u64>` state and the built-in strategies a node is about 320 bytes with its
-/// [`Stats`], 224 with [`NoStats`](crate::NoStats) (the counters are the type parameter `C`:
-/// a runtime that counts traffic itself, like the simulator, drops them).
+/// `Register<u64>` state and the built-in strategies a node is 296 bytes with its [`Stats`],
+/// 192 with [`NoStats`](crate::NoStats) (the counters are the type parameter `C`: a runtime
+/// that counts traffic itself, like the simulator, drops them).
 pub struct Node<S: State, Sel, Int, C = Stats> {
     id: NodeId,
     config: NodeConfig,
@@ -89,8 +89,9 @@ pub struct Node<S: State, Sel, Int, C = Stats> {
     peer_digest_fresh: bool,
     /// Reused to encode our own digest.
     own_digest: S::Digest,
-    /// Rumor-mongering bookkeeping (unused under anti-entropy).
-    rumor: RumorState<S::Digest>,
+    /// Rumor-mongering bookkeeping, allocated with the first news under rumor mongering: a
+    /// node that never has any (every node under anti-entropy) pays a pointer, not 32 bytes.
+    rumor: Option<Box<RumorState<S::Digest>>>,
 }
 
 impl<S: State, Sel, Int, C: fmt::Debug> fmt::Debug for Node<S, Sel, Int, C> {
@@ -172,7 +173,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
             peer_digest: S::Digest::default(),
             peer_digest_fresh: false,
             own_digest: S::Digest::default(),
-            rumor: RumorState::default(),
+            rumor: None,
         }
     }
 
@@ -209,7 +210,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
     /// Under rumor mongering, whether this node is *infective*: it holds a hot rumor and is still
     /// spreading it. Always false under anti-entropy.
     pub fn is_hot(&self) -> bool {
-        self.rumor.hot
+        self.rumor.as_ref().is_some_and(|r| r.hot)
     }
 
     /// Replaces the candidate peers (a topology's list, or the agent's live members). The node
@@ -266,7 +267,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
             Protocol::AntiEntropy => self.anti_entropy_round(out),
             Protocol::Rumor(rc) => {
                 match rc.direction {
-                    RumorDirection::Push if self.rumor.hot => self.rumor_push_round(rc, out),
+                    RumorDirection::Push if self.is_hot() => self.rumor_push_round(rc, out),
                     RumorDirection::Push => {}
                     RumorDirection::Pull => {
                         let picks = self.pick_peers(out);
@@ -314,7 +315,11 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
     }
 
     fn rumor_contact_unnecessary(&mut self, rc: RumorConfig) {
-        if self.rumor.unnecessary_contact(rc.loss, &mut self.rng) {
+        // A node that never had news is not infective: nothing to lose.
+        let Some(rumor) = self.rumor.as_mut() else {
+            return;
+        };
+        if rumor.unnecessary_contact(rc.loss, &mut self.rng) {
             self.stats.count(Count::LostInterest);
         }
     }
@@ -330,7 +335,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         if after != before {
             self.note_change(self.id);
             if matches!(self.config.protocol, Protocol::Rumor(_)) {
-                self.rumor.infect(&before, now);
+                self.rumor
+                    .get_or_insert_with(Default::default)
+                    .infect(&before, now);
             }
             if self.config.push_on_write {
                 let picks = self.pick_peers(out);
@@ -403,7 +410,12 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
                 if let Protocol::Rumor(rc) = self.config.protocol
                     && rc.feedback == Feedback::Feedback
                 {
-                    let known = !news && self.rumor.already_known(rc.reading, now);
+                    // A node that never had news already knew it (it never heard it "now").
+                    let known = !news
+                        && self
+                            .rumor
+                            .as_ref()
+                            .is_none_or(|r| r.already_known(rc.reading, now));
                     self.send_rumor_reply(from, known, out);
                 }
             }
@@ -412,13 +424,15 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
                     if already_known {
                         self.rumor_contact_unnecessary(rc);
                     } else {
-                        self.rumor.necessary_contact(rc.reading);
+                        if let Some(rumor) = self.rumor.as_mut() {
+                            rumor.necessary_contact(rc.reading);
+                        }
                     }
                 }
             }
             Message::RumorPull => {
                 if let Protocol::Rumor(rc) = self.config.protocol
-                    && self.rumor.hot
+                    && self.is_hot()
                 {
                     self.send_rumor(from, out);
                     if rc.feedback == Feedback::Blind {
@@ -503,7 +517,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
     /// infective, with the rumor based on the digest held just before.
     fn apply(&mut self, now: Time, from: NodeId, delta: &[u8]) -> Result<bool, DropReason> {
         let rumor = matches!(self.config.protocol, Protocol::Rumor(_));
-        if rumor && !self.rumor.hot {
+        if rumor && !self.is_hot() {
             self.state.digest_into(&mut self.own_digest);
         }
         if self
@@ -516,7 +530,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
             if rumor {
                 // `own_digest` holds the pre-news digest when we were not hot; when we were,
                 // `infect` keeps the older base and ignores it.
-                self.rumor.infect(&self.own_digest, now);
+                self.rumor
+                    .get_or_insert_with(Default::default)
+                    .infect(&self.own_digest, now);
             }
             Ok(true)
         } else {
@@ -555,14 +571,19 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         let start = out.begin();
         out.buf().push(MessageKind::Rumor as u8);
         let budget = self.budget();
-        if self
-            .state
-            .write_delta(&self.rumor.base, budget, rotation, out.buf())
-            == 0
-        {
+        // Only an infective node sends its rumor, and it has the bookkeeping.
+        let written = match &self.rumor {
+            Some(rumor) => self
+                .state
+                .write_delta(&rumor.base, budget, rotation, out.buf()),
+            None => 0,
+        };
+        if written == 0 {
             // Nothing left to tell (the state was replaced under us): stop spreading.
             out.abort(start);
-            self.rumor.hot = false;
+            if let Some(rumor) = self.rumor.as_mut() {
+                rumor.hot = false;
+            }
             return;
         }
         self.stats.count(Count::RumorSent);
