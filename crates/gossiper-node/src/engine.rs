@@ -10,7 +10,8 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::rumor::RumorState;
 use crate::{
-    Event, Feedback, Mode, NodeConfig, Outbox, Protocol, RumorConfig, RumorDirection, Stats,
+    Count, Counters, Event, Feedback, Mode, NodeConfig, Outbox, Protocol, RumorConfig,
+    RumorDirection, Stats,
 };
 
 /// Who a node may contact.
@@ -63,8 +64,10 @@ impl std::error::Error for DropReason {}
 /// Kept lean for the simulator's million engines: the complete graph is implicit
 /// ([`Peers::Complete`]), the event queue is allocated only once an event is emitted, and the
 /// per-round scratch (the peers picked) lives in the caller's [`Outbox`]. With a
-/// `Register<u64>` state and the built-in strategies a node is about 300 bytes.
-pub struct Node<S: State, Sel, Int> {
+/// `Register<u64>` state and the built-in strategies a node is 296 bytes with its [`Stats`],
+/// 192 with [`NoStats`](crate::NoStats) (the counters are the type parameter `C`: a runtime
+/// that counts traffic itself, like the simulator, drops them).
+pub struct Node<S: State, Sel, Int, C = Stats> {
     id: NodeId,
     config: NodeConfig,
     state: S,
@@ -73,7 +76,9 @@ pub struct Node<S: State, Sel, Int> {
     rng: Pcg64Mcg,
     peers: Peers,
     next_round: Time,
-    stats: Stats,
+    /// Rounds started (the rumor's anti-entropy backing runs on every n-th).
+    rounds: u64,
+    stats: C,
     /// Allocated on the first event, so nodes that never emit one pay a pointer (8 bytes, where
     /// an empty `VecDeque` costs 32 in each of a million nodes).
     #[allow(clippy::box_collection)]
@@ -84,15 +89,16 @@ pub struct Node<S: State, Sel, Int> {
     peer_digest_fresh: bool,
     /// Reused to encode our own digest.
     own_digest: S::Digest,
-    /// Rumor-mongering bookkeeping (unused under anti-entropy).
-    rumor: RumorState<S::Digest>,
+    /// Rumor-mongering bookkeeping, allocated with the first news under rumor mongering: a
+    /// node that never has any (every node under anti-entropy) pays a pointer, not 32 bytes.
+    rumor: Option<Box<RumorState<S::Digest>>>,
     /// While a message is handled through
     /// [`handle_message_limited`](Node::handle_message_limited): the most bytes each reply
     /// may take (0: no limit beyond `max_message_bytes`).
     reply_limit: u32,
 }
 
-impl<S: State, Sel, Int> fmt::Debug for Node<S, Sel, Int> {
+impl<S: State, Sel, Int, C: fmt::Debug> fmt::Debug for Node<S, Sel, Int, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("id", &self.id)
@@ -110,8 +116,9 @@ const HEADER_BYTES: usize = 1;
 const DIGEST_PREFIX_BYTES: usize = 3;
 
 impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
-    /// A node with no peers and no round scheduled; every random choice it makes derives from
-    /// `seed`. Call [`set_peers`](Node::set_peers) and [`start`](Node::start) next.
+    /// A node with no peers and no round scheduled, counting into [`Stats`]; every random
+    /// choice it makes derives from `seed`. Call [`set_peers`](Node::set_peers) and
+    /// [`start`](Node::start) next.
     ///
     /// `config` should have passed [`NodeConfig::validate`]; out-of-range values are clamped.
     pub fn new(
@@ -121,6 +128,30 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         selector: Sel,
         interval: Int,
         seed: u64,
+    ) -> Self {
+        Node::with_counters(
+            id,
+            config,
+            state,
+            selector,
+            interval,
+            seed,
+            Stats::default(),
+        )
+    }
+}
+
+impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, Sel, Int, C> {
+    /// [`Node::new`], counting into `counters` instead of [`Stats`] (for example
+    /// [`NoStats`](crate::NoStats), to count nothing).
+    pub fn with_counters(
+        id: NodeId,
+        config: NodeConfig,
+        state: S,
+        selector: Sel,
+        interval: Int,
+        seed: u64,
+        counters: C,
     ) -> Self {
         let mut config = config;
         config.fanout = config.fanout.max(1);
@@ -140,12 +171,13 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             rng: Pcg64Mcg::seed_from_u64(seed),
             peers: Peers::List(Vec::new()),
             next_round: Time::NEVER,
-            stats: Stats::default(),
+            rounds: 0,
+            stats: counters,
             events: None,
             peer_digest: S::Digest::default(),
             peer_digest_fresh: false,
             own_digest: S::Digest::default(),
-            rumor: RumorState::default(),
+            rumor: None,
             reply_limit: 0,
         }
     }
@@ -165,8 +197,8 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         &self.state
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> &Stats {
+    /// Counters so far ([`Stats`] unless the node was built to count nothing).
+    pub fn stats(&self) -> &C {
         &self.stats
     }
 
@@ -183,7 +215,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     /// Under rumor mongering, whether this node is *infective*: it holds a hot rumor and is still
     /// spreading it. Always false under anti-entropy.
     pub fn is_hot(&self) -> bool {
-        self.rumor.hot
+        self.rumor.as_ref().is_some_and(|r| r.hot)
     }
 
     /// Replaces the candidate peers (a topology's list, or the agent's live members). The node
@@ -234,12 +266,13 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     /// or removed one does nothing); pull, every node asks for hot rumors; and, every
     /// `anti_entropy_every`-th round, one anti-entropy exchange as well.
     pub fn gossip_now(&mut self, _now: Time, out: &mut Outbox) {
-        self.stats.rounds += 1;
+        self.rounds += 1;
+        self.stats.count(Count::Round);
         match self.config.protocol {
             Protocol::AntiEntropy => self.anti_entropy_round(out),
             Protocol::Rumor(rc) => {
                 match rc.direction {
-                    RumorDirection::Push if self.rumor.hot => self.rumor_push_round(rc, out),
+                    RumorDirection::Push if self.is_hot() => self.rumor_push_round(rc, out),
                     RumorDirection::Push => {}
                     RumorDirection::Pull => {
                         let picks = self.pick_peers(out);
@@ -250,10 +283,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
                     }
                 }
                 if rc.anti_entropy_every > 0
-                    && self
-                        .stats
-                        .rounds
-                        .is_multiple_of(u64::from(rc.anti_entropy_every))
+                    && self.rounds.is_multiple_of(u64::from(rc.anti_entropy_every))
                 {
                     self.anti_entropy_round(out);
                 }
@@ -290,8 +320,12 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     }
 
     fn rumor_contact_unnecessary(&mut self, rc: RumorConfig) {
-        if self.rumor.unnecessary_contact(rc.loss, &mut self.rng) {
-            self.stats.rumors_lost_interest += 1;
+        // A node that never had news is not infective: nothing to lose.
+        let Some(rumor) = self.rumor.as_mut() else {
+            return;
+        };
+        if rumor.unnecessary_contact(rc.loss, &mut self.rng) {
+            self.stats.count(Count::LostInterest);
         }
     }
 
@@ -306,7 +340,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         if after != before {
             self.note_change(self.id);
             if matches!(self.config.protocol, Protocol::Rumor(_)) {
-                self.rumor.infect(&before, now);
+                self.rumor
+                    .get_or_insert_with(Default::default)
+                    .infect(&before, now);
             }
             if self.config.push_on_write {
                 let picks = self.pick_peers(out);
@@ -346,18 +382,11 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         bytes: &[u8],
         out: &mut Outbox,
     ) -> Result<(), DropReason> {
-        self.stats.messages_received += 1;
-        self.stats.bytes_received += bytes.len() as u64;
+        self.stats.count(Count::Received { bytes: bytes.len() });
         self.peer_digest_fresh = false;
         let result = self.dispatch(now, from, bytes, out);
         if let Err(reason) = result {
-            let d = &mut self.stats.dropped;
-            match reason {
-                DropReason::Malformed(_) => d.malformed += 1,
-                DropReason::UnknownKind(_) => d.unknown_kind += 1,
-                DropReason::Oversized(_) => d.oversized += 1,
-                DropReason::FromSelf => d.from_self += 1,
-            }
+            self.stats.count(Count::Dropped(reason));
             log::debug!("{}: dropped datagram from {from}: {reason}", self.id);
         }
         result
@@ -404,7 +433,12 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
                 if let Protocol::Rumor(rc) = self.config.protocol
                     && rc.feedback == Feedback::Feedback
                 {
-                    let known = !news && self.rumor.already_known(rc.reading, now);
+                    // A node that never had news already knew it (it never heard it "now").
+                    let known = !news
+                        && self
+                            .rumor
+                            .as_ref()
+                            .is_none_or(|r| r.already_known(rc.reading, now));
                     self.send_rumor_reply(from, known, out);
                 }
             }
@@ -413,13 +447,15 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
                     if already_known {
                         self.rumor_contact_unnecessary(rc);
                     } else {
-                        self.rumor.necessary_contact(rc.reading);
+                        if let Some(rumor) = self.rumor.as_mut() {
+                            rumor.necessary_contact(rc.reading);
+                        }
                     }
                 }
             }
             Message::RumorPull => {
                 if let Protocol::Rumor(rc) = self.config.protocol
-                    && self.rumor.hot
+                    && self.is_hot()
                 {
                     self.send_rumor(from, out);
                     if rc.feedback == Feedback::Blind {
@@ -504,7 +540,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
     /// infective, with the rumor based on the digest held just before.
     fn apply(&mut self, now: Time, from: NodeId, delta: &[u8]) -> Result<bool, DropReason> {
         let rumor = matches!(self.config.protocol, Protocol::Rumor(_));
-        if rumor && !self.rumor.hot {
+        if rumor && !self.is_hot() {
             self.state.digest_into(&mut self.own_digest);
         }
         if self
@@ -517,17 +553,19 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
             if rumor {
                 // `own_digest` holds the pre-news digest when we were not hot; when we were,
                 // `infect` keeps the older base and ignores it.
-                self.rumor.infect(&self.own_digest, now);
+                self.rumor
+                    .get_or_insert_with(Default::default)
+                    .infect(&self.own_digest, now);
             }
             Ok(true)
         } else {
-            self.stats.useless_deliveries += 1;
+            self.stats.count(Count::Useless);
             Ok(false)
         }
     }
 
     fn note_change(&mut self, from: NodeId) {
-        self.stats.state_changes += 1;
+        self.stats.count(Count::StateChange);
         if self.config.emit_events {
             self.events
                 .get_or_insert_with(Default::default)
@@ -556,17 +594,22 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         let start = out.begin();
         out.buf().push(MessageKind::Rumor as u8);
         let budget = self.budget();
-        if self
-            .state
-            .write_delta(&self.rumor.base, budget, rotation, out.buf())
-            == 0
-        {
+        // Only an infective node sends its rumor, and it has the bookkeeping.
+        let written = match &self.rumor {
+            Some(rumor) => self
+                .state
+                .write_delta(&rumor.base, budget, rotation, out.buf()),
+            None => 0,
+        };
+        if written == 0 {
             // Nothing left to tell (the state was replaced under us): stop spreading.
             out.abort(start);
-            self.rumor.hot = false;
+            if let Some(rumor) = self.rumor.as_mut() {
+                rumor.hot = false;
+            }
             return;
         }
-        self.stats.rumors_sent += 1;
+        self.stats.count(Count::RumorSent);
         self.sent(to, start, MessageKind::Rumor, true, out);
     }
 
@@ -687,8 +730,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval> Node<S, Sel, Int> {
         out: &mut Outbox,
     ) {
         let len = out.commit(to, start, carries_delta);
-        self.stats.messages_sent += 1;
-        self.stats.bytes_sent += len as u64;
+        self.stats.count(Count::Sent { bytes: len });
         log::trace!("{} -> {to}: {} ({len} bytes)", self.id, kind.name());
     }
 }

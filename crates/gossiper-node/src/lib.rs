@@ -56,4 +56,4 @@ pub use engine::{DropReason, Node, Peers};
 pub use event::Event;
 pub use outbox::{Datagram, Outbox};
 pub use rumor::{Feedback, LossOfInterest, Protocol, RumorConfig, RumorDirection, RumorReading};
-pub use stats::{DropCounts, Stats};
+pub use stats::{Count, Counters, DropCounts, NoStats, Stats};

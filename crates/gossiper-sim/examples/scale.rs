@@ -45,7 +45,7 @@ fn main() {
         ..SimConfig::default()
     };
     println!(
-        "node size: {} bytes (Node<Register<u64>, UniformRandom, SimInterval>)",
+        "node size: {} bytes (Node<Register<u64>, UniformRandom, SimInterval, NoStats>)",
         std::mem::size_of::<SimNode<Register<u64>>>()
     );
     let start = Instant::now();

@@ -20,9 +20,10 @@ use crate::sim::SimNode;
 /// `Register<u64>` exchange.
 pub const MESSAGE_BYTES: u64 = 16 + 4 + 32;
 
-/// Bytes one message occupies once routed: its 16-byte item in receiver order, the byte that
-/// says how many copies the network let through, and the payload again.
-pub const ROUTED_BYTES: u64 = 16 + 1 + 32;
+/// Bytes one message occupies once routed: its 16-byte item in its sending lane's bucket, the
+/// same item in receiver order, the byte that says how many copies a faulty network let
+/// through, and the payload again.
+pub const ROUTED_BYTES: u64 = 16 + 16 + 1 + 32;
 
 /// The mean number of neighbours a node has in `topology` over `n` nodes (0 for the complete
 /// graph, which is implicit).

@@ -10,7 +10,7 @@ use std::fmt;
 
 use gossiper_network::topology::Graph;
 use gossiper_network::{Topology, TopologyError, UniformRandom};
-use gossiper_node::{Node, Outbox, Peers};
+use gossiper_node::{NoStats, Node, Outbox, Peers};
 use gossiper_types::{NodeId, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -28,8 +28,9 @@ use shard::{Ctx, Lanes, Tally};
 use gossiper_node::Datagram;
 
 /// The engine type the simulator drives: the production [`Node`] with the uniform random
-/// selector (the phone-call model) and the simulator's compact interval.
-pub type SimNode<S> = Node<S, UniformRandom, SimInterval>;
+/// selector (the phone-call model), the simulator's compact interval, and no per-node
+/// counters ([`NoStats`]: the simulator counts every message itself, where it routes it).
+pub type SimNode<S> = Node<S, UniformRandom, SimInterval, NoStats>;
 
 /// An invariant the checker found broken, with everything needed to reproduce it.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,13 +253,14 @@ impl<'c, S: Replica> World<'c, S> {
         let node_config = cfg.node_config();
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n as u64 {
-            let mut node = Node::new(
+            let mut node = Node::with_counters(
                 NodeId(i),
                 node_config,
                 S::default(),
                 UniformRandom,
                 interval,
                 node_seed(seed, i, 0),
+                NoStats,
             );
             node.set_peers(peers_of(&graph, n, i));
             nodes.push(node);
@@ -458,13 +460,14 @@ impl<'c, S: Replica> World<'c, S> {
         let old = &self.nodes[i];
         let (config, interval) = (*old.config(), *old.interval());
         let id = i as u64;
-        let mut node = Node::new(
+        let mut node = Node::with_counters(
             NodeId(id),
             config,
             state,
             UniformRandom,
             interval,
             node_seed(self.seed, id, self.incarnations),
+            NoStats,
         );
         node.set_peers(peers_of(&self.graph, self.nodes.len(), id));
         self.nodes[i] = node;
@@ -522,19 +525,12 @@ impl<'c, S: Replica> World<'c, S> {
             self.phase(&mut lanes, &|ctx, shard| shard.open_rounds(ctx, now));
             self.route(&lanes, &mut routing);
             // Phases 2, 3, ...: deliver everything sent in the previous phase, collecting the
-            // answers for the next one.
-            while !routing.grouped.is_empty() {
-                // Each lane's receivers are one slice of the grouped phase.
-                let phase = &routing.grouped;
-                let cuts: Vec<usize> = lanes
-                    .bounds
-                    .iter()
-                    .map(|&b| phase.partition_point(|it| (it.to as usize) < b))
-                    .collect();
-                let bytes = &routing.bytes;
+            // answers for the next one. Each lane delivers its own inbox.
+            while !routing.is_empty() {
+                let inboxes = &routing.inboxes;
                 self.phase(&mut lanes, &|ctx, shard| {
-                    let k = shard.index();
-                    shard.deliver(ctx, bytes, &phase[cuts[k]..cuts[k + 1]], now);
+                    let inbox = &inboxes[shard.index()];
+                    shard.deliver(ctx, &inbox.bytes, &inbox.items, now);
                 });
                 self.route(&lanes, &mut routing);
             }
@@ -573,20 +569,34 @@ impl<'c, S: Replica> World<'c, S> {
         }
     }
 
-    /// Sends what every lane's nodes sent, lane after lane (the order one thread sends in):
-    /// counted, lost or duplicated by the network (and shuffled, if it reorders), and laid
-    /// out in receiver order in `routing.grouped`.
+    /// Sends what every lane's nodes sent, in the order one thread sends: counted, lost or
+    /// duplicated by the network (and shuffled, if it reorders), and laid out in receiver order
+    /// in each lane's inbox of `routing`.
     fn route(&mut self, lanes: &Lanes, routing: &mut Routing) {
-        routing.start(self.nodes.len());
+        let faults = &self.cfg.faults;
+        let clean = faults.loss == 0.0
+            && faults.duplicate == 0.0
+            && faults.reorder == 0.0
+            && self.active_partitions.is_empty();
+        if clean {
+            // Nothing to draw: the lanes count and split their own messages in parallel.
+            let c = routing.route_clean(&lanes.cut, &lanes.outs, &lanes.senders);
+            self.messages += c.messages;
+            self.bytes += c.bytes;
+            self.traffic += c.traffic;
+            self.dropped += c.dropped;
+            return;
+        }
+        routing.start();
         for (out, senders) in lanes.outs.iter().zip(&lanes.senders) {
             for (sent, &from) in out.datagrams().iter().zip(senders) {
                 let copies = self.send_copies(from, sent);
-                routing.note(sent.to().0 as u32, copies);
+                routing.note(copies);
             }
         }
         let reorder = self.cfg.faults.reorder > 0.0;
         let shuffle = reorder.then_some(&mut self.net.rng);
-        routing.finish(&lanes.outs, &lanes.senders, shuffle);
+        routing.finish(&lanes.cut, &lanes.outs, &lanes.senders, shuffle);
     }
 
     fn run_async(&mut self, interval: SimInterval, latency: Latency) {

@@ -75,27 +75,36 @@ fn the_demers87_reading_reproduces_tables_1_and_2() {
             all &= check(table, Column::Residue, row, &s.residue);
             all &= check(table, Column::Traffic, row, &s.traffic);
             all &= check(table, Column::TLast, row, &s.t_last);
-            if table == DemersTable::FeedbackCounter {
-                all &= t_ave_gap_stands(row, &s.t_ave);
-            }
+            all &= t_ave_gap_stands(table, row, &s.t_ave);
         }
     }
     assert!(all, "see the rows above");
 }
 
-/// t_ave is the one column no reading reproduces (`docs/theory.md`): in Table 1 ours (mean
-/// cycle of first arrival over the sites that learned, the writer excluded) is 1.2, 2.1 and
-/// 2.5 cycles below the paper's at k = 1, 2, 3 (300 runs). This pins that gap, so a change that
-/// moves t_ave shows, and so does a reading that closes the gap: between 0.8 and 3.0 cycles,
-/// widened by 4 σ/√RUNS (about 0.06 here) and half a unit of the paper's last digit.
-fn t_ave_gap_stands(row: &PaperRow, ours: &Stat) -> bool {
-    let slack = 4.0 * ours.std / (RUNS as f64).sqrt() + 0.05;
+/// t_ave is the one column no reading reproduces (`docs/theory.md` lists the readings tried and
+/// what each gives): ours (mean cycle of first arrival over the sites that learned, the writer
+/// excluded) is 1.2, 2.1 and 2.5 cycles below the paper's in Table 1 at k = 1, 2, 3, and 1.2 and
+/// 1.6 below in Table 2 at k = 2, 3 (300 runs). This pins that gap, so a change that moves t_ave
+/// shows, and so does a reading that closes the gap: between 0.8 and 3.0 cycles in Table 1 and
+/// 0.5 and 2.5 in Table 2, widened by 4 σ/√RUNS and half a unit of the paper's last digit. Table
+/// 2 at k = 1 is left out: most runs die at once, and σ is about 11 cycles.
+fn t_ave_gap_stands(table: DemersTable, row: &PaperRow, ours: &Stat) -> bool {
+    let (band, half_unit) = match table {
+        DemersTable::FeedbackCounter => (0.8..=3.0, 0.05),
+        DemersTable::BlindCoin if row.k == 1 => return true,
+        DemersTable::BlindCoin => (0.5..=2.5, 0.5),
+    };
+    let slack = 4.0 * ours.std / (RUNS as f64).sqrt() + half_unit;
     let gap = row.t_ave - ours.mean;
-    let ok = (0.8 - slack..=3.0 + slack).contains(&gap);
+    let ok = (band.start() - slack..=band.end() + slack).contains(&gap);
     if !ok {
         eprintln!(
-            "table 1 k {} t_ave: ours {:.3} (σ {:.3}), paper {}, gap {gap:.3} outside 0.8..=3.0 ± {slack:.3}",
-            row.k, ours.mean, ours.std, row.t_ave
+            "table {} k {} t_ave: ours {:.3} (σ {:.3}), paper {}, gap {gap:.3} outside {band:?} ± {slack:.3}",
+            table.number(),
+            row.k,
+            ours.mean,
+            ours.std,
+            row.t_ave
         );
     }
     ok

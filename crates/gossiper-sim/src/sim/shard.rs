@@ -3,12 +3,12 @@
 //! Within a phase of the synchronous model a delivery changes only its receiver (and queues the
 //! receiver's answers), and a round's opening changes only its own node. So the nodes can be cut
 //! into contiguous ranges, one per thread, each thread handling its range's openings or its
-//! range's deliveries (the phase is grouped by receiver, so a range's deliveries are one slice
-//! of it) in the same order one thread would. What is shared is merged afterwards in range
-//! order: the counts are sums, the first broken invariant is the lowest range's first, and
-//! the messages each range sent are routed (counted, lost or duplicated by the network's one
-//! RNG) range after range, which is exactly the order one thread sends them in. Hence the
-//! same seed gives byte-identical reports on 1 thread or 64.
+//! range's deliveries (routed to it, grouped by receiver: its inbox) in the same order one
+//! thread would. What is shared is merged afterwards in range order: the counts are sums, the
+//! first broken invariant is the lowest range's first, and the messages each range sent are
+//! routed so that every receiver gets them in the order one thread sends them in (lane after
+//! lane), the network's one RNG drawing their fates in that order (`route.rs`). Hence the same
+//! seed gives byte-identical reports on 1 thread or 64.
 //!
 //! Each lane's engines write a whole phase into the lane's one [`Outbox`], from which the
 //! routing copies it once, in receiver order (`route.rs`).
@@ -16,7 +16,7 @@
 use gossiper_node::Outbox;
 use gossiper_types::{NodeId, Time};
 
-use super::route::Item;
+use super::route::{Cut, Item};
 use super::{SimNode, Violation};
 use crate::replica::{Observed, Replica};
 
@@ -154,8 +154,8 @@ impl<S: Replica> Shard<'_, S> {
         }
     }
 
-    /// Delivers `items` (all addressed to this range, in phase order), whose bytes are in
-    /// `bytes`, the grouped phase's buffer.
+    /// Delivers `items` (all addressed to this range, in receiver order), whose bytes are in
+    /// `bytes`, the lane's inbox.
     pub fn deliver(&mut self, ctx: &Ctx<'_>, bytes: &[u8], items: &[Item], now: Time) {
         for item in items {
             let to = item.to as usize;
@@ -191,8 +191,8 @@ const MAX_LANES: usize = 256;
 
 /// Per-thread scratch kept across the phases of a run.
 pub(super) struct Lanes {
-    /// Where each thread's range starts; the last entry is the node count.
-    pub bounds: Vec<usize>,
+    /// Each thread's range of nodes, and their blocks.
+    pub cut: Cut,
     /// What each lane's engines sent in the phase (cleared when a phase starts).
     pub outs: Vec<Outbox>,
     /// The sender of each datagram of `outs`.
@@ -205,7 +205,7 @@ impl Lanes {
     pub fn new(threads: usize, n: usize) -> Lanes {
         let t = threads.clamp(1, n.clamp(1, MAX_LANES));
         Lanes {
-            bounds: (0..=t).map(|k| k * n / t).collect(),
+            cut: Cut::new(t, n),
             outs: (0..t).map(|_| Outbox::new()).collect(),
             senders: (0..t).map(|_| Vec::new()).collect(),
             tallies: (0..t).map(|_| Tally::default()).collect(),
@@ -227,7 +227,7 @@ impl Lanes {
             .zip(self.senders.iter_mut())
             .zip(self.tallies.iter_mut());
         for (k, ((out, senders), tally)) in lanes.enumerate() {
-            let len = self.bounds[k + 1] - self.bounds[k];
+            let len = self.cut.bounds[k + 1] - self.cut.bounds[k];
             let (n_here, n_rest) = std::mem::take(&mut nodes).split_at_mut(len);
             let (l_here, l_rest) = std::mem::take(&mut learned).split_at_mut(len);
             (nodes, learned) = (n_rest, l_rest);
@@ -235,7 +235,7 @@ impl Lanes {
             senders.clear();
             shards.push(Shard {
                 index: k,
-                lo: self.bounds[k],
+                lo: self.cut.bounds[k],
                 nodes: n_here,
                 learned: l_here,
                 out,
@@ -243,19 +243,25 @@ impl Lanes {
                 tally,
             });
         }
-        if shards.len() == 1 {
-            f(&mut shards[0]);
-            return;
-        }
-        std::thread::scope(|scope| {
-            let mut shards = shards.into_iter();
-            let first = shards.next();
-            for mut shard in shards {
-                scope.spawn(move || f(&mut shard));
-            }
-            if let Some(mut shard) = first {
-                f(&mut shard);
-            }
-        });
+        parallel(&mut shards, &|_, shard| f(shard));
     }
+}
+
+/// Calls `f(k, &mut items[k])` for every `k`, each on its own thread when there are several
+/// (the calling thread takes the first).
+pub(super) fn parallel<T: Send>(items: &mut [T], f: &(dyn Fn(usize, &mut T) + Sync)) {
+    if let [only] = items {
+        f(0, only);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let mut items = items.iter_mut().enumerate();
+        let first = items.next();
+        for (k, item) in items {
+            scope.spawn(move || f(k, item));
+        }
+        if let Some((k, item)) = first {
+            f(k, item);
+        }
+    });
 }
