@@ -455,6 +455,8 @@ pub struct ClusterNode {
     ring_stamp: (usize, u64, u64),
     scratch_ids: Vec<NodeId>,
     scratch_payload: Vec<u8>,
+    /// Random copies of broadcasts, sent a little after the tree's (`node/broadcast.rs`).
+    copies: broadcast::DeferredCopies,
     /// What addresses not yet proven to receive may still be sent (φ; SWIM has its handshake).
     credit: credit::ReflectionCredit,
     /// The SWIM membership engine, under [`Detector::Swim`] (then `members` and `addrs` stay
@@ -548,6 +550,7 @@ impl ClusterNode {
             ring_stamp: (usize::MAX, 0, 0),
             scratch_ids: Vec::new(),
             scratch_payload: Vec::new(),
+            copies: broadcast::DeferredCopies::default(),
             credit: credit::ReflectionCredit::default(),
             swim,
             swim_buf: Vec::new(),
@@ -650,6 +653,9 @@ impl ClusterNode {
         if self.joining() {
             t = t.min(self.next_join);
         }
+        if let Some(due) = self.copies.next_due() {
+            t = t.min(due);
+        }
         t
     }
 
@@ -703,6 +709,7 @@ impl ClusterNode {
     /// Runs whatever is due at `now`: the gossip round (after a heartbeat), membership upkeep,
     /// join attempts.
     pub fn handle_timeout(&mut self, now: Time) {
+        self.send_due_copies(now);
         if self.swim.is_some() {
             self.swim_timeout(now);
             return;
@@ -941,7 +948,7 @@ impl ClusterNode {
                     // Rumor: pass news on at once, each node once per piece of news.
                     let payload = payload.to_vec();
                     match origin {
-                        Some(origin) => self.broadcast(origin, &payload, Some(sender)),
+                        Some(origin) => self.broadcast(now, origin, &payload, Some(sender)),
                         None => self.forward(&payload, sender),
                     }
                 }
@@ -1004,7 +1011,7 @@ impl ClusterNode {
                 self.ttls.remove(key);
             }
         }
-        self.broadcast_local(&before);
+        self.broadcast_local(now, &before);
         Ok(version)
     }
 
@@ -1023,7 +1030,7 @@ impl ClusterNode {
             .engine
             .write(now, &mut self.outbox, |s| s.delete(id, key));
         if version.is_some() {
-            self.broadcast_local(&before);
+            self.broadcast_local(now, &before);
         }
         Ok(version)
     }
@@ -1169,9 +1176,9 @@ impl ClusterNode {
     }
 
     /// Broadcasts what holders of `before` lack (a fresh write of this node's) down the tree.
-    fn broadcast_local(&mut self, before: &ClusterDigest) {
+    fn broadcast_local(&mut self, now: Time, before: &ClusterDigest) {
         if let Some(msg) = self.push_since(before) {
-            self.broadcast(self.id, &msg, None);
+            self.broadcast(now, self.id, &msg, None);
         }
     }
 

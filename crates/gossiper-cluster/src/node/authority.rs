@@ -61,7 +61,7 @@ impl ClusterNode {
         if let Some(swim) = self.swim.as_deref_mut() {
             swim.set_generation(generation);
         }
-        self.broadcast_local(&before);
+        self.broadcast_local(now, &before);
         self.drain_swim(now);
     }
 }

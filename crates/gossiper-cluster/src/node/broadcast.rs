@@ -8,15 +8,38 @@
 //! for the whole cluster, in two hops (each tree node has ⌈√N⌉ children). Views differ a little while membership
 //! moves, and datagrams get lost, so each node that learns the news also sends it to
 //! [`RANDOM_COPIES`] random live members (who then do their own part of the tree): a hole in
-//! the tree is mended within a hop or two, and anti-entropy catches whatever is left.
+//! the tree is mended within a hop or two, and anti-entropy catches whatever is left. The
+//! random copies leave a quarter interval after the tree's ([`DeferredCopies`]): when nothing
+//! is lost they only confirm, and sent at once they would compete with the tree for the
+//! receivers' time just when the write is spreading.
 //!
 //! A node passes the news on only when the push brought it something new, as before, so a
 //! replayed or duplicate push costs nothing downstream.
 
-use gossiper_types::NodeId;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gossiper_types::{NodeId, Time};
 
 use super::ClusterNode;
 use crate::wire::EnvelopeKind;
+
+/// Broadcasts whose random copies wait at once; past it the oldest go out early.
+const MAX_DEFERRED: usize = 64;
+
+/// Random copies of broadcasts waiting for their time: the addresses and the envelope payload.
+#[derive(Debug, Default)]
+pub(crate) struct DeferredCopies {
+    queue: VecDeque<(Time, Vec<SocketAddr>, Vec<u8>)>,
+}
+
+impl DeferredCopies {
+    /// When the first copies are due.
+    pub(crate) fn next_due(&self) -> Option<Time> {
+        self.queue.front().map(|(due, _, _)| *due)
+    }
+}
 
 /// Bytes a broadcast adds before the engine's push: the origin's id.
 pub(crate) const BROADCAST_HEADER: usize = 8;
@@ -121,9 +144,16 @@ impl ClusterNode {
         }
     }
 
-    /// Sends the engine push `push` about news from `origin` to this node's tree children and
-    /// [`RANDOM_COPIES`] random live members, none of them `except` (who sent it to us).
-    pub(super) fn broadcast(&mut self, origin: NodeId, push: &[u8], except: Option<NodeId>) {
+    /// Sends the engine push `push` about news from `origin` to this node's tree children now,
+    /// and to [`RANDOM_COPIES`] random live members a quarter interval later; none of them
+    /// `except` (who sent it to us).
+    pub(super) fn broadcast(
+        &mut self,
+        now: Time,
+        origin: NodeId,
+        push: &[u8],
+        except: Option<NodeId>,
+    ) {
         let k = self.tree_fanout();
         let me = self.id;
         let mut to = std::mem::take(&mut self.scratch_ids);
@@ -142,17 +172,46 @@ impl ClusterNode {
         payload.clear();
         payload.extend_from_slice(&origin.0.to_le_bytes());
         payload.extend_from_slice(push);
-        for &id in &to {
+        let mut later = Vec::new();
+        for (i, &id) in to.iter().enumerate() {
             if Some(id) == except || id == me {
                 continue;
             }
-            if let Some(addr) = self.addr_of(id) {
-                self.stats.forwarded += 1;
+            let Some(addr) = self.addr_of(id) else {
+                continue;
+            };
+            self.stats.forwarded += 1;
+            if i < children {
                 self.send_raw(addr, EnvelopeKind::Broadcast, &payload);
+            } else {
+                later.push(addr);
             }
+        }
+        if !later.is_empty() {
+            if self.copies.queue.len() >= MAX_DEFERRED {
+                self.send_copies(0);
+            }
+            let due = now + Duration::from_millis(self.config.interval_ms / 4);
+            self.copies.queue.push_back((due, later, payload.clone()));
         }
         self.scratch_payload = payload;
         self.scratch_ids = to;
+    }
+
+    /// Sends the random copies that are due at `now`.
+    pub(super) fn send_due_copies(&mut self, now: Time) {
+        while self.copies.next_due().is_some_and(|due| due <= now) {
+            self.send_copies(0);
+        }
+    }
+
+    /// Sends the `i`th waiting broadcast's random copies.
+    fn send_copies(&mut self, i: usize) {
+        if let Some((_, addrs, payload)) = self.copies.queue.remove(i) {
+            for addr in addrs {
+                self.send_raw(addr, EnvelopeKind::Broadcast, &payload);
+            }
+        }
     }
 }
 
