@@ -111,12 +111,28 @@ fn serf_queries_with_filters_and_relays_and_gossiper_queries_answered_by_serf() 
         s2.log().matches("Relaying response").count() >= before + 2
     });
     assert!(g1.metric("gossiper_memberlist_relays_sent_total") >= Some(4.0));
-    // ... and s2 alone answering relays through s1 and g1: g1 passes them on.
-    let r = serf_query(&s1, &["-node", "s2", "-relay-factor", "2", "greet"]);
-    assert_eq!(names(&r["Acks"]), ["s2"], "{r}");
-    wait_until(Duration::from_secs(5), "g1 passes s2's relays on", || {
-        g1.metric("gossiper_memberlist_relays_forwarded_total") >= Some(2.0)
-    });
+    // ... and s2 alone answering relays through s1 and g1: g1 passes them on. Serf relays
+    // only through members it holds alive at that moment, and a loaded machine can make it
+    // suspect g1 for a while (a debug build answers probes slowly), so up to three queries.
+    let forwarded = || {
+        g1.metric("gossiper_memberlist_relays_forwarded_total")
+            .unwrap_or(0.0)
+    };
+    let mut passed_on = false;
+    for _ in 0..3 {
+        let before = forwarded();
+        let r = serf_query(&s1, &["-node", "s2", "-relay-factor", "2", "greet"]);
+        assert_eq!(names(&r["Acks"]), ["s2"], "{r}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline && forwarded() < before + 2.0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if forwarded() >= before + 2.0 {
+            passed_on = true;
+            break;
+        }
+    }
+    assert!(passed_on, "g1 did not pass s2's relays on in three queries");
 
     // gossiper's own queries: answered by s2's handler, filtered by node and by tag.
     let ask = |args: &[&str]| {
