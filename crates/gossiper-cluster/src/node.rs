@@ -871,7 +871,7 @@ impl ClusterNode {
                     // `node/credit.rs`), so a forged source cannot aim our SynAcks at a third
                     // party. The peer's Ack to a short SynAck verifies it; full replies follow.
                     let envelope = datagram_len - payload.len();
-                    let credit = self.credit.earn(from, 0);
+                    let credit = self.credit.left(from);
                     self.engine.handle_message_limited(
                         now,
                         sender,

@@ -13,6 +13,15 @@ use gossiper_cluster::{DropReason, MemberStatus};
 use super::Api;
 use crate::MemberEventKind;
 
+/// Appends one Prometheus counter, its HELP and TYPE lines first. Both agents' `/metrics`
+/// write their counters through this.
+pub(crate) fn write_counter(out: &mut String, name: &str, help: &str, v: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+    );
+}
+
 pub(crate) async fn metrics(State(api): State<Arc<Api>>) -> Response {
     let snapshot = api
         .handle
@@ -43,12 +52,7 @@ pub(crate) async fn metrics(State(api): State<Arc<Api>>) -> Response {
     };
     let runtime = api.handle.counters();
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, v: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-        );
-    };
+    let mut counter = |name: &str, help: &str, v: u64| write_counter(&mut out, name, help, v);
     counter(
         "gossiper_packets_in_total",
         "Datagrams received.",

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 use crate::AgentHandle;
 
 pub(crate) mod guard;
-mod metrics;
+pub(crate) mod metrics;
 mod routes;
 pub(crate) mod ui;
 pub(crate) mod values;

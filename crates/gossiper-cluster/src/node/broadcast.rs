@@ -189,7 +189,7 @@ impl ClusterNode {
         }
         if !later.is_empty() {
             if self.copies.queue.len() >= MAX_DEFERRED {
-                self.send_copies(0);
+                self.send_oldest_copies();
             }
             let due = now + Duration::from_millis(self.config.interval_ms / 4);
             self.copies.queue.push_back((due, later, payload.clone()));
@@ -201,13 +201,13 @@ impl ClusterNode {
     /// Sends the random copies that are due at `now`.
     pub(super) fn send_due_copies(&mut self, now: Time) {
         while self.copies.next_due().is_some_and(|due| due <= now) {
-            self.send_copies(0);
+            self.send_oldest_copies();
         }
     }
 
-    /// Sends the `i`th waiting broadcast's random copies.
-    fn send_copies(&mut self, i: usize) {
-        if let Some((_, addrs, payload)) = self.copies.queue.remove(i) {
+    /// Sends the random copies of the oldest waiting broadcast.
+    fn send_oldest_copies(&mut self) {
+        if let Some((_, addrs, payload)) = self.copies.queue.pop_front() {
             for addr in addrs {
                 self.send_raw(addr, EnvelopeKind::Broadcast, &payload);
             }

@@ -30,6 +30,11 @@ impl ReflectionCredit {
         *left
     }
 
+    /// What `addr` may still be sent.
+    pub(crate) fn left(&self, addr: SocketAddr) -> usize {
+        self.left.get(&addr).copied().unwrap_or(0)
+    }
+
     /// Takes `bytes` sent to `addr` off its credit.
     pub(crate) fn spend(&mut self, addr: SocketAddr, bytes: usize) {
         if let Some(left) = self.left.get_mut(&addr) {

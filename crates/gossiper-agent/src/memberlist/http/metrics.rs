@@ -19,10 +19,8 @@ pub(super) async fn metrics(State(api): State<Arc<Api>>) -> Response {
     };
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP gossiper_memberlist_{name}_total {help}\n# TYPE gossiper_memberlist_{name}_total counter\ngossiper_memberlist_{name}_total {v}"
-        );
+        let name = format!("gossiper_memberlist_{name}_total");
+        crate::http::metrics::write_counter(&mut out, &name, help, v);
     };
     counter("datagrams", "Datagrams received.", s.datagrams);
     counter("bad_datagrams", "Datagrams dropped whole.", s.bad_datagrams);
