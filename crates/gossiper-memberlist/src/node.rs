@@ -976,6 +976,15 @@ impl Node {
                         changed: now,
                     },
                 );
+                // As memberlist does, a new member takes a random place in the probe round
+                // under way (the member there moves to its end), so it can be probed before
+                // the next round starts.
+                let at = self.probe_order.len();
+                self.probe_order.push(a.node.clone());
+                if at > 0 {
+                    let other = self.rng.random_range(0..at);
+                    self.probe_order.swap(other, at);
+                }
             }
             Some(n) if n.addr != a.addr || n.port != a.port => {
                 if n.state == NodeState::Left {
@@ -1069,14 +1078,10 @@ impl Node {
         }
         let min = self.suspicion_min();
         let max = min * self.config.timing.suspicion_max_timeout_mult;
-        let alive = self
-            .nodes
-            .values()
-            .filter(|n| n.state == NodeState::Alive)
-            .count()
-            + 1;
+        // memberlist counts every member it holds, the dead not yet forgotten and itself.
+        let known = self.nodes.len() + 1;
         let mut k = self.config.timing.suspicion_mult.saturating_sub(2);
-        if (alive as u32).saturating_sub(2) < k {
+        if (known as u32).saturating_sub(2) < k {
             k = 0;
         }
         let Some(n) = self.nodes.get_mut(&s.node) else {
@@ -1878,6 +1883,50 @@ mod tests {
             }
         }
         assert_eq!(status(&a, "b"), Some(SerfStatus::Failed));
+    }
+
+    #[test]
+    fn a_member_that_joins_mid_round_takes_a_place_in_the_round_under_way() {
+        let alive = |a: &Node, name: &str, port: u16| Alive {
+            node: name.into(),
+            port,
+            incarnation: 1,
+            ..a.own_alive()
+        };
+        let mut in_this_round = 0;
+        for seed in 0..20u16 {
+            let mut a = node("a", 3000 + seed);
+            for i in 0..10 {
+                a.alive_node(Time::ZERO, alive(&a, &format!("m{i}"), 4000 + i));
+            }
+            a.reset_probe_order(Time::ZERO);
+            let mut probed = Vec::new();
+            for _ in 0..3 {
+                a.start_probe(Time::ZERO);
+                probed.push(a.probe.take().unwrap().target);
+            }
+            a.alive_node(Time::ZERO, alive(&a, "new", 5000));
+            while a.probe_index < a.probe_order.len() {
+                a.start_probe(Time::ZERO);
+                probed.push(a.probe.take().unwrap().target);
+            }
+            // Every old member is probed in the round; the newcomer is too, unless it took the
+            // place of one already probed, who then goes again at the end.
+            assert_eq!(probed.len(), 11, "seed {seed}: {probed:?}");
+            for i in 0..10 {
+                assert!(probed.contains(&format!("m{i}")), "seed {seed}: {probed:?}");
+            }
+            if probed.iter().any(|t| t == "new") {
+                in_this_round += 1;
+            } else {
+                let mut sorted = probed.clone();
+                sorted.sort();
+                sorted.dedup();
+                assert_eq!(sorted.len(), 10, "seed {seed}: one member twice");
+            }
+        }
+        // 7 places of 10 are still ahead: about 14 of 20 rounds probe the newcomer.
+        assert!((8..20).contains(&in_this_round), "{in_this_round} of 20");
     }
 
     #[test]

@@ -73,8 +73,13 @@
 //! ```text
 //! cargo build --release -p gossiper-cli -p gossiper-agent
 //! sudo target/release/agent-bench --serf 10 --gossiper 10 [--events 6] [--kills 4] \
-//!     [--first-kill serf|gossiper] [--idle-secs 60] [--format table|json]
+//!     [--first-kill serf|gossiper] [--replace] [--idle-secs 60] [--format table|json]
 //! ```
+//!
+//! `--serf 0` or `--gossiper 0` runs a cluster of one kind only, the seed then `g0` or `s0`;
+//! `--replace` replaces each victim with a fresh agent of its kind once every agent lists it
+//! failed, so that many kills (`--kills 20`) all see a cluster of the same size, and the kill
+//! figures close with each kind's mean and the difference of the means with its 95 % interval.
 //!
 //! A summary table for all runs closes the output. The exit code is 0 when every figure could be
 //! measured, 1 otherwise (an agent that did not start, a cluster that did not settle, a PUT or a
@@ -136,6 +141,8 @@ struct Options {
     gossiper_bin: Option<std::path::PathBuf>,
     events: usize,
     gossiper_killed_first: bool,
+    /// `--replace`: each victim of the mixed benchmark is replaced by a fresh agent.
+    replace: bool,
     idle_set: bool,
     kills_set: bool,
     json: bool,
@@ -210,6 +217,7 @@ fn main() {
         gossiper_bin: None,
         events: 6,
         gossiper_killed_first: false,
+        replace: false,
         idle_set: false,
         kills_set: false,
         json: false,
@@ -222,10 +230,15 @@ fn main() {
                  [--fanout 3] [--puts 20] [--idle-secs 10] [--burst 100] [--kills 3] \
                  [--partition-secs 0] [--after-heal-secs 5] [--agent-cmd CMD] [--idle-connections 1000]\n\
                  agent-bench --serf 10 [--gossiper 10] [--gossiper-bin PATH] [--events 6] \
-                 [--kills 4] [--first-kill serf|gossiper] [--idle-secs 60] [--format table|json]\n\
+                 [--kills 4] [--first-kill serf|gossiper] [--replace] [--idle-secs 60] \
+                 [--format table|json]\n\
                  (see the doc comment of crates/gossiper-agent/src/bin/agent-bench/main.rs)"
             );
             return;
+        }
+        if flag == "--replace" {
+            o.replace = true;
+            continue;
         }
         let value = it
             .next()
@@ -279,7 +292,7 @@ fn main() {
             _ => fail(format!("unknown option {flag}")),
         }
     }
-    if o.serf > 0 {
+    if o.serf > 0 || o.gossiper.is_some() {
         return run_mixed(&o);
     }
     if o.nodes.iter().any(|&n| n < 3) {
@@ -311,6 +324,7 @@ fn run_mixed(o: &Options) {
         gossiper_bin: o.gossiper_bin.clone(),
         events: o.events,
         gossiper_killed_first: o.gossiper_killed_first,
+        replace: o.replace,
         kills: if o.kills_set { o.kills } else { 4 },
         idle_secs: if o.idle_set { o.idle_secs } else { 60 },
         json: o.json,

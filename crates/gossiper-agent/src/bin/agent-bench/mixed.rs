@@ -39,9 +39,9 @@ use gossiper_agent::client::request;
 
 /// What `--serf` runs.
 pub struct MixedOptions {
-    /// Serf agents (≥ 2: the seed and one more).
+    /// Serf agents (0 for a gossiper-only cluster).
     pub serf: usize,
-    /// gossiper agents (≥ 1).
+    /// gossiper agents (0 for a Serf-only cluster).
     pub gossiper: usize,
     /// The `gossiper` binary (default: beside this one).
     pub gossiper_bin: Option<PathBuf>,
@@ -51,6 +51,9 @@ pub struct MixedOptions {
     pub kills: usize,
     /// Whether the first kill is of a gossiper agent (else of a Serf agent).
     pub gossiper_killed_first: bool,
+    /// Whether each victim is replaced by a fresh agent of its kind once it is failed at all,
+    /// so every kill sees a cluster of the same size.
+    pub replace: bool,
     /// The idle window, in seconds.
     pub idle_secs: u64,
     /// JSON instead of a table.
@@ -70,6 +73,21 @@ impl Kind {
             Kind::Gossiper => "gossiper",
         }
     }
+
+    /// The first letter of its agents' names (`s3`, `g3`).
+    fn prefix(self) -> char {
+        match self {
+            Kind::Serf => 's',
+            Kind::Gossiper => 'g',
+        }
+    }
+
+    fn other(self) -> Kind {
+        match self {
+            Kind::Serf => Kind::Gossiper,
+            Kind::Gossiper => Kind::Serf,
+        }
+    }
 }
 
 /// One agent: the process (for Serf, `api` is its RPC address), its kind, when it started.
@@ -82,6 +100,44 @@ struct Agent {
 
 /// First uid the agents run as (one each) when the bench runs as root.
 const FIRST_UID: u32 = 61_000;
+
+/// The uids handed to agents, one each, when the bench runs as root.
+struct Uids {
+    next: u32,
+    root: bool,
+}
+
+impl Uids {
+    fn next(&mut self) -> Option<u32> {
+        self.next += 1;
+        self.root.then_some(self.next)
+    }
+}
+
+/// Agents started so far of each kind, which gives the next one its name.
+struct Counts {
+    serf: usize,
+    gossiper: usize,
+}
+
+impl Counts {
+    fn next_name(&mut self, kind: Kind) -> String {
+        let c = match kind {
+            Kind::Serf => &mut self.serf,
+            Kind::Gossiper => &mut self.gossiper,
+        };
+        *c += 1;
+        format!("{}{}", kind.prefix(), *c - 1)
+    }
+}
+
+/// What starting a replacement agent needs.
+struct Spawner {
+    bin: PathBuf,
+    seed: String,
+    uids: Uids,
+    counts: Counts,
+}
 
 /// A loopback port free for TCP and UDP.
 fn free_port() -> u16 {
@@ -254,8 +310,8 @@ impl Run {
 
 /// Runs the mixed benchmark; false if some figure could not be measured.
 pub fn run(o: &MixedOptions) -> Result<(), String> {
-    if o.serf < 2 || o.gossiper < 1 {
-        return Err("--serf needs at least 2 and --gossiper at least 1".into());
+    if o.serf + o.gossiper < 3 {
+        return Err("--serf and --gossiper need at least 3 agents together".into());
     }
     let bin = match &o.gossiper_bin {
         Some(b) => b.clone(),
@@ -295,50 +351,58 @@ pub fn run(o: &MixedOptions) -> Result<(), String> {
         load()
     );
 
-    // Start: the seed s0, then the others interleaved g0, s1, g1, ... all joining s0.
-    let mut uid = FIRST_UID;
-    let mut next_uid = || {
-        uid += 1;
-        root.then_some(uid)
+    // Start: the seed (s0, or g0 in a gossiper-only cluster), then the others interleaved
+    // g0, s1, g1, ... all joining the seed.
+    let mut uids = Uids {
+        next: FIRST_UID,
+        root,
     };
-    let mut agents = vec![spawn(Kind::Serf, "s0", &bin, None, next_uid())?];
+    let seed_kind = if o.serf > 0 {
+        Kind::Serf
+    } else {
+        Kind::Gossiper
+    };
+    let seed_name = format!("{}0", seed_kind.prefix());
+    let mut agents = vec![spawn(seed_kind, &seed_name, &bin, None, uids.next())?];
     let seed = agents[0].proc.gossip.to_string();
     let up = Instant::now();
-    while SerfRpc::connect(&agents[0].proc.api, Duration::from_secs(1)).is_err() {
+    let mut viewer = Viewer::new(&agents[0]);
+    while viewer.members().is_none() {
         if up.elapsed() > Duration::from_secs(10) {
-            return Err("the seed serf agent s0 did not answer RPC within 10 s".into());
+            return Err(format!(
+                "the seed agent {seed_name} did not answer within 10 s"
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (mut s, mut g) = (1, 0);
-    while s < o.serf || g < o.gossiper {
-        if g < o.gossiper {
-            agents.push(spawn(
-                Kind::Gossiper,
-                &format!("g{g}"),
-                &bin,
-                Some(&seed),
-                next_uid(),
-            )?);
-            g += 1;
-        }
-        if s < o.serf {
-            agents.push(spawn(
-                Kind::Serf,
-                &format!("s{s}"),
-                &bin,
-                Some(&seed),
-                next_uid(),
-            )?);
-            s += 1;
+    let mut counts = Counts {
+        serf: usize::from(seed_kind == Kind::Serf),
+        gossiper: usize::from(seed_kind == Kind::Gossiper),
+    };
+    while counts.serf < o.serf || counts.gossiper < o.gossiper {
+        for kind in [Kind::Gossiper, Kind::Serf] {
+            let (have, want) = match kind {
+                Kind::Serf => (counts.serf, o.serf),
+                Kind::Gossiper => (counts.gossiper, o.gossiper),
+            };
+            if have < want {
+                let name = counts.next_name(kind);
+                agents.push(spawn(kind, &name, &bin, Some(&seed), uids.next())?);
+            }
         }
     }
+    let spawner = Spawner {
+        bin,
+        seed,
+        uids,
+        counts,
+    };
     join_figures(&agents, &mut run)?;
     std::thread::sleep(Duration::from_secs(2));
     user_events(&agents, o, &mut run);
     idle_window(&agents, o, root, &mut run);
     rss(&agents, &mut run);
-    kills(&mut agents, o, &mut run);
+    kills(&mut agents, o, spawner, &mut run);
     run.put("load_at_end", load().into());
     drop(agents);
     if o.json {
@@ -375,7 +439,7 @@ fn join_figures(agents: &[Agent], run: &mut Run) -> Result<(), String> {
         .collect();
     let mut formed = first_start;
     let mut per_kind: HashMap<&str, Vec<f64>> = HashMap::new();
-    for a in agents {
+    for (ai, a) in agents.iter().enumerate() {
         let mut last = a.started;
         for (i, v) in views.iter().enumerate() {
             match v.get(&a.proc.name) {
@@ -389,7 +453,7 @@ fn join_figures(agents: &[Agent], run: &mut Run) -> Result<(), String> {
             }
         }
         formed = formed.max(last);
-        if a.proc.name != "s0" {
+        if ai != 0 {
             per_kind
                 .entry(a.kind.word())
                 .or_default()
@@ -410,7 +474,10 @@ fn join_figures(agents: &[Agent], run: &mut Run) -> Result<(), String> {
         );
     }
     let formed_ms = ms(formed - first_start);
-    eprintln!("all {n} list all {n} alive {formed_ms:.0} ms after s0 started");
+    eprintln!(
+        "all {n} list all {n} alive {formed_ms:.0} ms after {} started",
+        agents[0].proc.name
+    );
     j.insert("formed_ms".into(), formed_ms.into());
     run.put("join", Value::Object(j));
     Ok(())
@@ -506,15 +573,19 @@ fn user_events(agents: &[Agent], o: &MixedOptions, run: &mut Run) {
         .collect();
     let mut per_origin: HashMap<&str, Vec<Value>> = HashMap::new();
     let mut serf_rpc = None;
+    // Senders: every agent but the seed, alternately of each kind present.
+    let senders =
+        |k: Kind| -> Vec<usize> { (1..agents.len()).filter(|&i| agents[i].kind == k).collect() };
+    let (serf_senders, goss_senders) = (senders(Kind::Serf), senders(Kind::Gossiper));
+    let kinds: Vec<Kind> = [Kind::Serf, Kind::Gossiper]
+        .into_iter()
+        .filter(|&k| !senders(k).is_empty())
+        .collect();
     for e in 0..o.events {
-        let kind = if e % 2 == 0 {
-            Kind::Serf
-        } else {
-            Kind::Gossiper
-        };
+        let kind = kinds[e % kinds.len()];
         let from = match kind {
-            Kind::Serf => serfs[1 + (e / 2) % (serfs.len() - 1)],
-            Kind::Gossiper => goss[(e / 2) % goss.len()],
+            Kind::Serf => serf_senders[(e / kinds.len()) % serf_senders.len()],
+            Kind::Gossiper => goss_senders[(e / kinds.len()) % goss_senders.len()],
         };
         let name = format!("bench-{}-{e}", kind.word());
         let sender = &agents[from].proc;
@@ -680,25 +751,30 @@ fn rss(agents: &[Agent], run: &mut Run) {
     run.put("rss", Value::Object(r));
 }
 
-/// kill -9 one agent of each kind in turn; time until every live agent lists it failed.
-fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, run: &mut Run) {
+/// kill -9 agents of each kind in turn (A B B A A B B A ..., so that a drift over the series
+/// weighs on both kinds alike); time until every live agent lists the victim failed. With
+/// `--replace`, a fresh agent of the victim's kind then joins, so every kill sees the cluster
+/// at the same size.
+fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, mut spawner: Spawner, run: &mut Run) {
+    let first = if o.gossiper_killed_first {
+        Kind::Gossiper
+    } else {
+        Kind::Serf
+    };
     let mut list = Vec::new();
     for k in 0..o.kills {
-        let kind = if (k % 2 == 0) != o.gossiper_killed_first {
-            Kind::Serf
-        } else {
-            Kind::Gossiper
-        };
-        let left = agents.iter().filter(|a| a.kind == kind).count();
-        if left <= 2 {
-            missed(format!(
-                "kill #{}: no {} agent to spare",
-                k + 1,
-                kind.word()
-            ));
+        let mut kind = kill_kind(k, first);
+        // The seed is never killed; a kind with nobody else left gives its turn away.
+        let spare = |kind: Kind| agents[1..].iter().filter(|a| a.kind == kind).count();
+        let floor = if o.replace { 1 } else { 2 };
+        if spare(kind) < floor {
+            kind = kind.other();
+        }
+        if spare(kind) < floor {
+            missed(format!("kill #{}: no agent to spare", k + 1));
             continue;
         }
-        // The newest agent of that kind (never the seed).
+        // The newest agent of that kind.
         let Some(pos) = agents.iter().rposition(|a| a.kind == kind) else {
             continue;
         };
@@ -739,7 +815,7 @@ fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, run: &mut Run) {
         };
         let mut all: Vec<f64> = seen.iter().map(|s| s.1).collect();
         all.sort_by(f64::total_cmp);
-        let (first, median, last) = (
+        let (first_ms, median, last) = (
             percentile(&all, 0.0),
             percentile(&all, 0.5),
             percentile(&all, 1.0),
@@ -750,7 +826,7 @@ fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, run: &mut Run) {
             ));
         }
         eprintln!(
-            "kill -9 {name} ({}): failed at the first agent {first:.0} ms, median {median:.0} ms, \
+            "kill -9 {name} ({}): failed at the first agent {first_ms:.0} ms, median {median:.0} ms, \
              all {} live {last:.0} ms (last Serf {:.0} ms, last gossiper {:.0} ms)",
             kind.word(),
             agents.len(),
@@ -758,13 +834,189 @@ fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, run: &mut Run) {
             last_of(Kind::Gossiper)
         );
         list.push(json!({
-            "victim": name, "kind": kind.word(), "first_ms": first, "median_ms": median,
+            "victim": name, "kind": kind.word(), "first_ms": first_ms, "median_ms": median,
             "all_ms": last, "last_serf_ms": last_of(Kind::Serf),
-            "last_gossiper_ms": last_of(Kind::Gossiper),
+            "last_gossiper_ms": last_of(Kind::Gossiper), "live": agents.len(),
         }));
+        if o.replace
+            && let Err(e) = replace(agents, kind, &mut spawner)
+        {
+            missed(e);
+            break;
+        }
         std::thread::sleep(Duration::from_secs(2));
     }
+    let mut summary = serde_json::Map::new();
+    for kind in [Kind::Serf, Kind::Gossiper] {
+        let v: Vec<f64> = list
+            .iter()
+            .filter(|k| k["kind"] == kind.word())
+            .filter_map(|k| k["all_ms"].as_f64())
+            .filter(|x| x.is_finite())
+            .collect();
+        if let Some(st) = Stats::of(&v) {
+            eprintln!(
+                "kills of {} agents: {} , failed at all: mean {:.0} ms ± {:.0} (95 %), sd {:.0}, \
+                 median {:.0}, min {:.0}, max {:.0}",
+                kind.word(),
+                st.n,
+                st.mean,
+                st.half_width(),
+                st.sd,
+                st.median,
+                st.min,
+                st.max
+            );
+            summary.insert(kind.word().into(), st.json());
+        }
+    }
+    if let (Some(s), Some(g)) = (
+        Stats::of_json(summary.get("serf")),
+        Stats::of_json(summary.get("gossiper")),
+    ) {
+        let (d, h) = s.welch_diff(&g);
+        eprintln!(
+            "gossiper victims minus Serf victims: {d:+.0} ms, 95 % interval {:+.0} to {:+.0} ms",
+            d - h,
+            d + h
+        );
+        summary.insert(
+            "gossiper_minus_serf_ms".into(),
+            json!({ "mean": d, "low95": d - h, "high95": d + h }),
+        );
+    }
     run.put("kill", Value::Array(list));
+    run.put("kill_summary", Value::Object(summary));
+}
+
+/// The kind of the `k`-th victim: A B B A A B B A ..., A being `first`.
+fn kill_kind(k: usize, first: Kind) -> Kind {
+    if matches!(k % 4, 0 | 3) {
+        first
+    } else {
+        first.other()
+    }
+}
+
+/// Starts a fresh agent of `kind` and waits until every agent lists it alive.
+fn replace(agents: &mut Vec<Agent>, kind: Kind, sp: &mut Spawner) -> Result<(), String> {
+    let name = sp.counts.next_name(kind);
+    let fresh = spawn(kind, &name, &sp.bin, Some(&sp.seed), sp.uids.next())?;
+    agents.push(fresh);
+    let since = Instant::now();
+    let pollers: Vec<_> = agents
+        .iter()
+        .map(|a| {
+            let (viewer, name) = (Viewer::new(a), name.clone());
+            std::thread::spawn(move || {
+                watch(
+                    viewer,
+                    "alive",
+                    Duration::from_millis(25),
+                    since,
+                    Duration::from_secs(30),
+                    |s| s.contains_key(&name),
+                )
+                .contains_key(&name)
+            })
+        })
+        .collect();
+    let all = pollers.into_iter().all(|p| p.join().unwrap_or(false));
+    if !all {
+        return Err(format!(
+            "the replacement {name} was not listed alive by every agent within 30 s"
+        ));
+    }
+    eprintln!(
+        "{name} ({}) replaced the victim: alive at all {} in {:.0} ms",
+        kind.word(),
+        agents.len(),
+        ms(since.elapsed())
+    );
+    Ok(())
+}
+
+/// Mean, spread and extremes of one kind's kill times.
+struct Stats {
+    n: usize,
+    mean: f64,
+    sd: f64,
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn of(v: &[f64]) -> Option<Stats> {
+        if v.is_empty() {
+            return None;
+        }
+        let n = v.len();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = if n > 1 {
+            v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            f64::NAN
+        };
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        Some(Stats {
+            n,
+            mean,
+            sd: var.sqrt(),
+            median: percentile(&s, 0.5),
+            min: s[0],
+            max: s[n - 1],
+        })
+    }
+
+    fn json(&self) -> Value {
+        json!({ "n": self.n, "mean_ms": self.mean, "sd_ms": self.sd, "median_ms": self.median,
+                "min_ms": self.min, "max_ms": self.max, "half_width95_ms": self.half_width() })
+    }
+
+    fn of_json(v: Option<&Value>) -> Option<Stats> {
+        let v = v?;
+        let f = |k: &str| v[k].as_f64();
+        Some(Stats {
+            n: v["n"].as_u64()? as usize,
+            mean: f("mean_ms")?,
+            sd: f("sd_ms").unwrap_or(f64::NAN),
+            median: f("median_ms")?,
+            min: f("min_ms")?,
+            max: f("max_ms")?,
+        })
+    }
+
+    /// Half the width of the mean's 95 % interval (Student's t).
+    fn half_width(&self) -> f64 {
+        t975(self.n.saturating_sub(1) as f64) * self.sd / (self.n as f64).sqrt()
+    }
+
+    /// `other.mean - self.mean` and the half width of its 95 % interval (Welch).
+    fn welch_diff(&self, other: &Stats) -> (f64, f64) {
+        let (a, b) = (
+            self.sd.powi(2) / self.n as f64,
+            other.sd.powi(2) / other.n as f64,
+        );
+        let df = (a + b).powi(2)
+            / (a.powi(2) / (self.n as f64 - 1.0) + b.powi(2) / (other.n as f64 - 1.0));
+        (other.mean - self.mean, t975(df) * (a + b).sqrt())
+    }
+}
+
+/// The 97.5 % quantile of Student's t with `df` degrees of freedom (NaN below 1).
+fn t975(df: f64) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    if df.is_nan() || df < 1.0 {
+        return f64::NAN;
+    }
+    // Rounding down gives the wider interval.
+    T.get(df.floor() as usize - 1).copied().unwrap_or(1.96)
 }
 
 fn print_table(out: &serde_json::Map<String, Value>) {
@@ -823,6 +1075,36 @@ fn print_table(out: &serde_json::Map<String, Value>) {
             format!("{} ms", f(&k["last_gossiper_ms"]))
         );
     }
+    if let Some(sum) = out.get("kill_summary").and_then(Value::as_object) {
+        let cell = |k: &str| {
+            sum.get(k).map_or("-".to_owned(), |s| {
+                format!(
+                    "{} ± {} (n {})",
+                    f(&s["mean_ms"]),
+                    f(&s["half_width95_ms"]),
+                    s["n"]
+                )
+            })
+        };
+        println!(
+            "{:<58} {:>16} {:>16}",
+            "kill -9 of this kind -> failed at all, mean ± 95 % (ms)",
+            cell("serf"),
+            cell("gossiper")
+        );
+        if let Some(d) = sum.get("gossiper_minus_serf_ms") {
+            println!(
+                "{:<58} {:>33}",
+                "  gossiper victims minus Serf victims, 95 % interval (ms)",
+                format!(
+                    "{} [{}, {}]",
+                    f(&d["mean"]),
+                    f(&d["low95"]),
+                    f(&d["high95"])
+                )
+            );
+        }
+    }
     let r = &out["rss"];
     println!(
         "{:<58} {:>16} {:>16}",
@@ -872,4 +1154,32 @@ fn print_table(out: &serde_json::Map<String, Value>) {
                 .unwrap_or(f64::NAN)
         )
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_statistics_match_hand_computed_values() {
+        let s = Stats::of(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!((s.n, s.mean, s.sd, s.median), (3, 2.0, 1.0, 2.0));
+        // t(0.975, 2) = 4.303: 4.303 · 1 / √3.
+        assert!((s.half_width() - 2.4843).abs() < 1e-3, "{}", s.half_width());
+        // Equal spreads and sizes: Welch's df = 2(n − 1) = 4, t = 2.776, se = √(2/3).
+        let g = Stats::of(&[11.0, 12.0, 13.0]).unwrap();
+        let (d, h) = s.welch_diff(&g);
+        assert_eq!(d, 10.0);
+        assert!((h - 2.776 * (2.0f64 / 3.0).sqrt()).abs() < 1e-3, "{h}");
+        assert!(Stats::of(&[]).is_none());
+        assert!(Stats::of(&[5.0]).unwrap().half_width().is_nan());
+        assert_eq!(t975(1000.0), 1.96);
+    }
+
+    #[test]
+    fn kills_alternate_a_b_b_a() {
+        let order = |first| -> String { (0..8).map(|k| kill_kind(k, first).prefix()).collect() };
+        assert_eq!(order(Kind::Serf), "sggssggs");
+        assert_eq!(order(Kind::Gossiper), "gssggssg");
+    }
 }
