@@ -101,6 +101,15 @@ fn serf_queries_with_filters_and_relays_and_gossiper_queries_answered_by_serf() 
     assert_eq!(keys(&r["Responses"]), ["g1"], "{r}");
     let r = serf_query(&s1, &["-tag", "role=^web$", "uptime"]);
     assert_eq!(names(&r["Acks"]), ["s2"], "{r}");
+    // Go regexp Unicode classes: `\pL+` matches both "rust" and "web" (Serf's and ours agree),
+    // `\p{Greek}` neither; `(?i)` folds case.
+    let r = serf_query(&s1, &["-tag", r"role=^\pL+$", "uptime"]);
+    assert_eq!(names(&r["Acks"]), ["g1", "s2"], "{r}");
+    assert_eq!(r["Responses"]["g1"], "42 s", "{r}");
+    let r = serf_query(&s1, &["-tag", r"role=^\p{Greek}+$", "uptime"]);
+    assert!(names(&r["Acks"]).is_empty(), "{r}");
+    let r = serf_query(&s1, &["-tag", r"role=(?i)^RU\pL\w$", "uptime"]);
+    assert_eq!(names(&r["Acks"]), ["g1"], "{r}");
 
     // -relay-factor 2 with g1 alone answering: g1 relays its ack and answer through s1 and
     // s2, and s2 (which does not answer) passes them on to s1.
@@ -164,6 +173,8 @@ fn serf_queries_with_filters_and_relays_and_gossiper_queries_answered_by_serf() 
     let r = ask(&["--tag", "role=^(web|db)$", "greet"]);
     assert_eq!(names(&r["acks"]), ["s2"], "{r}");
     assert_eq!(keys(&r["responses"]), ["s2"], "{r}");
+    let r = ask(&["--tag", r"role=^\pL+$", "greet"]);
+    assert_eq!(names(&r["acks"]), ["g1", "s2"], "{r}");
     let r = ask(&["--tag", "role=nomatch", "uptime"]);
     assert!(names(&r["acks"]).is_empty(), "{r}");
     // A bad expression is refused before anything is sent.
