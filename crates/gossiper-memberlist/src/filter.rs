@@ -416,7 +416,10 @@ mod tests {
         assert_eq!(on("ÉCOLE", "(?i)^école$"), Ok(true), "Unicode case folding");
         assert_eq!(on("x", r"[[:alpha:]]"), Ok(true));
         assert_eq!(on("é", r"^[\pL\d]$"), Ok(true));
-        assert!(matches!(on("x", r"\p{NoSuchClass}"), Err(FilterError::BadRegex(_))));
+        assert!(matches!(
+            on("x", r"\p{NoSuchClass}"),
+            Err(FilterError::BadRegex(_))
+        ));
     }
 
     #[test]
@@ -435,17 +438,29 @@ mod tests {
         assert_eq!(on("١٢٣", r"^\D+$"), Ok(true));
         assert_eq!(on("é", r"\w"), Ok(false));
         assert_eq!(on("é", r"^\W$"), Ok(true));
-        assert_eq!(on("a\u{a0}b", r"\s"), Ok(false), "no-break space is not \\s to Go");
+        assert_eq!(
+            on("a\u{a0}b", r"\s"),
+            Ok(false),
+            "no-break space is not \\s to Go"
+        );
         assert_eq!(on("a b", r"a\sb"), Ok(true));
         assert_eq!(on("a1_", r"^[\w]+$"), Ok(true));
         assert_eq!(on("a-", r"^[^\d\s]+$"), Ok(true));
         assert_eq!(on("a1", r"^[\D]+$"), Ok(false));
-        assert_eq!(on("éa", r"\ba"), Ok(true), "é is not a word character to Go's \\b");
+        assert_eq!(
+            on("éa", r"\ba"),
+            Ok(true),
+            "é is not a word character to Go's \\b"
+        );
         assert_eq!(on("web", r"\Bb"), Ok(true));
         // \Q...\E: literal text; in classes, [ & ~ are characters.
         assert_eq!(on("a.b+", r"^\Qa.b+\E$"), Ok(true));
         assert_eq!(on("axb+", r"^\Qa.b+\E$"), Ok(false));
-        assert_eq!(on("a.b", r"^\Qa.b"), Ok(true), "unterminated \\Q runs to the end");
+        assert_eq!(
+            on("a.b", r"^\Qa.b"),
+            Ok(true),
+            "unterminated \\Q runs to the end"
+        );
         assert_eq!(on("[", r"^[[a]$"), Ok(true));
         assert_eq!(on("&", r"^[a&&b]$"), Ok(true));
         assert_eq!(on("~", r"^[~~]$"), Ok(true));
