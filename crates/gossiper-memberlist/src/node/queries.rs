@@ -104,7 +104,7 @@ impl Node {
             && ring.primary() == key.as_slice()
         {
             return Err(
-                "Removing the primary key is not allowed: make another key the primary first (use-key)"
+                "Removing the primary key is not allowed: make another key the primary first"
                     .into(),
             );
         }
