@@ -24,7 +24,7 @@ pub struct KeysArgs {
     /// List every member's keys, with how many members hold each (`serf keys -list`).
     #[arg(long)]
     pub list: bool,
-    /// Install KEY (base64, 16, 24 or 32 bytes, as `gossiper keygen` writes) on every member,
+    /// Install KEY (base64, 16, 24 or 32 bytes, as `serf keygen` writes) on every member,
     /// beside the keys they have (`serf keys -install`).
     #[arg(long, value_name = "KEY")]
     pub install: Option<String>,

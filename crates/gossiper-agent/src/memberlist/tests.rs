@@ -306,6 +306,11 @@ async fn the_api_rotates_every_members_keyring_ours_and_its_file_included() {
         status, 401,
         "the keys are secret: the token is needed to list them"
     );
+    let mut from_page = auth();
+    from_page.push(("Origin", "http://evil.example".to_owned()));
+    let path = "/v1/keys/install".to_owned();
+    let (status, _, _) = call(&api, "POST", path, from_page, b64(&k1).into_bytes()).await;
+    assert_eq!(status, 403, "a web page cannot post a key");
     // Both still talk on the new key alone.
     let mut p = QueryParams::new("ping", b"".to_vec());
     p.timeout = Some(Duration::from_millis(500));

@@ -15,7 +15,10 @@
 //! given, at most the API's longest wait). The reply comes as soon as every member asked has
 //! answered, at the timeout otherwise.
 //!
-//! Every route needs the API token when one is set (listing shows the keys). A key that is not
+//! Every route needs the API token when one is set (listing shows the keys), and refuses what
+//! a browser sends (a request with `Origin` or `Sec-Fetch-Site`, 403): without a token, a web
+//! page could otherwise post a key of its choosing to an agent on loopback (a `text/plain`
+//! form body can be made to read as a base64 key). A key that is not
 //! base64 or not 16, 24 or 32 bytes is refused (400), as is removing this agent's primary key
 //! (400: make another key primary first; every node refuses to drop its primary). The body is
 //! at most [`MAX_KEY_BODY`] bytes (413).
@@ -152,9 +155,21 @@ pub(super) async fn remove(
     key_query(api, Op::Remove, query, request).await
 }
 
+/// Whether a browser sent the request (it adds these to every cross-site request; the CLI and
+/// other programs do not).
+fn from_browser(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(axum::http::header::ORIGIN) || headers.contains_key("sec-fetch-site")
+}
+
 async fn key_query(api: Arc<Api>, op: Op, RawQuery(query): RawQuery, request: Request) -> Response {
     if let Err((status, message)) = check_token(request.headers(), &api.config) {
         return error(status, message);
+    }
+    if from_browser(request.headers()) {
+        return error(
+            403,
+            "the key routes are not for browsers: send the request without Origin",
+        );
     }
     let body = Limited::new(request.into_body(), MAX_KEY_BODY);
     let body = match tokio::time::timeout(api.config.body_timeout, body.collect()).await {
