@@ -476,4 +476,29 @@ mod tests {
         };
         assert!(!e.contains('\n'), "{e}");
     }
+
+    #[test]
+    fn any_expression_compiles_or_is_refused_never_panics() {
+        use rand::{RngExt, SeedableRng};
+        let alphabet: Vec<char> = r"\[]^-&~:(){}|*+?.$QEdDwWsSbBpPL{}aé日0123,"
+            .chars()
+            .collect();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        let t = tags(&[("role", "aé日 1-]")]);
+        for _ in 0..5_000 {
+            let len = rng.random_range(0..24);
+            let expr: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let f = Filter::Tag {
+                tag: "role".into(),
+                expr: expr.clone(),
+            }
+            .encode();
+            match selects(&[f], "g1", &t) {
+                Ok(_) | Err(FilterError::BadRegex(_)) => {}
+                Err(e) => panic!("{expr:?}: {e}"),
+            }
+        }
+    }
 }
