@@ -208,7 +208,7 @@ fn done_json(d: &QueryDone) -> Value {
 /// Where a streamed reply is.
 enum Step {
     /// The first line is to go.
-    Start(QueryStream),
+    Start(QueryStream, Value),
     /// Replies are coming.
     Replies(QueryStream),
     /// Nothing more to send.
@@ -228,44 +228,27 @@ fn ndjson(
         "type": "query", "name": name, "ltime": s.ltime, "id": s.id, "members": s.members,
     });
     let give_up = tokio::time::Instant::now() + max_wait + Duration::from_secs(5);
+    let late = || json!({ "type": "error", "error": "query did not end in time" });
     let body = futures_util::stream::unfold(
-        (Step::Start(s), Some(head), slot),
-        move |(step, head, slot)| async move {
-            match step {
-                Step::Start(s) => {
-                    let first = head.as_ref().map_or_else(Bytes::new, line);
-                    Some((
-                        Ok::<_, std::convert::Infallible>(first),
-                        (Step::Replies(s), None, slot),
-                    ))
-                }
-                Step::Replies(mut s) => {
-                    let next = tokio::time::timeout_at(give_up, s.next()).await;
-                    match next {
-                        Ok(Some(r)) => {
-                            Some((Ok(line(&reply_json(&r))), (Step::Replies(s), None, slot)))
-                        }
-                        Ok(None) => {
-                            let last = match tokio::time::timeout_at(give_up, s.finish()).await {
-                                Ok(Ok(d)) => done_json(&d),
-                                Ok(Err(_)) => {
-                                    json!({ "type": "error", "error": "agent is stopping" })
-                                }
-                                Err(_) => {
-                                    json!({ "type": "error", "error": "query did not end in time" })
-                                }
-                            };
-                            Some((Ok(line(&last)), (Step::End, None, slot)))
-                        }
-                        Err(_) => {
-                            let last =
-                                json!({ "type": "error", "error": "query did not end in time" });
-                            Some((Ok(line(&last)), (Step::End, None, slot)))
-                        }
+        (Step::Start(s, head), slot),
+        move |(step, slot)| async move {
+            let (out, next) = match step {
+                Step::Start(s, head) => (line(&head), Step::Replies(s)),
+                Step::Replies(mut s) => match tokio::time::timeout_at(give_up, s.next()).await {
+                    Ok(Some(r)) => (line(&reply_json(&r)), Step::Replies(s)),
+                    Ok(None) => {
+                        let last = match tokio::time::timeout_at(give_up, s.finish()).await {
+                            Ok(Ok(d)) => done_json(&d),
+                            Ok(Err(_)) => json!({ "type": "error", "error": "agent is stopping" }),
+                            Err(_) => late(),
+                        };
+                        (line(&last), Step::End)
                     }
-                }
-                Step::End => None,
-            }
+                    Err(_) => (line(&late()), Step::End),
+                },
+                Step::End => return None,
+            };
+            Some((Ok::<_, std::convert::Infallible>(out), (next, slot)))
         },
     );
     (
