@@ -104,7 +104,7 @@ pub fn run(args: &QueryArgs) -> Result<(), CliError> {
         .collect();
     let timeout = wait + Duration::from_secs(10);
     if args.format == Format::Text {
-        let mut printer = Printer::new(args);
+        let mut printer = Printer::new(args.no_ack, std::io::stdout());
         return stream(
             &args.api,
             &path(args, true)?,
@@ -133,26 +133,26 @@ pub fn run(args: &QueryArgs) -> Result<(), CliError> {
 }
 
 /// Prints the NDJSON lines of a streamed query as `serf query` prints its output.
-struct Printer {
+struct Printer<W: Write> {
     no_ack: bool,
-    out: std::io::Stdout,
+    out: W,
     /// Who was printed, to add from `done` what the agent left out of the stream.
     acks: Vec<String>,
     responses: Vec<String>,
 }
 
-impl Printer {
-    fn new(args: &QueryArgs) -> Printer {
+impl<W: Write> Printer<W> {
+    fn new(no_ack: bool, out: W) -> Printer<W> {
         Printer {
-            no_ack: args.no_ack,
-            out: std::io::stdout(),
+            no_ack,
+            out,
             acks: Vec::new(),
             responses: Vec::new(),
         }
     }
 
     fn print(&mut self, text: std::fmt::Arguments<'_>) -> Result<(), CliError> {
-        let mut out = self.out.lock();
+        let out = &mut self.out;
         out.write_fmt(text)
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush())
@@ -378,5 +378,79 @@ mod tests {
             ..args
         };
         assert!(path(&bad, false).is_err());
+    }
+
+    #[test]
+    fn streamed_lines_print_as_serf_query_prints_and_the_summary_fills_gaps() {
+        let mut p = Printer::new(false, Vec::new());
+        for l in [
+            r#"{"type":"query","name":"greet","ltime":3,"id":9,"members":3}"#,
+            r#"{"type":"ack","from":"g1"}"#,
+            r#"{"type":"response","from":"s2","payload":"hi","encoding":"utf-8"}"#,
+            r#"{"type":"something-new"}"#,
+            // s1's ack and g1's answer were left out of the stream: the summary has them.
+            r#"{"type":"done","acks":["g1","s1"],"responses":{"s2":{"payload":"hi","encoding":"utf-8"},"g1":{"payload":"AA==","encoding":"base64"}},"dropped":2}"#,
+        ] {
+            p.line(l.as_bytes()).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(p.out).unwrap(),
+            "Query 'greet' dispatched\nAck from 'g1'\nResponse from 's2': hi\nAck from 's1'\n\
+             Response from 'g1' (base64): AA==\nTotal Acks: 2\nTotal Responses: 2\n"
+        );
+        let mut p = Printer::new(true, Vec::new());
+        p.line(br#"{"type":"done","acks":[],"responses":{}}"#)
+            .unwrap();
+        assert_eq!(String::from_utf8(p.out).unwrap(), "Total Responses: 0\n");
+        let mut p = Printer::new(false, Vec::new());
+        let e = p
+            .line(br#"{"type":"error","error":"agent is stopping"}"#)
+            .unwrap_err();
+        assert_eq!(e.message, "agent is stopping");
+        assert!(p.line(b"not json").is_err());
+    }
+
+    /// Serves one connection on loopback with `reply` (written in `pieces`, a pause between).
+    fn serve_once(pieces: Vec<&'static str>) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0; 4096];
+            let _ = c.read(&mut buf);
+            for p in pieces {
+                c.write_all(p.as_bytes()).unwrap();
+                c.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn the_stream_reader_dechunks_lines_as_they_come_and_says_api_errors() {
+        let api = serve_once(vec![
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n",
+            "b\r\n{\"a\":1}\n{\"b\r\n",
+            // A line split over chunks, and two in one.
+            "d\r\n\":2}\n{\"c\":3}\n\r\n",
+            "0\r\n\r\n",
+        ]);
+        let mut got = Vec::new();
+        stream(&api, "/x", &[], b"", Duration::from_secs(5), |l| {
+            got.push(String::from_utf8(l.to_vec()).unwrap());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#]);
+        let api = serve_once(vec![
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 42\r\n\r\n{\"error\":\"too many blocking queries wait\"}",
+        ]);
+        let e = stream(&api, "/x", &[], b"", Duration::from_secs(5), |_| Ok(())).unwrap_err();
+        assert_eq!(e.message, "too many blocking queries wait (HTTP 429)");
+        let api = serve_once(vec![
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        ]);
+        assert!(stream(&api, "/x", &[], b"", Duration::from_secs(5), |_| Ok(())).is_err());
     }
 }
