@@ -17,6 +17,7 @@ pub mod demo;
 pub mod detector;
 mod exit;
 pub mod keygen;
+pub mod keys;
 pub mod logging;
 pub mod memberlist;
 pub mod query;
@@ -75,6 +76,9 @@ pub enum Command {
     Event(memberlist::EventArgs),
     /// Ask a Serf query through a `--protocol memberlist` agent, as `serf query` does.
     Query(query::QueryArgs),
+    /// Install, use, remove or list the cluster's encryption keys through a
+    /// `--protocol memberlist` agent, as `serf keys` does.
+    Keys(keys::KeysArgs),
     // Further subcommands are added here, one line each, with a module of their own.
 }
 
@@ -118,6 +122,7 @@ where
         Some(Command::Keygen(args)) => keygen::run(&args),
         Some(Command::Event(args)) => memberlist::event(&args),
         Some(Command::Query(args)) => query::run(&args),
+        Some(Command::Keys(args)) => keys::run(&args),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

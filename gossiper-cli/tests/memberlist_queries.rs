@@ -1,8 +1,10 @@
 //! Serf queries and key rotation between real Serf agents (Debian's `serf` 0.9.4) and
 //! `gossiper agent --protocol memberlist` on loopback: `serf query -node/-tag` answered by
-//! gossiper only when it matches, answers relayed both ways (`-relay-factor`), `gossiper query`
-//! answered by Serf's handlers, and `serf keys -install/-use/-remove` rotating gossiper's
-//! keyring (and its `--keyring-file`) in an encrypted cluster that stays joined.
+//! gossiper only when it matches (Go's Unicode classes included), answers relayed both ways
+//! (`-relay-factor`), `gossiper query` answered by Serf's handlers and printed as they arrive,
+//! `serf keys -install/-use/-remove` rotating gossiper's keyring (and its `--keyring-file`) in
+//! an encrypted cluster that stays joined, and `gossiper keys` rotating Serf's keyrings and
+//! its own, with `serf keys -list` agreeing.
 //!
 //! Every wait is bounded; every child is killed when its guard drops.
 
@@ -101,6 +103,15 @@ fn serf_queries_with_filters_and_relays_and_gossiper_queries_answered_by_serf() 
     assert_eq!(keys(&r["Responses"]), ["g1"], "{r}");
     let r = serf_query(&s1, &["-tag", "role=^web$", "uptime"]);
     assert_eq!(names(&r["Acks"]), ["s2"], "{r}");
+    // Go regexp Unicode classes: `\pL+` matches both "rust" and "web" (Serf's and ours agree),
+    // `\p{Greek}` neither; `(?i)` folds case.
+    let r = serf_query(&s1, &["-tag", r"role=^\pL+$", "uptime"]);
+    assert_eq!(names(&r["Acks"]), ["g1", "s2"], "{r}");
+    assert_eq!(r["Responses"]["g1"], "42 s", "{r}");
+    let r = serf_query(&s1, &["-tag", r"role=^\p{Greek}+$", "uptime"]);
+    assert!(names(&r["Acks"]).is_empty(), "{r}");
+    let r = serf_query(&s1, &["-tag", r"role=(?i)^RU\pL\w$", "uptime"]);
+    assert_eq!(names(&r["Acks"]), ["g1"], "{r}");
 
     // -relay-factor 2 with g1 alone answering: g1 relays its ack and answer through s1 and
     // s2, and s2 (which does not answer) passes them on to s1.
@@ -164,6 +175,8 @@ fn serf_queries_with_filters_and_relays_and_gossiper_queries_answered_by_serf() 
     let r = ask(&["--tag", "role=^(web|db)$", "greet"]);
     assert_eq!(names(&r["acks"]), ["s2"], "{r}");
     assert_eq!(keys(&r["responses"]), ["s2"], "{r}");
+    let r = ask(&["--tag", r"role=^\pL+$", "greet"]);
+    assert_eq!(names(&r["acks"]), ["g1", "s2"], "{r}");
     let r = ask(&["--tag", "role=nomatch", "uptime"]);
     assert!(names(&r["acks"]).is_empty(), "{r}");
     // A bad expression is refused before anything is sent.
@@ -190,6 +203,24 @@ fn serf_queries_with_filters_and_relays_and_gossiper_queries_answered_by_serf() 
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("Ack from 'g1'") && text.contains("Response from 'g1': 42 s"),
+        "{text}"
+    );
+    // Streamed: s2's handler answer is printed as it arrives, then the totals.
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["query", "--api", &g1.api, "--timeout", "2s", "greet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"Query 'greet' dispatched"), "{text}");
+    assert!(
+        lines.contains(&"Ack from 's2'") && lines.contains(&"Response from 's2': hi"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[lines.len() - 2..],
+        ["Total Acks: 3", "Total Responses: 1"],
         "{text}"
     );
 }
@@ -275,6 +306,145 @@ fn serf_keys_rotate_gossipers_keyring_and_file_and_the_cluster_stays_joined() {
         "serf receives gossiper's event",
         || s1.log().contains("Received event: user-event: rotated"),
     );
+    assert_eq!(
+        g1.metric("gossiper_memberlist_decrypt_failures_total"),
+        Some(0.0)
+    );
+}
+
+/// `gossiper keys` at `g` with `args`: (exit code, stdout, stderr).
+fn gossiper_keys(g: &Gossiper, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["keys", "--api", &g.api, "--timeout", "5s"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn gossiper_keys_rotate_a_mixed_cluster_and_serf_keys_agrees() {
+    let old = "RG4vQRk9Y/upOVhAXOPTDS4160CRN3vTBaB0JGtjSo8=";
+    let new = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let s1 = Serf::start("s1", None, &["-encrypt", old]);
+    let s2 = Serf::start("s2", Some(&s1), &["-encrypt", old]);
+    let dir = TempDir::new("gkeys");
+    let file = dir.0.join("keyring.json");
+    writeln!(std::fs::File::create(&file).unwrap(), "[\"{old}\"]").unwrap();
+    let ring = || -> Vec<String> {
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+    };
+    let g1 = Gossiper::start("g1", &s1, &["--keyring-file", file.to_str().unwrap()]);
+    wait_until(
+        Duration::from_secs(10),
+        "all three list all three alive",
+        || {
+            ["s1", "s2", "g1"].iter().all(|n| {
+                s1.status(n).as_deref() == Some("alive")
+                    && s2.status(n).as_deref() == Some("alive")
+                    && g1.status_of(n).as_deref() == Some("alive")
+            })
+        },
+    );
+
+    // Bad usage: exit 2, nothing sent.
+    let (code, _, err) = gossiper_keys(&g1, &["--install", "AAAA"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("3 bytes"), "{err}");
+    let (code, _, err) = gossiper_keys(&g1, &["--install", "not base64!"]);
+    assert_eq!(code, 2, "{err}");
+
+    let (code, out, err) = gossiper_keys(&g1, &["--install", new]);
+    assert_eq!(code, 0, "install: {out}{err}");
+    assert!(out.contains("Successfully installed key!"), "{out}");
+    assert_eq!(ring(), [old, new], "g1 installed it too, and saved it");
+    // A key nobody has cannot be made primary: every node fails, each named with its reason.
+    let (code, out, err) = gossiper_keys(&g1, &["--use", "AAAAAAAAAAAAAAAAAAAAAA=="]);
+    assert_eq!(code, 1, "{out}{err}");
+    for n in ["s1", "s2", "g1"] {
+        assert!(
+            err.lines().any(|l| l.starts_with("failed:")
+                && l.contains(n)
+                && l.contains("not in the keyring")),
+            "{n}: {err}"
+        );
+    }
+    assert!(err.contains("3/3 nodes reported failure"), "{err}");
+    let (code, out, err) = gossiper_keys(&g1, &["--use", new]);
+    assert_eq!(code, 0, "use: {out}{err}");
+    assert_eq!(ring(), [new, old]);
+    // The primary cannot be removed: refused with a clear message, as Serf refuses it.
+    let (code, out, err) = gossiper_keys(&g1, &["--remove", new]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("Removing the primary key is not allowed"),
+        "{err}"
+    );
+    let (code, out, err) = gossiper_keys(&g1, &["--remove", old]);
+    assert_eq!(code, 0, "remove: {out}{err}");
+    assert_eq!(ring(), [new]);
+
+    // One key left, on all three, as gossiper and Serf both list it.
+    let (code, out, err) = gossiper_keys(&g1, &["--list", "--format", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["keys"], serde_json::json!({ new: 3 }), "{v}");
+    assert_eq!(v["primary_keys"], serde_json::json!({ new: 3 }), "{v}");
+    assert_eq!(
+        (v["num_nodes"].clone(), v["num_resp"].clone()),
+        (3.into(), 3.into()),
+        "{v}"
+    );
+    let (code, out, _) = gossiper_keys(&g1, &["--list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(new) && l.contains("[3/3]")),
+        "{out}"
+    );
+    let (ok, out) = serf_keys(&s2, &["-list"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().any(|l| l.contains(new) && l.contains("[3/3]")),
+        "{out}"
+    );
+    assert!(!out.contains(old), "{out}");
+
+    // Events still flow both ways on the new key alone.
+    let o = Command::new("serf")
+        .args([
+            "event",
+            "-rpc-addr",
+            &s2.rpc,
+            "after-gossiper-rotation",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    wait_until(Duration::from_secs(10), "g1 receives s2's event", || {
+        g1.get("/v1/events?index=0")
+            .and_then(|e| e.as_array().cloned())
+            .is_some_and(|a| a.iter().any(|e| e["name"] == "after-gossiper-rotation"))
+    });
+    let o = Command::new(env!("CARGO_BIN_EXE_gossiper"))
+        .args(["event", "rotated-by-gossiper", "y", "--api", &g1.api])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_until(
+        Duration::from_secs(10),
+        "s2 receives gossiper's event",
+        || {
+            s2.log()
+                .contains("Received event: user-event: rotated-by-gossiper")
+        },
+    );
+    assert_eq!(s1.status("g1").as_deref(), Some("alive"));
     assert_eq!(
         g1.metric("gossiper_memberlist_decrypt_failures_total"),
         Some(0.0)

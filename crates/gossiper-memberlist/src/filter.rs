@@ -5,10 +5,16 @@
 //! passes every filter; a filter it cannot read or compile means "not for us".
 //!
 //! The expression comes off the wire, so it is bounded before it is compiled: at most
-//! [`MAX_EXPR_LEN`] bytes, a compiled size and nesting limit, and `regex-lite`'s matcher, whose
-//! time grows with expression × text, never exponentially. Go's RE2 syntax and `regex-lite`'s
-//! agree on the common part (classes, repetition, groups, `(?i)`, ASCII `\d \w \s`); Unicode
-//! classes (`\pL`) are refused here.
+//! [`MAX_EXPR_LEN`] bytes, a compiled size limit (NFA and lazy DFA) and a nesting limit, and
+//! the `regex` crate's matchers, whose time grows with expression × text, never
+//! exponentially.
+//!
+//! Go's RE2 syntax and `regex`'s agree on most of it (classes, repetition, groups, flags,
+//! Unicode classes `\pL`, `\p{Greek}`, `\PN`, `(?i)` with Unicode case folding); where they
+//! differ, the expression is rewritten to mean what Go means before it is compiled
+//! ([`go_to_rust`]): Go's Perl classes `\d \w \s` (and `\D \W \S`) and its word boundaries
+//! `\b \B` are ASCII, `\Q...\E` quotes literal text, and inside a class `[` `&` `~` are
+//! plain characters (for `regex` they start nested classes and set operations).
 
 use std::collections::BTreeMap;
 
@@ -22,7 +28,7 @@ pub const FILTER_NODES: u8 = 0;
 pub const FILTER_TAG: u8 = 1;
 /// Longest tag expression compiled, in bytes (a Serf query is at most 1,024 in all).
 pub const MAX_EXPR_LEN: usize = 256;
-/// Largest compiled expression `regex-lite` may build, in bytes.
+/// Largest compiled expression (and lazy DFA cache) `regex` may build, in bytes.
 const REGEX_SIZE_LIMIT: usize = 64 * 1024;
 /// Deepest nesting of groups and repetitions accepted.
 const REGEX_NEST_LIMIT: u32 = 32;
@@ -133,16 +139,121 @@ impl Filter {
     }
 }
 
-/// Compiles a tag expression within the limits.
-pub fn compile(expr: &str) -> Result<regex_lite::Regex, FilterError> {
+/// Compiles a tag expression, a Go regexp, within the limits.
+pub fn compile(expr: &str) -> Result<regex::Regex, FilterError> {
     if expr.len() > MAX_EXPR_LEN {
         return Err(FilterError::TooLong(expr.len()));
     }
-    regex_lite::RegexBuilder::new(expr)
+    regex::RegexBuilder::new(&go_to_rust(expr))
         .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
         .nest_limit(REGEX_NEST_LIMIT)
+        // Go's `\123`: an octal character code.
+        .octal(true)
         .build()
-        .map_err(|e| FilterError::BadRegex(e.to_string()))
+        .map_err(|e| FilterError::BadRegex(one_line(&e.to_string())))
+}
+
+/// `regex`'s errors draw the pattern over several lines; a filter error is one line.
+fn one_line(e: &str) -> String {
+    let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(e);
+    last.trim().trim_start_matches("error: ").to_owned()
+}
+
+/// Go's ASCII Perl classes, as the class items they stand for.
+fn perl_class(c: char) -> Option<(&'static str, bool)> {
+    match c {
+        'd' => Some(("0-9", false)),
+        'D' => Some(("0-9", true)),
+        'w' => Some(("0-9A-Za-z_", false)),
+        'W' => Some(("0-9A-Za-z_", true)),
+        's' => Some((r"\t\n\x0C\r ", false)),
+        'S' => Some((r"\t\n\x0C\r ", true)),
+        _ => None,
+    }
+}
+
+/// Rewrites Go regexp `expr` into `regex` syntax that matches the same: Go's `\d \w \s`
+/// and their negations become the ASCII classes Go means (`regex`'s are Unicode), `\b \B`
+/// ASCII word boundaries, `\Q...\E` escaped literal text; in a class, `[` (but `[:name:]`),
+/// `&`, `~` and a second `-` are escaped, being plain characters to Go. Anything else is
+/// passed on as it is, for `regex` to accept or refuse: an expression Go refuses is mostly
+/// refused here too.
+pub fn go_to_rust(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len() + 16);
+    let mut chars = expr.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    out.push('\\');
+                    break;
+                };
+                if let Some((items, negated)) = perl_class(e) {
+                    match (in_class, negated) {
+                        (false, false) => out.push_str(&format!("[{items}]")),
+                        (_, true) => out.push_str(&format!("[^{items}]")),
+                        (true, false) => out.push_str(items),
+                    }
+                } else if (e == 'b' || e == 'B') && !in_class {
+                    out.push_str(&format!("(?-u:\\{e})"));
+                } else if e == 'Q' && !in_class {
+                    let mut quoted = String::new();
+                    while let Some(q) = chars.next() {
+                        if q == '\\' && chars.peek() == Some(&'E') {
+                            chars.next();
+                            break;
+                        }
+                        quoted.push(q);
+                    }
+                    out.push_str(&regex::escape(&quoted));
+                } else {
+                    out.push('\\');
+                    out.push(e);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('^');
+                }
+                // A `]` first is a plain `]`, to Go as to `regex`.
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                    out.push_str(r"\]");
+                }
+            }
+            '[' if chars.peek() == Some(&':') => {
+                // `[:alpha:]`, copied up to its `:]`.
+                out.push('[');
+                while let Some(p) = chars.next() {
+                    out.push(p);
+                    if p == ':' && chars.peek() == Some(&']') {
+                        chars.next();
+                        out.push(']');
+                        break;
+                    }
+                }
+            }
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            '-' if in_class && chars.peek() == Some(&'-') => {
+                chars.next();
+                out.push_str(r"-\-");
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether node `name` with `tags` passes every filter, in order, as `shouldProcessQuery`
@@ -281,5 +392,113 @@ mod tests {
             selects(&[[1u8, 0xdb, 0xff]], "g1", &t),
             Err(FilterError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn unicode_classes_and_case_folding_work_as_in_go() {
+        let f = |expr: &str| {
+            Filter::Tag {
+                tag: "role".into(),
+                expr: expr.into(),
+            }
+            .encode()
+        };
+        let on = |value: &str, expr: &str| selects(&[f(expr)], "g1", &tags(&[("role", value)]));
+        assert_eq!(on("rust", r"\pL+"), Ok(true));
+        assert_eq!(on("rust", r"^\pL+$"), Ok(true));
+        assert_eq!(on("ρόλος", r"^\p{Greek}+$"), Ok(true));
+        assert_eq!(on("rust", r"^\p{Greek}+$"), Ok(false));
+        assert_eq!(on("web-1", r"^\pL+$"), Ok(false));
+        assert_eq!(on("web-1", r"^\pL+-\pN$"), Ok(true));
+        assert_eq!(on("1", r"^\PL$"), Ok(true));
+        assert_eq!(on("日本", r"^\p{Han}+$"), Ok(true));
+        assert_eq!(on("Ünïcode", r"^\p{Lu}\p{Ll}+$"), Ok(true));
+        assert_eq!(on("ÉCOLE", "(?i)^école$"), Ok(true), "Unicode case folding");
+        assert_eq!(on("x", r"[[:alpha:]]"), Ok(true));
+        assert_eq!(on("é", r"^[\pL\d]$"), Ok(true));
+        assert!(matches!(
+            on("x", r"\p{NoSuchClass}"),
+            Err(FilterError::BadRegex(_))
+        ));
+    }
+
+    #[test]
+    fn perl_classes_and_boundaries_are_ascii_as_in_go() {
+        let on = |value: &str, expr: &str| {
+            let f = Filter::Tag {
+                tag: "role".into(),
+                expr: expr.into(),
+            }
+            .encode();
+            selects(&[f], "g1", &tags(&[("role", value)]))
+        };
+        // Go's \d is [0-9]: Arabic-Indic digits are not digits to it.
+        assert_eq!(on("123", r"^\d+$"), Ok(true));
+        assert_eq!(on("١٢٣", r"^\d+$"), Ok(false));
+        assert_eq!(on("١٢٣", r"^\D+$"), Ok(true));
+        assert_eq!(on("é", r"\w"), Ok(false));
+        assert_eq!(on("é", r"^\W$"), Ok(true));
+        assert_eq!(
+            on("a\u{a0}b", r"\s"),
+            Ok(false),
+            "no-break space is not \\s to Go"
+        );
+        assert_eq!(on("a b", r"a\sb"), Ok(true));
+        assert_eq!(on("a1_", r"^[\w]+$"), Ok(true));
+        assert_eq!(on("a-", r"^[^\d\s]+$"), Ok(true));
+        assert_eq!(on("a1", r"^[\D]+$"), Ok(false));
+        assert_eq!(
+            on("éa", r"\ba"),
+            Ok(true),
+            "é is not a word character to Go's \\b"
+        );
+        assert_eq!(on("web", r"\Bb"), Ok(true));
+        // \Q...\E: literal text; in classes, [ & ~ are characters.
+        assert_eq!(on("a.b+", r"^\Qa.b+\E$"), Ok(true));
+        assert_eq!(on("axb+", r"^\Qa.b+\E$"), Ok(false));
+        assert_eq!(
+            on("a.b", r"^\Qa.b"),
+            Ok(true),
+            "unterminated \\Q runs to the end"
+        );
+        assert_eq!(on("[", r"^[[a]$"), Ok(true));
+        assert_eq!(on("&", r"^[a&&b]$"), Ok(true));
+        assert_eq!(on("~", r"^[~~]$"), Ok(true));
+        assert_eq!(on("]", r"^[]a]$"), Ok(true));
+        assert_eq!(on(",", r"^[+--]$"), Ok(true), "Go's range + to -");
+        assert_eq!(on("\u{53}", r"^\123$"), Ok(true), "octal");
+        assert_eq!(go_to_rust(r"\d[\w]\b"), r"[0-9][0-9A-Za-z_](?-u:\b)");
+        // A lone trailing backslash stays an error.
+        assert!(matches!(on("x", "x\\"), Err(FilterError::BadRegex(_))));
+        // Errors are one line.
+        let Err(FilterError::BadRegex(e)) = on("x", "(") else {
+            panic!("( compiles")
+        };
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn any_expression_compiles_or_is_refused_never_panics() {
+        use rand::{RngExt, SeedableRng};
+        let alphabet: Vec<char> = r"\[]^-&~:(){}|*+?.$QEdDwWsSbBpPL{}aé日0123,"
+            .chars()
+            .collect();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        let t = tags(&[("role", "aé日 1-]")]);
+        for _ in 0..5_000 {
+            let len = rng.random_range(0..24);
+            let expr: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let f = Filter::Tag {
+                tag: "role".into(),
+                expr: expr.clone(),
+            }
+            .encode();
+            match selects(&[f], "g1", &t) {
+                Ok(_) | Err(FilterError::BadRegex(_)) => {}
+                Err(e) => panic!("{expr:?}: {e}"),
+            }
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! * the state machine: [`Node`] (memberlist's SWIM rules, probes with Lifeguard's local
 //!   health ([`awareness`]), gossip, push-pull, with Serf's member statuses, intents, user
 //!   events, queries with their [`filter`]s and relays, and key rotation on top), configured by
-//!   [`Config`]; the queries it asks are in [`outgoing`].
+//!   [`Config`]; the queries it asks are in [`outgoing`], the key rotations it asks of the
+//!   cluster in [`key_query`].
 //!
 //! Like `gossiper-cluster`, nothing here reads a clock, opens a socket, spawns a thread or
 //! draws randomness from the OS (`clippy.toml` enforces it): the runtime hands in time,
@@ -19,6 +20,7 @@ pub mod awareness;
 pub mod config;
 pub mod crypto;
 pub mod filter;
+pub mod key_query;
 pub mod lzw;
 pub mod messages;
 pub mod msgpack;
@@ -32,6 +34,7 @@ pub mod serf_wire;
 
 pub use config::{Config, Timing};
 pub use crypto::Keyring;
+pub use key_query::{KeyCommand, KeyReport};
 pub use node::{Event, MAX_RELAY_FACTOR, Member, Node, Stats, StreamRequest, Transmit, VSN, ip_of};
-pub use outgoing::{QueryParams, QueryResult};
+pub use outgoing::{AskedQuery, QueryParams, QueryReply, QueryResult};
 pub use serf::{Clock, SerfStatus, UserEvent};

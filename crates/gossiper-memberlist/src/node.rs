@@ -88,8 +88,12 @@ pub enum Event {
         /// The error, if it failed.
         result: Result<(), String>,
     },
-    /// A query we asked ([`Node::query`]) is over: who acknowledged and answered.
+    /// A query we asked ([`Node::query`], [`Node::key_query`]) is over: who acknowledged and
+    /// answered.
     QueryFinished(crate::outgoing::QueryResult),
+    /// An ack or answer to a streamed query of ours ([`QueryParams::stream`](crate::QueryParams::stream),
+    /// every key query) arrived.
+    QueryReply(crate::outgoing::QueryReply),
     /// A key query changed the keyring to `keys` (primary first); with
     /// [`Config::persist_keyring`] the runtime saves them and reports back with
     /// [`Node::keyring_persisted`] and this `ticket`.

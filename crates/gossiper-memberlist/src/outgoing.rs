@@ -1,7 +1,9 @@
 //! The queries a node asks (Serf's `Query`, serf 0.9.4 `serf/serf.go` L506-576 and
 //! `serf/query.go`): what to ask and whom ([`QueryParams`]), and what came back by the
 //! deadline ([`QueryResult`]). [`Node::query`](crate::Node::query) sends one;
-//! [`Event::QueryFinished`](crate::Event::QueryFinished) hands back its result.
+//! [`Event::QueryFinished`](crate::Event::QueryFinished) hands back its result, and a
+//! streamed query ([`QueryParams::stream`]) hands back each ack and answer as it comes too
+//! ([`Event::QueryReply`](crate::Event::QueryReply)).
 
 use std::time::Duration;
 
@@ -35,6 +37,9 @@ pub struct QueryParams {
     /// How long to collect answers; `None`: Serf's default for the cluster's size. At most
     /// [`MAX_QUERY_TIMEOUT`].
     pub timeout: Option<Duration>,
+    /// Hand back each ack and answer as it arrives ([`Event::QueryReply`](crate::Event::QueryReply)),
+    /// besides the whole result at the end.
+    pub stream: bool,
 }
 
 impl QueryParams {
@@ -90,6 +95,32 @@ pub struct QueryResult {
     pub acks: Vec<String>,
     /// Who answered and with what, in arrival order, each once.
     pub responses: Vec<(String, Vec<u8>)>,
+}
+
+/// One ack or answer to a streamed query of ours, as it arrived (kept in the result too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryReply {
+    /// The query's query-clock time.
+    pub ltime: u64,
+    /// Its id.
+    pub id: u32,
+    /// Who sent it.
+    pub from: String,
+    /// The answer's payload; `None` for an ack.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A query asked with [`Node::key_query`](crate::Node::key_query): what names it, and how
+/// many members it was asked of (the answers a [`KeyReport`](crate::key_query::KeyReport)
+/// waits for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AskedQuery {
+    /// Its query-clock time.
+    pub ltime: u64,
+    /// Its id.
+    pub id: u32,
+    /// Members memberlist counted when it left (not dead or left, this node included).
+    pub members: usize,
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use gossiper_memberlist::{Event, Member, Node, QueryResult};
+use gossiper_memberlist::{Event, Member, Node, QueryReply, QueryResult};
 use gossiper_types::Time;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
@@ -35,6 +36,29 @@ pub(crate) struct Core {
     next_index: u64,
     /// Who waits for each of our open queries, by `(ltime, id)` (the node bounds how many).
     pub(crate) queries: BTreeMap<(u64, u32), oneshot::Sender<QueryResult>>,
+    /// Who reads each of our streamed queries (key queries among them), by `(ltime, id)`.
+    pub(crate) streams: BTreeMap<(u64, u32), StreamSink>,
+    /// Streamed replies dropped, ever, because their reader was behind.
+    pub(crate) stream_drops: Arc<AtomicU64>,
+}
+
+/// Where a streamed query's replies go: a bounded channel (a reader that falls behind loses
+/// replies, counted, rather than holding the loop), then its end.
+pub(crate) struct StreamSink {
+    pub(crate) replies: mpsc::Sender<QueryReply>,
+    pub(crate) done: oneshot::Sender<QueryDone>,
+    /// Replies this reader lost.
+    pub(crate) dropped: u64,
+}
+
+/// How a streamed query ended: everything it collected, and how many replies its reader lost
+/// on the way (they are in the result all the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryDone {
+    /// What came back by the deadline (or by the time the reader ended it).
+    pub result: QueryResult,
+    /// Replies dropped because the reader was behind.
+    pub dropped: u64,
 }
 
 impl Core {
@@ -54,6 +78,8 @@ pub(crate) struct Outputs {
     pub(crate) last_event: watch::Sender<u64>,
     pub(crate) stopped: watch::Sender<bool>,
     pub(crate) joins: watch::Sender<JoinState>,
+    /// Streamed replies dropped (shared with the handles).
+    pub(crate) stream_drops: Arc<AtomicU64>,
 }
 
 /// How the joins asked for at start went.
@@ -93,6 +119,8 @@ impl Engine {
                 log: VecDeque::new(),
                 next_index: 1,
                 queries: BTreeMap::new(),
+                streams: BTreeMap::new(),
+                stream_drops: out.stream_drops.clone(),
             },
             keyring_file,
             udp,
@@ -224,8 +252,30 @@ impl Engine {
                     });
                 }
                 Event::QueryFinished(r) => {
-                    if let Some(tx) = self.core.queries.remove(&(r.ltime, r.id)) {
+                    let key = (r.ltime, r.id);
+                    if let Some(sink) = self.core.streams.remove(&key) {
+                        let dropped = sink.dropped;
+                        let _ = sink.done.send(QueryDone { result: r, dropped });
+                    } else if let Some(tx) = self.core.queries.remove(&key) {
                         let _ = tx.send(r);
+                    }
+                }
+                Event::QueryReply(r) => {
+                    let key = (r.ltime, r.id);
+                    let Some(sink) = self.core.streams.get_mut(&key) else {
+                        continue;
+                    };
+                    match sink.replies.try_send(r) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            sink.dropped += 1;
+                            self.core.stream_drops.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // The reader went away: the query ends here.
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            self.core.streams.remove(&key);
+                            self.core.node.end_query(key.0, key.1);
+                        }
                     }
                 }
                 Event::KeyringChanged { ticket, keys } => {

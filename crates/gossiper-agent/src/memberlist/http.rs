@@ -8,13 +8,24 @@
 //! | `GET /v1/members` | Serf's members: `name`, `addr`, `status` (alive, leaving, left, failed), `tags`, `incarnation`, `protocol` |
 //! | `GET /v1/events` | received user events `[{index, name, payload, encoding, ltime, coalesce}]`; `?index=N&wait=5s` blocks until one past N arrives; `X-Gossiper-Index` is the newest index; with `Accept: text/event-stream`, Server-Sent Events (`sse`) |
 //! | `POST /v1/event/NAME` | sends a user event, the body its payload (`?coalesce=true` optional): `{name, ltime}` |
-//! | `POST /v1/query/NAME` | asks a Serf query (`serf query`), the body its payload, `?node=`, `?tag=KEY=REGEXP`, `?timeout=`, `?ack=false`, `?relay-factor=` (see `query`): after the timeout, `{name, ltime, id, acks, responses}` |
+//! | `POST /v1/query/NAME` | asks a Serf query (`serf query`), the body its payload, `?node=`, `?tag=KEY=REGEXP`, `?timeout=`, `?ack=false`, `?relay-factor=` (see `query`): after the timeout, `{name, ltime, id, acks, responses}`; with `?stream=true`, NDJSON lines as acks and answers arrive |
+//! | `GET /v1/keys` | every member's keys (`serf keys -list`, see `keys`): `{ok, num_nodes, num_resp, num_err, messages, keys: {KEY: nodes}, primary_keys}` |
+//! | `POST /v1/keys/install`, `/v1/keys/use`, `/v1/keys/remove` | the body a base64 key: installs it on, makes it the primary of, or removes it from every member (`serf keys -install/-use/-remove`): `{ok, num_nodes, num_resp, num_err, messages}` |
 //! | `GET /metrics` | Prometheus text: the node's counters, the health score, members by status |
 //! | `GET /ui/` | the gossiper agent's cluster view, which shows a memberlist agent's members and events |
+//!
+//! A reply the client does not read for `write_timeout` closes its connection (the gossiper
+//! agent's `WriteTimeout`), so a streamed query or event stream nobody reads frees its slots.
 
+mod keys;
 mod metrics;
 mod query;
 mod sse;
+// The gossiper agent's socket wrapper, compiled here too: its module is private to `http`,
+// which this agent's files do not touch.
+#[allow(clippy::duplicate_mod)]
+#[path = "../http/write_timeout.rs"]
+mod write_timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,6 +98,7 @@ pub async fn serve(
         .header_read_timeout(config.header_timeout)
         .max_header_size(config.max_header_bytes)
         .max_buf_size(16 * 1024);
+    let api_write_timeout = config.write_timeout;
     let api = Arc::new(Api {
         parked: Arc::new(Semaphore::new(config.max_parked)),
         handle: handle.clone(),
@@ -103,6 +115,7 @@ pub async fn serve(
                     continue;
                 };
                 let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
+                let stream = write_timeout::WriteTimeout::new(stream, api_write_timeout);
                 let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
                 let handle = handle.clone();
                 tokio::spawn(async move {
@@ -128,6 +141,10 @@ fn router(api: Arc<Api>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/event/{name}", post(send_event))
         .route("/v1/query/{name}", post(query::send_query))
+        .route("/v1/keys", get(keys::list))
+        .route("/v1/keys/install", post(keys::install))
+        .route("/v1/keys/use", post(keys::use_key))
+        .route("/v1/keys/remove", post(keys::remove))
         .route("/metrics", get(metrics::metrics))
         .route("/ui", get(ui::redirect))
         .route("/ui/", get(ui::index))

@@ -37,8 +37,8 @@ use gossiper_types::Time;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::AgentError;
-pub use engine::JoinState;
-pub use handle::{EventRecord, MemberlistHandle};
+pub use engine::{JoinState, QueryDone};
+pub use handle::{EventRecord, MemberlistHandle, QueryStream, STREAM_BUFFER};
 
 /// How to start a memberlist agent: its [`Config`], where to bind, whom to join.
 #[derive(Debug)]
@@ -126,6 +126,7 @@ impl MemberlistBuilder {
         let last_event = watch::channel(0u64);
         let stopped = watch::channel(false);
         let joins = watch::channel(JoinState::default());
+        let stream_drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let engine = engine::Engine::new(
             node,
             epoch,
@@ -138,6 +139,7 @@ impl MemberlistBuilder {
                 last_event: last_event.0,
                 stopped: stopped.0,
                 joins: joins.0,
+                stream_drops: stream_drops.clone(),
             },
             self.keyring_file,
         );
@@ -153,6 +155,7 @@ impl MemberlistBuilder {
                 last_event: last_event.1,
                 stopped: stopped.1,
                 joins: joins.1,
+                stream_drops,
             },
         ))
     }

@@ -14,10 +14,11 @@ use rand::seq::SliceRandom;
 
 use super::{Event, Node, ip_of};
 use crate::filter;
+use crate::key_query::{KeyCommand, check_key};
 use crate::messages::{MessageType, NodeState};
 use crate::outgoing::{
-    MAX_OPEN_QUERIES, MAX_QUERY_TIMEOUT, QUERY_SIZE_LIMIT, QUERY_TIMEOUT_MULT, QueryParams,
-    QueryResult,
+    AskedQuery, MAX_OPEN_QUERIES, MAX_QUERY_TIMEOUT, QUERY_SIZE_LIMIT, QUERY_TIMEOUT_MULT,
+    QueryParams, QueryReply, QueryResult,
 };
 use crate::serf::SerfStatus;
 use crate::serf_wire::{
@@ -67,13 +68,77 @@ pub(crate) struct Ask {
     pub(crate) deadline: Time,
     /// Acks and answers kept at most (the members when asked, as Serf's channel sizes).
     cap: usize,
+    /// Each ack and answer is handed back as it comes, too.
+    stream: bool,
 }
 
 impl Node {
     /// Asks a query of the cluster (Serf's `Query`): it is answered here too if we pass its
     /// filters, and gossiped; acks and answers are collected until its timeout, then handed
-    /// back as [`Event::QueryFinished`]. Returns its `(ltime, id)`.
+    /// back as [`Event::QueryFinished`] (and each as it comes as [`Event::QueryReply`] when
+    /// [`QueryParams::stream`] is set). Returns its `(ltime, id)`.
     pub fn query(&mut self, now: Time, params: &QueryParams) -> Result<(u64, u32), String> {
+        let filters = params.filters()?;
+        self.ask(now, params, filters).map(|a| (a.ltime, a.id))
+    }
+
+    /// Asks every member to change its keyring (or list it), as Serf's `KeyManager` does: one
+    /// of Serf's internal key queries, no acks, no filters, answered here too (so our keyring
+    /// changes with everyone's, and is saved as a key query from elsewhere would be). Every
+    /// answer comes as an [`Event::QueryReply`] for a
+    /// [`KeyReport`](crate::key_query::KeyReport); the query ends at `timeout` (Serf's
+    /// default when `None`), or earlier with [`end_query`](Self::end_query) once every member
+    /// asked has answered. Refused: a key that is not 16, 24 or 32 bytes, and removing our
+    /// own primary key (every node refuses to remove its primary; ask for none of it).
+    pub fn key_query(
+        &mut self,
+        now: Time,
+        command: &KeyCommand,
+        relay_factor: u8,
+        timeout: Option<Duration>,
+    ) -> Result<AskedQuery, String> {
+        if *command != KeyCommand::List {
+            check_key(command.key())?;
+        }
+        if let (KeyCommand::Remove(key), Some(ring)) = (command, &self.config.keyring)
+            && ring.primary() == key.as_slice()
+        {
+            return Err(
+                "Removing the primary key is not allowed: make another key the primary first"
+                    .into(),
+            );
+        }
+        let params = QueryParams {
+            name: command.query_name().into(),
+            payload: command.payload(),
+            ack: false,
+            relay_factor,
+            timeout,
+            stream: true,
+            ..QueryParams::default()
+        };
+        self.ask(now, &params, Vec::new())
+    }
+
+    /// Ends a query of ours before its timeout (its asker has what it needs, or went away):
+    /// what it collected, and no [`Event::QueryFinished`] for it; `None` if it is not open.
+    pub fn end_query(&mut self, ltime: u64, id: u32) -> Option<QueryResult> {
+        self.asks.remove(&(ltime, id)).map(|a| a.result)
+    }
+
+    /// Members memberlist counts (`NumMembers`: not dead or left), ourselves included: whom a
+    /// query is asked of.
+    pub fn num_members(&self) -> usize {
+        self.live_count()
+    }
+
+    /// Sends query `params` with wire `filters` (already checked).
+    fn ask(
+        &mut self,
+        now: Time,
+        params: &QueryParams,
+        filters: Vec<Vec<u8>>,
+    ) -> Result<AskedQuery, String> {
         if self.leave != super::Leave::No {
             return Err("leaving the cluster".into());
         }
@@ -82,7 +147,6 @@ impl Node {
                 "{MAX_OPEN_QUERIES} queries are open: wait for one to end"
             ));
         }
-        let filters = params.filters()?;
         let members = self.live_count();
         let timeout = params
             .timeout
@@ -122,6 +186,7 @@ impl Node {
                 },
                 deadline: now + timeout,
                 cap: members.min(self.config.max_nodes + 1),
+                stream: params.stream,
             },
         );
         log::info!(
@@ -132,7 +197,11 @@ impl Node {
         );
         // As Serf: handled here first (which witnesses the clock and queues the broadcast).
         self.on_query(now, &raw, q.clone());
-        Ok((q.ltime, q.id))
+        Ok(AskedQuery {
+            ltime: q.ltime,
+            id: q.id,
+            members,
+        })
     }
 
     /// Members memberlist counts (`NumMembers`: not dead or left), ourselves included.
@@ -302,17 +371,30 @@ impl Node {
             return;
         }
         let res = &mut ask.result;
-        if r.flags & QUERY_FLAG_ACK != 0 {
-            if res.ack_requested && !res.acks.contains(&r.from) && res.acks.len() < ask.cap {
-                res.acks.push(r.from);
-                self.stats.query_acks += 1;
+        let reply = if r.flags & QUERY_FLAG_ACK != 0 {
+            if !(res.ack_requested && !res.acks.contains(&r.from) && res.acks.len() < ask.cap) {
+                return;
             }
+            res.acks.push(r.from.clone());
+            self.stats.query_acks += 1;
+            None
         } else if r.payload.len() <= QUERY_RESPONSE_SIZE_LIMIT
             && !res.responses.iter().any(|(f, _)| *f == r.from)
             && res.responses.len() < ask.cap
         {
-            res.responses.push((r.from, r.payload));
+            res.responses.push((r.from.clone(), r.payload.clone()));
             self.stats.query_responses += 1;
+            Some(r.payload)
+        } else {
+            return;
+        };
+        if ask.stream {
+            self.events.push_back(Event::QueryReply(QueryReply {
+                ltime: r.ltime,
+                id: r.id,
+                from: r.from,
+                payload: reply,
+            }));
         }
     }
 

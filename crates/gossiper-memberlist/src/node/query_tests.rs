@@ -432,3 +432,149 @@ fn with_a_keyring_file_the_answer_waits_for_the_runtime_to_save_it() {
     g.keyring_persisted(Time::from_millis(2_100), ticket, Ok(()));
     assert!(key_answers(&mut g, &after).is_empty());
 }
+
+/// Runs a, b and c for up to 3 s; returns the replies b's streamed queries got, stopping
+/// once `enough` holds.
+fn replies_at_b(
+    nodes: &mut [&mut Node; 3],
+    now: &mut Time,
+    enough: impl Fn(&[crate::QueryReply]) -> bool,
+) -> Vec<crate::QueryReply> {
+    let mut got = Vec::new();
+    let start = *now;
+    while now.saturating_since(start) < Duration::from_secs(3) && !enough(&got) {
+        *now = *now + Duration::from_millis(50);
+        for n in nodes.iter_mut() {
+            n.handle_timeout(*now);
+        }
+        let [a, b, c] = nodes;
+        deliver(&mut [&mut **a, &mut **b, &mut **c], *now);
+        got.extend(
+            std::iter::from_fn(|| b.poll_event()).filter_map(|e| match e {
+                Event::QueryReply(r) => Some(r),
+                _ => None,
+            }),
+        );
+    }
+    got
+}
+
+#[test]
+fn streamed_queries_hand_back_each_ack_and_answer_as_it_comes() {
+    let (mut a, mut b, mut c, mut now) = three();
+    while b.poll_event().is_some() {}
+    let mut p = QueryParams::new("uptime", b"".to_vec());
+    p.stream = true;
+    p.timeout = Some(Duration::from_secs(2));
+    let (ltime, id) = b.query(now, &p).unwrap();
+    let got = replies_at_b(&mut [&mut a, &mut b, &mut c], &mut now, |r| r.len() >= 4);
+    assert!(got.iter().all(|r| (r.ltime, r.id) == (ltime, id)));
+    let mut acks: Vec<&str> = got
+        .iter()
+        .filter(|r| r.payload.is_none())
+        .map(|r| r.from.as_str())
+        .collect();
+    acks.sort();
+    assert_eq!(acks, ["a", "b", "c"]);
+    let answers: Vec<_> = got.iter().filter(|r| r.payload.is_some()).collect();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(
+        (answers[0].from.as_str(), answers[0].payload.as_deref()),
+        ("a", Some(&b"42 s"[..]))
+    );
+    // Ended early: what it had, and no QueryFinished later.
+    let r = b.end_query(ltime, id).unwrap();
+    assert_eq!(r.acks.len(), 3);
+    assert!(b.end_query(ltime, id).is_none());
+    let later = replies_at_b(&mut [&mut a, &mut b, &mut c], &mut now, |_| false);
+    assert!(later.is_empty());
+    assert!(finished(&mut b).is_empty());
+    // Not streamed: no replies, the result at the end only.
+    p.stream = false;
+    b.query(now, &p).unwrap();
+    assert!(replies_at_b(&mut [&mut a, &mut b, &mut c], &mut now, |_| false).is_empty());
+}
+
+#[test]
+fn key_queries_asked_here_rotate_every_keyring_ours_included() {
+    use crate::key_query::{KeyCommand, KeyReport};
+    let (k1, k2) = (vec![1u8; 32], vec![2u8; 16]);
+    let mk = |name: &str, port: u16| {
+        let mut c = Config::new(name, SocketAddr::from(([127, 0, 0, 1], port)));
+        c.keyring = Some(Keyring::new(std::slice::from_ref(&k1)).unwrap());
+        Node::new(c, Time::ZERO, u64::from(port), [port as u8; 32]).unwrap()
+    };
+    let (mut a, mut b, mut c) = (mk("a", 1001), mk("b", 1002), mk("c", 1003));
+    a.join(Time::ZERO, &[b.config.addr]);
+    assert!(run_stream(&mut a, &mut b, Time::ZERO));
+    c.join(Time::ZERO, &[b.config.addr]);
+    assert!(run_stream(&mut c, &mut b, Time::ZERO));
+    let mut now = Time::ZERO;
+    let _ = replies_at_b(&mut [&mut a, &mut b, &mut c], &mut now, |_| false);
+    assert!([&a, &b, &c].iter().all(|n| n.members().len() == 3));
+    let run = |cmd: KeyCommand, a: &mut Node, b: &mut Node, c: &mut Node, now: &mut Time| {
+        let asked = b.key_query(*now, &cmd, 0, None).unwrap();
+        assert_eq!(asked.members, 3);
+        let mut report = KeyReport::new(asked.members);
+        for r in replies_at_b(&mut [a, b, c], now, |r| r.len() >= 3) {
+            assert!((r.ltime, r.id) == (asked.ltime, asked.id));
+            report.add(&r.from, r.payload.as_deref().unwrap_or_default());
+        }
+        assert!(b.end_query(asked.ltime, asked.id).is_some());
+        report
+    };
+    let r = run(
+        KeyCommand::Install(k2.clone()),
+        &mut a,
+        &mut b,
+        &mut c,
+        &mut now,
+    );
+    assert_eq!(r.error(), None, "{r:?}");
+    let r = run(
+        KeyCommand::Use(k2.clone()),
+        &mut a,
+        &mut b,
+        &mut c,
+        &mut now,
+    );
+    assert_eq!(r.error(), None, "{r:?}");
+    // Our own primary is not removed: refused before anything is sent.
+    let e = b
+        .key_query(now, &KeyCommand::Remove(k2.clone()), 0, None)
+        .unwrap_err();
+    assert!(e.contains("primary"), "{e}");
+    assert!(
+        b.key_query(now, &KeyCommand::Install(vec![1; 7]), 0, None)
+            .unwrap_err()
+            .contains("7 bytes")
+    );
+    let r = run(
+        KeyCommand::Remove(k1.clone()),
+        &mut a,
+        &mut b,
+        &mut c,
+        &mut now,
+    );
+    assert_eq!(r.error(), None, "{r:?}");
+    for n in [&a, &b, &c] {
+        assert_eq!(
+            n.config.keyring.as_ref().unwrap().keys(),
+            std::slice::from_ref(&k2)
+        );
+    }
+    let r = run(KeyCommand::List, &mut a, &mut b, &mut c, &mut now);
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &k2);
+    assert_eq!(r.keys, std::collections::BTreeMap::from([(b64.clone(), 3)]));
+    assert_eq!(r.primary_keys[&b64], 3);
+    // Removing a key nobody holds is no failure (memberlist's `RemoveKey`).
+    let r = run(
+        KeyCommand::Remove(vec![9; 24]),
+        &mut a,
+        &mut b,
+        &mut c,
+        &mut now,
+    );
+    assert_eq!((r.num_resp, r.num_err), (3, 0), "{r:?}");
+    assert_eq!(b.stats().decrypt_failures, 0);
+}

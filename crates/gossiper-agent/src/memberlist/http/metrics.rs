@@ -110,6 +110,11 @@ pub(super) async fn metrics(State(api): State<Arc<Api>>) -> Response {
         "Key queries refused.",
         s.key_changes_refused,
     );
+    counter(
+        "query_stream_drops",
+        "Streamed query replies left out: their reader was behind.",
+        api.handle.stream_drops(),
+    );
     let _ = writeln!(
         out,
         "# HELP gossiper_memberlist_health_score Lifeguard's local health: 0 healthy, higher stretches probe timing (memberlist.health.score).\n\
