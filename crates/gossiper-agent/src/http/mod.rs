@@ -37,7 +37,7 @@ pub(crate) mod metrics;
 mod routes;
 pub(crate) mod ui;
 pub(crate) mod values;
-mod write_timeout;
+pub(crate) mod write_timeout;
 
 pub use values::{parse_duration, percent_decode};
 

@@ -21,11 +21,6 @@ mod keys;
 mod metrics;
 mod query;
 mod sse;
-// The gossiper agent's socket wrapper, compiled here too: its module is private to `http`,
-// which this agent's files do not touch.
-#[allow(clippy::duplicate_mod)]
-#[path = "../http/write_timeout.rs"]
-mod write_timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -115,7 +110,7 @@ pub async fn serve(
                     continue;
                 };
                 let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
-                let stream = write_timeout::WriteTimeout::new(stream, api_write_timeout);
+                let stream = crate::http::write_timeout::WriteTimeout::new(stream, api_write_timeout);
                 let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
                 let handle = handle.clone();
                 tokio::spawn(async move {
