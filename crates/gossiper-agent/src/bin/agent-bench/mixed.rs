@@ -10,9 +10,12 @@
 //!   gossiper agent (`POST /v1/event/NAME`), alternately, until all agents have it (Serf:
 //!   its RPC `stream` of user events, as `serf monitor` sees them; gossiper: blocking
 //!   `/v1/events`); the sender counts too (both log their own event at once).
-//! * **kill -9 → failed at all** — a Serf agent and a gossiper agent killed alternately, 2 s
-//!   apart (`--first-kill serf|gossiper` picks who goes first: later kills take longer), until
-//!   every live agent lists the victim `failed` (polled every 25 ms).
+//! * **kill -9 → failed at all** — agents of each kind killed in the order A B B A A B B A ...
+//!   (`--first-kill serf|gossiper` picks A), 2 s apart, each until every live agent lists the
+//!   victim `failed` (polled every 25 ms). With `--replace`, a fresh agent of the victim's kind
+//!   then joins and is waited for, so each kill sees a cluster of the same size and many kills
+//!   can be made; the figures close with each kind's mean, its 95 % interval and the
+//!   difference of the means (Welch).
 //! * **RSS** — VmRSS from `/proc/PID/status` of every agent after its API or RPC served all
 //!   of the above.
 //! * **idle bytes** — bytes sent per agent per second over the idle window, counted by the
