@@ -1751,6 +1751,8 @@ impl Node {
 }
 
 #[cfg(test)]
+mod detection_tests;
+#[cfg(test)]
 mod health_tests;
 #[cfg(test)]
 mod query_tests;
