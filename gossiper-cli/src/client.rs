@@ -53,6 +53,14 @@ pub(crate) fn auth_header(
     Ok(token.map(|t| format!("Bearer {t}")))
 }
 
+/// The request headers carrying `auth` (from [`auth_header`]), none without a token.
+pub(crate) fn with_auth(auth: &Option<String>) -> Vec<(&'static str, &str)> {
+    auth.as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect()
+}
+
 /// Options of `gossiper set`.
 #[derive(Debug, Clone, Args)]
 pub struct SetArgs {
@@ -105,11 +113,7 @@ fn send_request(
     timeout: Duration,
 ) -> Result<Reply, CliError> {
     let auth = auth_header(api.token_file.as_deref())?;
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| ("Authorization", a))
-        .into_iter()
-        .collect();
+    let headers = with_auth(&auth);
     let reply = send(&api.api, method, path, &headers, body, timeout)
         .map_err(|e| CliError::failure(e.to_string()))?;
     if reply.status >= 400 {

@@ -42,7 +42,7 @@ pub struct KeysArgs {
     pub relay_factor: u8,
     /// How long to wait for the members' answers (e.g. 5s); Serf's default for the cluster's
     /// size if not given. The command returns as soon as every member has answered.
-    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::sim_flags::parse_duration)]
     pub timeout: Option<Duration>,
     /// `text` (like `serf keys`) or `json` (the API's reply).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -54,11 +54,6 @@ pub struct KeysArgs {
     /// `GOSSIPER_API_TOKEN` is read when this is not given.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
-}
-
-/// `--timeout`: the command line's one duration grammar (`5s`, `500ms`).
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::sim_flags::parse_duration_us(s).map(Duration::from_micros)
 }
 
 /// What `gossiper keys` asks, with Serf's words for it.
@@ -150,11 +145,7 @@ impl Action {
 pub fn run(args: &KeysArgs) -> Result<(), CliError> {
     let action = Action::of(args)?;
     let auth = crate::client::auth_header(args.token_file.as_deref())?;
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| ("Authorization", a))
-        .into_iter()
-        .collect();
+    let headers = crate::client::with_auth(&auth);
     let text = args.format == Format::Text;
     let mut out = std::io::stdout();
     let print = |out: &mut std::io::Stdout, line: &str| {

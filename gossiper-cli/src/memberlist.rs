@@ -245,11 +245,7 @@ pub struct EventArgs {
 /// `gossiper event NAME PAYLOAD`: sends a Serf user event through a memberlist agent.
 pub fn event(args: &EventArgs) -> Result<(), CliError> {
     let auth = crate::client::auth_header(args.token_file.as_deref())?;
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| ("Authorization", a))
-        .into_iter()
-        .collect();
+    let headers = crate::client::with_auth(&auth);
     let mut path = format!(
         "/v1/event/{}",
         gossiper_agent::client::encode_segment(&args.name)

@@ -30,7 +30,7 @@ pub struct QueryArgs {
     pub tag: Vec<String>,
     /// How long to collect answers (e.g. 5s); Serf's default for the cluster's size if not
     /// given.
-    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::sim_flags::parse_duration)]
     pub timeout: Option<Duration>,
     /// Ask for no acks (`serf query -no-ack`).
     #[arg(long)]
@@ -48,11 +48,6 @@ pub struct QueryArgs {
     /// File holding the agent's API token, sent as `Authorization: Bearer TOKEN`.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
-}
-
-/// `--timeout`: the command line's one duration grammar (`5s`, `500ms`).
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::sim_flags::parse_duration_us(s).map(Duration::from_micros)
 }
 
 /// The request path for `args` (`stream`: the NDJSON reply).
@@ -97,11 +92,7 @@ pub fn run(args: &QueryArgs) -> Result<(), CliError> {
         None => Duration::from_secs(60),
     };
     let auth = crate::client::auth_header(args.token_file.as_deref())?;
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| ("Authorization", a))
-        .into_iter()
-        .collect();
+    let headers = crate::client::with_auth(&auth);
     let timeout = wait + Duration::from_secs(10);
     if args.format == Format::Text {
         let mut printer = Printer::new(args.no_ack, std::io::stdout());

@@ -14,6 +14,6 @@ mod runs;
 
 pub use faults::FaultArgs;
 pub use html::HtmlArgs;
-pub(crate) use parse::{parse_duration_us, parse_interval, parse_seconds};
+pub(crate) use parse::{parse_duration, parse_duration_us, parse_interval, parse_seconds};
 pub(crate) use report::{csv_num, csv_text, failure_with, json_head, push_stat_table, stat_json};
 pub use runs::{Format, RunArgs};

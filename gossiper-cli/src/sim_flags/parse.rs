@@ -34,6 +34,12 @@ pub(crate) fn parse_duration_us(s: &str) -> Result<u64, String> {
     Ok((v * scale).round() as u64)
 }
 
+/// A duration in the grammar of [`parse_duration_us`] (`5s`, `500ms`), as a [`Duration`]: what
+/// the client commands' `--timeout` takes.
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration_us(s).map(std::time::Duration::from_micros)
+}
+
 /// A duration in seconds: the grammar of [`parse_duration_us`], or a bare number of seconds
 /// (what the demo's `--max-duration` has always taken).
 pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
