@@ -1188,7 +1188,7 @@ impl<'c> World<'c> {
         SimError::Invariant(Violation {
             seed: self.seed,
             round: self.now as f64 / (self.cfg.interval_ms as f64 * 1e3),
-            node: self.ids[node],
+            node: name(node),
             what,
         })
     }

@@ -39,8 +39,8 @@ pub struct Violation {
     pub seed: u64,
     /// When (in rounds).
     pub round: f64,
-    /// Which node.
-    pub node: NodeId,
+    /// Which node, by the name the simulator gives it (`n{index}`).
+    pub node: String,
     /// What was wrong.
     pub what: String,
 }
@@ -703,7 +703,7 @@ impl<'c, S: Replica> World<'c, S> {
                     return Err(SimError::Invariant(Violation {
                         seed: self.seed,
                         round: self.rounds,
-                        node: NodeId(i as u64),
+                        node: format!("n{i}"),
                         what: format!("converged to {obs:?}, expected {expected:?}"),
                     }));
                 }

@@ -122,6 +122,16 @@ fn the_checker_reports_a_cluster_that_had_no_time_to_heal() {
         matches!(&e, SimError::Invariant(v) if v.seed == 4 && v.what.contains("disagree on the user view")),
         "{e}"
     );
+    // The node is named as the simulator names it (n0..n19), not by its hashed id.
+    let SimError::Invariant(v) = &e else {
+        unreachable!()
+    };
+    let index: usize = v
+        .node
+        .strip_prefix('n')
+        .and_then(|i| i.parse().ok())
+        .unwrap();
+    assert!(index < 20, "{}", v.node);
     assert_eq!(e.seed(), Some(4));
 }
 

@@ -105,7 +105,7 @@ fn check_change(ctx: &Ctx<'_>, i: usize, before: &Observed, after: &Observed) ->
     Some(Violation {
         seed: ctx.seed,
         round: ctx.round,
-        node: NodeId(i as u64),
+        node: format!("n{i}"),
         what,
     })
 }
