@@ -318,3 +318,21 @@ fn the_html_report_is_one_page_with_the_heat_map_and_the_same_measures() {
     assert_usage_error(&["--html", "report.svg"], "must end in .html");
     assert_usage_error(&["--html", "-", "--plot", "-"], "both write to stdout");
 }
+
+#[test]
+fn a_run_that_crashes_every_node_is_not_reported_as_converged() {
+    let base = ["--nodes", "20", "--crash", "25:0-19", "--duration", "4s"];
+    let o = simulate_cluster(&base);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("membership converged at the end: 0/1 runs")
+            && text.contains("no node was live at the end of 1 run(s)"),
+        "{text}"
+    );
+    let o = simulate_cluster(&[&base[..], &["--format", "json"]].concat());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["members_converged_runs"], 0);
+    assert_eq!(v["runs_without_live_nodes"], 1);
+    assert_eq!(v["detect_ms"]["mean"], serde_json::Value::Null);
+}

@@ -331,8 +331,11 @@ pub struct ClusterReport {
     pub idle_bytes_per_node_s: Option<f64>,
     /// Datagrams the network lost or a partition blocked.
     pub dropped: u64,
-    /// Whether, at the end, every live node lists every live node as alive.
+    /// Whether, at the end, every live node lists every live node as alive (false when no
+    /// node is live).
     pub members_converged: bool,
+    /// Nodes live at the end.
+    pub live_at_end: usize,
     /// The time series, one step every [`ClusterSimConfig::series_ms`] from then to the end;
     /// empty when that is 0.
     pub series: Vec<ClusterStep>,
@@ -1133,10 +1136,12 @@ impl<'c> World<'c> {
 
     /// Whether every live node marks every down node of crash `k` dead (or has forgotten it).
     fn detected(&self, k: usize) -> bool {
-        self.cfg.faults.crashes[k].nodes.iter().all(|i| {
-            let i = i as usize;
-            self.live(i) || self.watch(i).is_some_and(Watch::all_dead_or_unknown)
-        })
+        // With no live node left there is nobody to have noticed.
+        self.live_count > 0
+            && self.cfg.faults.crashes[k].nodes.iter().all(|i| {
+                let i = i as usize;
+                self.live(i) || self.watch(i).is_some_and(Watch::all_dead_or_unknown)
+            })
     }
 
     /// Whether every live node knows each restarted node of crash `k` as alive in its current
@@ -1283,9 +1288,11 @@ impl<'c> World<'c> {
         let down: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.started[i] && !self.live(i))
             .collect();
-        let members_converged = self
-            .observers()
-            .all(|(o, n)| self.lists_live_alive(o, n, &down));
+        // A cluster with no live node has no membership to agree on.
+        let members_converged = self.live_count > 0
+            && self
+                .observers()
+                .all(|(o, n)| self.lists_live_alive(o, n, &down));
         let seconds = self.cfg.duration_ms as f64 / 1e3;
         let per = |x: u64| x as f64 / self.cfg.nodes as f64 / seconds;
         let slowest = |f: fn(&CrashTrack) -> Option<f64>, want: fn(&crate::Crash) -> bool| {
@@ -1318,6 +1325,7 @@ impl<'c> World<'c> {
             idle_bytes_per_node_s: self.idle.map(|i| i.1),
             dropped: self.dropped,
             members_converged,
+            live_at_end: self.live_count,
             series: self.series,
             views: self.view_steps,
         })

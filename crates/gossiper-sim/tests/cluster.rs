@@ -374,3 +374,16 @@ impl ClusterReportWithoutViews {
         ClusterReportWithoutViews(r)
     }
 }
+
+#[test]
+fn a_cluster_whose_every_node_crashed_has_not_converged_or_detected_anything() {
+    // Every node, the late joiner included, is down from round 25 (2.5 s) to the end.
+    let mut c = config(20, 4_000);
+    c.faults.crashes.push(crash(25, None, 0, 19));
+    let r = run_cluster(&c, 1).unwrap();
+    assert_eq!(r.live_at_end, 0);
+    assert!(!r.members_converged, "{r:?}");
+    assert_eq!(r.detect_ms, None, "nobody was left to notice");
+    // The write (at 2 s) reached everyone before the crash: that figure stands.
+    assert!(r.write_ms.is_some());
+}

@@ -41,7 +41,7 @@ pub use config::{rerun_command, to_config};
 pub use progress::peak_rss_bytes;
 
 use progress::RunWatch;
-use report::{json_report, text_report};
+use report::{Converged, json_report, text_report};
 
 /// What the process measured of itself (not of the simulated cluster): these vary from one
 /// invocation to the next, every other figure is fixed by the seed.
@@ -84,7 +84,7 @@ pub fn run(args: &SimulateClusterArgs) -> Result<(), CliError> {
         peak_rss_bytes: peak_rss_bytes(),
     };
     let summary = ClusterSummary::of(&reports);
-    let converged = reports.iter().filter(|r| r.members_converged).count();
+    let converged = Converged::of(&reports);
     let mut text = match args.run.format {
         Format::Text => text_report(args, &summary, converged, &cost),
         Format::Json => json_report(args, &summary, converged, &cost),

@@ -23,17 +23,42 @@ pub(super) fn describe(args: &SimulateClusterArgs) -> String {
     )
 }
 
+/// How many runs ended with the membership agreed, and how many with no node live at all.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Converged {
+    pub members: usize,
+    pub empty: usize,
+}
+
+impl Converged {
+    pub(super) fn of(reports: &[gossiper_sim::cluster::ClusterReport]) -> Converged {
+        Converged {
+            members: reports.iter().filter(|r| r.members_converged).count(),
+            empty: reports.iter().filter(|r| r.live_at_end == 0).count(),
+        }
+    }
+}
+
 pub(super) fn text_report(
     args: &SimulateClusterArgs,
     s: &ClusterSummary,
-    converged: usize,
+    converged: Converged,
     cost: &Cost,
 ) -> String {
     let mut out = format!("gossiper simulate-cluster: {}\n", describe(args));
-    out.push_str(&format!(
-        "membership converged at the end: {converged}/{} runs; user state converged: all runs\n\n",
-        s.runs
-    ));
+    let Converged { members, empty } = converged;
+    if empty == 0 {
+        out.push_str(&format!(
+            "membership converged at the end: {members}/{} runs; user state converged: all runs\n\n",
+            s.runs
+        ));
+    } else {
+        out.push_str(&format!(
+            "membership converged at the end: {members}/{} runs; no node was live at the end of \
+             {empty} run(s), so nothing there converged; user state converged in the others\n\n",
+            s.runs
+        ));
+    }
     push_stat_table(
         &mut out,
         s.measures
@@ -59,12 +84,13 @@ pub(super) fn text_report(
 pub(super) fn json_report(
     args: &SimulateClusterArgs,
     s: &ClusterSummary,
-    converged: usize,
+    converged: Converged,
     cost: &Cost,
 ) -> String {
     let mut obj = json_head(args, &args.run);
     obj.insert("detector".into(), json!(args.detector.detector().name()));
-    obj.insert("members_converged_runs".into(), json!(converged));
+    obj.insert("members_converged_runs".into(), json!(converged.members));
+    obj.insert("runs_without_live_nodes".into(), json!(converged.empty));
     for (name, st) in &s.measures {
         obj.insert((*name).into(), stat_json(*st));
     }
