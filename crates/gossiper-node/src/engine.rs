@@ -721,6 +721,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
 
     /// Closes the datagram opened at `start`; `carries_delta` says whether its delta is
     /// non-empty (see [`Datagram::carries_delta`](crate::Datagram::carries_delta)).
+    #[inline]
     fn sent(
         &mut self,
         to: NodeId,

@@ -347,6 +347,7 @@ impl<'c, S: Replica> World<'c, S> {
             target: self.target,
             written: &self.written,
             live: &self.live,
+            partitioned: false,
             blocked: &never,
         };
         let mut tally = Tally::default();
@@ -530,7 +531,7 @@ impl<'c, S: Replica> World<'c, S> {
                 let inboxes = &routing.inboxes;
                 self.phase(&mut lanes, &|ctx, shard| {
                     let inbox = &inboxes[shard.index()];
-                    shard.deliver(ctx, &inbox.bytes, &inbox.items, now);
+                    shard.deliver(ctx, &inbox.bytes, inbox.items(), now);
                 });
                 self.route(&lanes, &mut routing);
             }
@@ -560,6 +561,7 @@ impl<'c, S: Replica> World<'c, S> {
             target: self.target,
             written: &self.written,
             live: &self.live,
+            partitioned: !active.is_empty(),
             blocked: &blocked,
         };
         lanes.run(&mut self.nodes, &mut self.learned, &|shard| f(&ctx, shard));
