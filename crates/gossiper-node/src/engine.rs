@@ -65,7 +65,7 @@ impl std::error::Error for DropReason {}
 /// ([`Peers::Complete`]), the event queue is allocated only once an event is emitted, and the
 /// per-round scratch (the peers picked) lives in the caller's [`Outbox`], and engines built
 /// from one [`SharedConfig`] share their configuration. With a `Register<u64>` state and the
-/// built-in strategies a node is 264 bytes with its [`Stats`], 160 with
+/// built-in strategies a node is 272 bytes with its [`Stats`], 160 with
 /// [`NoStats`](crate::NoStats) (the counters are the type parameter `C`: a runtime that counts
 /// traffic itself, like the simulator, drops them).
 pub struct Node<S: State, Sel, Int, C = Stats> {
