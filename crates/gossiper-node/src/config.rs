@@ -1,6 +1,8 @@
 //! Engine configuration: which anti-entropy mode, how many peers, how big a datagram.
 
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::{LossOfInterest, Protocol};
 
@@ -103,6 +105,47 @@ impl NodeConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl NodeConfig {
+    /// This configuration with out-of-range values clamped, as every engine holds it.
+    pub(crate) fn clamped(mut self) -> NodeConfig {
+        self.fanout = self.fanout.max(1);
+        self.max_message_bytes = self.max_message_bytes.clamp(64, 65_507);
+        if let Protocol::Rumor(r) = &mut self.protocol {
+            r.loss = match r.loss {
+                LossOfInterest::Counter(k) => LossOfInterest::Counter(k.max(1)),
+                LossOfInterest::Coin(k) => LossOfInterest::Coin(k.max(1)),
+            };
+        }
+        self
+    }
+}
+
+/// A [`NodeConfig`], clamped as [`Node::new`](crate::Node::new) clamps it, that any number of
+/// engines share: each holds a pointer (8 bytes) where a configuration of its own takes 28, and
+/// a million simulated engines read one copy of it. Cloning shares it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedConfig(Arc<NodeConfig>);
+
+impl SharedConfig {
+    /// Shares `config`, out-of-range values clamped.
+    pub fn new(config: NodeConfig) -> SharedConfig {
+        SharedConfig(Arc::new(config.clamped()))
+    }
+}
+
+impl Deref for SharedConfig {
+    type Target = NodeConfig;
+    fn deref(&self) -> &NodeConfig {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SharedConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
     }
 }
 

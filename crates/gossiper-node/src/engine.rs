@@ -11,7 +11,7 @@ use rand_pcg::Pcg64Mcg;
 use crate::rumor::RumorState;
 use crate::{
     Count, Counters, Event, Feedback, Mode, NodeConfig, Outbox, Protocol, RumorConfig,
-    RumorDirection, Stats,
+    RumorDirection, SharedConfig, Stats,
 };
 
 /// Who a node may contact.
@@ -63,13 +63,14 @@ impl std::error::Error for DropReason {}
 ///
 /// Kept lean for the simulator's million engines: the complete graph is implicit
 /// ([`Peers::Complete`]), the event queue is allocated only once an event is emitted, and the
-/// per-round scratch (the peers picked) lives in the caller's [`Outbox`]. With a
-/// `Register<u64>` state and the built-in strategies a node is 296 bytes with its [`Stats`],
-/// 192 with [`NoStats`](crate::NoStats) (the counters are the type parameter `C`: a runtime
-/// that counts traffic itself, like the simulator, drops them).
+/// per-round scratch (the peers picked) lives in the caller's [`Outbox`], and engines built
+/// from one [`SharedConfig`] share their configuration. With a `Register<u64>` state and the
+/// built-in strategies a node is 272 bytes with its [`Stats`], 160 with
+/// [`NoStats`](crate::NoStats) (the counters are the type parameter `C`: a runtime that counts
+/// traffic itself, like the simulator, drops them).
 pub struct Node<S: State, Sel, Int, C = Stats> {
     id: NodeId,
-    config: NodeConfig,
+    config: SharedConfig,
     state: S,
     selector: Sel,
     interval: Int,
@@ -79,30 +80,37 @@ pub struct Node<S: State, Sel, Int, C = Stats> {
     /// Rounds started (the rumor's anti-entropy backing runs on every n-th).
     rounds: u64,
     stats: C,
-    /// Allocated on the first event, so nodes that never emit one pay a pointer (8 bytes, where
-    /// an empty `VecDeque` costs 32 in each of a million nodes).
-    #[allow(clippy::box_collection)]
-    events: Option<Box<VecDeque<Event>>>,
     /// Reused to decode a peer's digest: no allocation per message once warmed up.
     peer_digest: S::Digest,
     /// Whether `peer_digest` came with the last message handled (see [`Node::peer_digest`]).
     peer_digest_fresh: bool,
     /// Reused to encode our own digest.
     own_digest: S::Digest,
-    /// Rumor-mongering bookkeeping, allocated with the first news under rumor mongering: a
-    /// node that never has any (every node under anti-entropy) pays a pointer, not 32 bytes.
-    rumor: Option<Box<RumorState<S::Digest>>>,
+    /// The event queue and the rumor bookkeeping, allocated with the first of either: a node
+    /// that emits no event and never has news under rumor mongering (every simulated node
+    /// under anti-entropy) pays a pointer, where they take 32 and 32 bytes.
+    extra: Option<Box<Extra<S::Digest>>>,
     /// While a message is handled through
     /// [`handle_message_limited`](Node::handle_message_limited): the most bytes each reply
-    /// may take (0: no limit beyond `max_message_bytes`).
-    reply_limit: u32,
+    /// may take (0: no limit beyond `max_message_bytes`). Kept within `u16`: a datagram holds
+    /// at most 65,507 bytes, so a larger limit limits nothing.
+    reply_limit: u16,
+}
+
+/// What few engines need, allocated with the first of it.
+#[derive(Default)]
+struct Extra<D> {
+    /// Events not yet polled (only with [`NodeConfig::emit_events`]).
+    events: VecDeque<Event>,
+    /// Rumor-mongering bookkeeping, from the first news under rumor mongering.
+    rumor: Option<RumorState<D>>,
 }
 
 impl<S: State, Sel, Int, C: fmt::Debug> fmt::Debug for Node<S, Sel, Int, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("id", &self.id)
-            .field("config", &self.config)
+            .field("config", &*self.config)
             .field("state", &self.state)
             .field("next_round", &self.next_round)
             .field("stats", &self.stats)
@@ -153,15 +161,21 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         seed: u64,
         counters: C,
     ) -> Self {
-        let mut config = config;
-        config.fanout = config.fanout.max(1);
-        config.max_message_bytes = config.max_message_bytes.clamp(64, 65_507);
-        if let Protocol::Rumor(r) = &mut config.protocol {
-            r.loss = match r.loss {
-                crate::LossOfInterest::Counter(k) => crate::LossOfInterest::Counter(k.max(1)),
-                crate::LossOfInterest::Coin(k) => crate::LossOfInterest::Coin(k.max(1)),
-            };
-        }
+        let config = SharedConfig::new(config);
+        Node::with_shared_config(id, config, state, selector, interval, seed, counters)
+    }
+
+    /// [`Node::with_counters`] with a configuration shared with other engines (a simulator
+    /// builds a million engines from one).
+    pub fn with_shared_config(
+        id: NodeId,
+        config: SharedConfig,
+        state: S,
+        selector: Sel,
+        interval: Int,
+        seed: u64,
+        counters: C,
+    ) -> Self {
         Node {
             id,
             config,
@@ -173,11 +187,10 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
             next_round: Time::NEVER,
             rounds: 0,
             stats: counters,
-            events: None,
             peer_digest: S::Digest::default(),
             peer_digest_fresh: false,
             own_digest: S::Digest::default(),
-            rumor: None,
+            extra: None,
             reply_limit: 0,
         }
     }
@@ -189,6 +202,11 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
 
     /// The configuration in force.
     pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The configuration in force, as shared with other engines.
+    pub fn shared_config(&self) -> &SharedConfig {
         &self.config
     }
 
@@ -215,7 +233,11 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
     /// Under rumor mongering, whether this node is *infective*: it holds a hot rumor and is still
     /// spreading it. Always false under anti-entropy.
     pub fn is_hot(&self) -> bool {
-        self.rumor.as_ref().is_some_and(|r| r.hot)
+        self.rumor().is_some_and(|r| r.hot)
+    }
+
+    fn rumor(&self) -> Option<&RumorState<S::Digest>> {
+        self.extra.as_ref()?.rumor.as_ref()
     }
 
     /// Replaces the candidate peers (a topology's list, or the agent's live members). The node
@@ -245,7 +267,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
 
     /// The next queued event, if [`NodeConfig::emit_events`] is on.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.as_mut()?.pop_front()
+        self.extra.as_mut()?.events.pop_front()
     }
 
     /// Runs a due round (if `now` has reached [`poll_timeout`](Node::poll_timeout)) and
@@ -321,7 +343,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
 
     fn rumor_contact_unnecessary(&mut self, rc: RumorConfig) {
         // A node that never had news is not infective: nothing to lose.
-        let Some(rumor) = self.rumor.as_mut() else {
+        let Some(rumor) = self.extra.as_mut().and_then(|e| e.rumor.as_mut()) else {
             return;
         };
         if rumor.unnecessary_contact(rc.loss, &mut self.rng) {
@@ -340,7 +362,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         if after != before {
             self.note_change(self.id);
             if matches!(self.config.protocol, Protocol::Rumor(_)) {
-                self.rumor
+                self.extra
+                    .get_or_insert_with(Default::default)
+                    .rumor
                     .get_or_insert_with(Default::default)
                     .infect(&before, now);
             }
@@ -367,7 +391,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         out: &mut Outbox,
         reply_limit: usize,
     ) -> Result<(), DropReason> {
-        self.reply_limit = u32::try_from(reply_limit.max(HEADER_BYTES + 1)).unwrap_or(u32::MAX);
+        self.reply_limit = u16::try_from(reply_limit.max(HEADER_BYTES + 1)).unwrap_or(u16::MAX);
         let result = self.handle_message(now, from, bytes, out);
         self.reply_limit = 0;
         result
@@ -436,8 +460,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
                     // A node that never had news already knew it (it never heard it "now").
                     let known = !news
                         && self
-                            .rumor
-                            .as_ref()
+                            .rumor()
                             .is_none_or(|r| r.already_known(rc.reading, now));
                     self.send_rumor_reply(from, known, out);
                 }
@@ -447,7 +470,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
                     if already_known {
                         self.rumor_contact_unnecessary(rc);
                     } else {
-                        if let Some(rumor) = self.rumor.as_mut() {
+                        if let Some(rumor) = self.extra.as_mut().and_then(|e| e.rumor.as_mut()) {
                             rumor.necessary_contact(rc.reading);
                         }
                     }
@@ -553,7 +576,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
             if rumor {
                 // `own_digest` holds the pre-news digest when we were not hot; when we were,
                 // `infect` keeps the older base and ignores it.
-                self.rumor
+                self.extra
+                    .get_or_insert_with(Default::default)
+                    .rumor
                     .get_or_insert_with(Default::default)
                     .infect(&self.own_digest, now);
             }
@@ -567,8 +592,9 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
     fn note_change(&mut self, from: NodeId) {
         self.stats.count(Count::StateChange);
         if self.config.emit_events {
-            self.events
+            self.extra
                 .get_or_insert_with(Default::default)
+                .events
                 .push_back(Event::StateChanged { from });
         }
     }
@@ -595,7 +621,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         out.buf().push(MessageKind::Rumor as u8);
         let budget = self.budget();
         // Only an infective node sends its rumor, and it has the bookkeeping.
-        let written = match &self.rumor {
+        let written = match self.extra.as_ref().and_then(|e| e.rumor.as_ref()) {
             Some(rumor) => self
                 .state
                 .write_delta(&rumor.base, budget, rotation, out.buf()),
@@ -604,7 +630,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
         if written == 0 {
             // Nothing left to tell (the state was replaced under us): stop spreading.
             out.abort(start);
-            if let Some(rumor) = self.rumor.as_mut() {
+            if let Some(rumor) = self.extra.as_mut().and_then(|e| e.rumor.as_mut()) {
                 rumor.hot = false;
             }
             return;
@@ -721,6 +747,7 @@ impl<S: State, Sel: NeighborSelector, Int: GossipInterval, C: Counters> Node<S, 
 
     /// Closes the datagram opened at `start`; `carries_delta` says whether its delta is
     /// non-empty (see [`Datagram::carries_delta`](crate::Datagram::carries_delta)).
+    #[inline]
     fn sent(
         &mut self,
         to: NodeId,

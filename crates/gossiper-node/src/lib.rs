@@ -51,7 +51,7 @@ mod stats;
 #[cfg(test)]
 mod scenarios;
 
-pub use config::{ConfigError, Mode, NodeConfig};
+pub use config::{ConfigError, Mode, NodeConfig, SharedConfig};
 pub use engine::{DropReason, Node, Peers};
 pub use event::Event;
 pub use outbox::{Datagram, Outbox};

@@ -101,17 +101,20 @@ impl Outbox {
 
     /// Opens a datagram to `to`; write its bytes into the returned buffer, then call
     /// [`commit`](Outbox::commit) or [`abort`](Outbox::abort). Returns the start offset.
+    #[inline]
     pub(crate) fn begin(&mut self) -> usize {
         self.bytes.len()
     }
 
     /// The shared buffer, for writing a datagram opened with `begin`.
+    #[inline]
     pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
         &mut self.bytes
     }
 
     /// Closes the datagram opened at `start`, noting whether it carries a non-empty delta.
     /// Returns its length.
+    #[inline]
     pub(crate) fn commit(&mut self, to: NodeId, start: usize, carries_delta: bool) -> usize {
         let end = self.bytes.len();
         debug_assert!(
@@ -128,6 +131,7 @@ impl Outbox {
     }
 
     /// Throws away the datagram opened at `start`.
+    #[inline]
     pub(crate) fn abort(&mut self, start: usize) {
         self.bytes.truncate(start);
     }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use gossiper_network::topology::Graph;
 use gossiper_network::{Topology, TopologyError, UniformRandom};
-use gossiper_node::{NoStats, Node, Outbox, Peers};
+use gossiper_node::{NoStats, Node, Outbox, Peers, SharedConfig};
 use gossiper_types::{NodeId, Time};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -250,12 +250,13 @@ impl<'c, S: Replica> World<'c, S> {
             Timing::Sync => SimInterval::default(),
             Timing::Async { interval, .. } => interval,
         };
-        let node_config = cfg.node_config();
+        // One configuration, which every engine points to.
+        let node_config = SharedConfig::new(cfg.node_config());
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n as u64 {
-            let mut node = Node::with_counters(
+            let mut node = Node::with_shared_config(
                 NodeId(i),
-                node_config,
+                node_config.clone(),
                 S::default(),
                 UniformRandom,
                 interval,
@@ -347,6 +348,7 @@ impl<'c, S: Replica> World<'c, S> {
             target: self.target,
             written: &self.written,
             live: &self.live,
+            partitioned: false,
             blocked: &never,
         };
         let mut tally = Tally::default();
@@ -458,9 +460,9 @@ impl<'c, S: Replica> World<'c, S> {
             S::default()
         };
         let old = &self.nodes[i];
-        let (config, interval) = (*old.config(), *old.interval());
+        let (config, interval) = (old.shared_config().clone(), *old.interval());
         let id = i as u64;
-        let mut node = Node::with_counters(
+        let mut node = Node::with_shared_config(
             NodeId(id),
             config,
             state,
@@ -530,7 +532,7 @@ impl<'c, S: Replica> World<'c, S> {
                 let inboxes = &routing.inboxes;
                 self.phase(&mut lanes, &|ctx, shard| {
                     let inbox = &inboxes[shard.index()];
-                    shard.deliver(ctx, &inbox.bytes, &inbox.items, now);
+                    shard.deliver(ctx, &inbox.bytes, inbox.items(), now);
                 });
                 self.route(&lanes, &mut routing);
             }
@@ -560,6 +562,7 @@ impl<'c, S: Replica> World<'c, S> {
             target: self.target,
             written: &self.written,
             live: &self.live,
+            partitioned: !active.is_empty(),
             blocked: &blocked,
         };
         lanes.run(&mut self.nodes, &mut self.learned, &|shard| f(&ctx, shard));

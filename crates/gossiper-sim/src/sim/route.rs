@@ -125,7 +125,10 @@ pub(super) struct SplitCounts {
 /// bytes in the same order.
 #[derive(Default)]
 pub(super) struct Inbox {
-    pub items: Vec<Item>,
+    /// The phase's items are `items[..len]`; the buffer past them holds stale items, kept
+    /// so that a phase overwrites it instead of zeroing it first (24 MB a phase at 10^6 nodes).
+    items: Vec<Item>,
+    len: usize,
     pub bytes: Vec<u8>,
     /// The counting sort's counter per receiver of the lane.
     counts: Vec<u32>,
@@ -153,13 +156,15 @@ pub(super) struct Cut {
 
 impl Cut {
     /// The most receivers in a block: their items (24 bytes each, about one per receiver in a
-    /// phase) and counters then take some 2 MB, within the shared cache.
-    const MAX_BLOCK_SHIFT: u32 = 16;
+    /// phase) and counters then take some 1 MB, about the core's own (L2) cache, where the
+    /// sort's scattered stores land. Blocks of 65,536 (2 MB) left those stores missing it;
+    /// smaller blocks mean more buckets for the split to write at once (`docs/benchmarks.md`).
+    const MAX_BLOCK_SHIFT: u32 = 15;
 
     /// `lanes` lanes (at least one) over `n` nodes.
     pub fn new(lanes: usize, n: usize) -> Cut {
         let lanes = lanes.max(1);
-        // Some eight blocks per lane, from 64 to 65,536 receivers each.
+        // Some eight blocks per lane, from 64 to 32,768 receivers each.
         let per_block = (n / (lanes * 8)).max(1);
         let shift = (usize::BITS - 1 - per_block.leading_zeros()).clamp(6, Self::MAX_BLOCK_SHIFT);
         let block = 1usize << shift;
@@ -199,7 +204,7 @@ pub(super) struct Routing {
 impl Routing {
     /// Whether any lane has something to deliver.
     pub fn is_empty(&self) -> bool {
-        self.inboxes.iter().all(|i| i.items.is_empty())
+        self.inboxes.iter().all(|i| i.len == 0)
     }
 
     fn reset(&mut self, cut: &Cut) {
@@ -307,43 +312,58 @@ impl Buckets {
         senders: &[u32],
         copies: Option<&[u8]>,
     ) {
-        let nodes = cut.bounds[cut.bounds.len() - 1] as u64;
-        let mut counts = SplitCounts::default();
-        for (i, (d, &from)) in out.datagrams().iter().zip(senders).enumerate() {
-            let to = d.to().0;
-            let n = match copies {
-                Some(c) => c[i],
-                None => {
-                    counts.messages += 1;
+        let shift = cut.shift;
+        let to_block = &mut self.to_block[..];
+        let datagrams = out.datagrams();
+        let senders = &senders[..datagrams.len()];
+        match copies {
+            None => {
+                // One copy of each, read and written as one stream: the loop the clean network
+                // runs twice a round over every node, kept free of per-copy branches.
+                let nodes = cut.bounds[cut.bounds.len() - 1] as u64;
+                let mut counts = SplitCounts::default();
+                for (d, &from) in datagrams.iter().zip(senders) {
+                    let to = d.to().0;
                     counts.bytes += d.range().len() as u64;
                     counts.traffic += u64::from(d.carries_delta());
                     if to >= nodes {
                         counts.dropped += 1;
-                        0
-                    } else {
-                        1
+                        continue;
+                    }
+                    to_block[to as usize >> shift].push(Item::of(d, from, lane, out));
+                }
+                counts.messages = datagrams.len() as u64;
+                self.counts = counts;
+            }
+            Some(copies) => {
+                let copies = &copies[..datagrams.len()];
+                for ((d, &from), &n) in datagrams.iter().zip(senders).zip(copies) {
+                    if n == 0 {
+                        continue;
+                    }
+                    let item = Item::of(d, from, lane, out);
+                    let bucket = &mut to_block[d.to().0 as usize >> shift];
+                    for _ in 0..n {
+                        bucket.push(item);
                     }
                 }
-            };
-            if n == 0 {
-                continue;
-            }
-            let item = Item::of(d, from, lane, out);
-            let bucket = &mut self.to_block[to as usize >> cut.shift];
-            for _ in 0..n {
-                bucket.push(item);
+                self.counts = SplitCounts::default();
             }
         }
-        self.counts = counts;
     }
 }
 
 impl Inbox {
+    /// The phase's messages, in receiver order.
+    pub fn items(&self) -> &[Item] {
+        &self.items[..self.len]
+    }
+
     /// Step 2 for receiving lane `lane`: its items from every sending lane's buckets, block by
     /// block and within a block in lane order, stably sorted by receiver, then the bytes of
     /// those too long to carry them copied in that order.
     fn gather(&mut self, cut: &Cut, lane: usize, buckets: &[Buckets], outs: &[Outbox]) {
-        self.items.clear();
+        self.len = 0;
         let n = cut.bounds[cut.bounds.len() - 1];
         for block in cut.blocks_of(lane) {
             let lo = block << cut.shift;
@@ -359,10 +379,13 @@ impl Inbox {
             for r in 1..counts.len() {
                 counts[r] += counts[r - 1];
             }
-            let base = self.items.len();
+            let base = self.len;
             let total = counts.last().copied().unwrap_or(0) as usize;
-            self.items.resize(base + total, Item::default());
-            let items = &mut self.items[base..];
+            if self.items.len() < base + total {
+                self.items.resize(base + total, Item::default());
+            }
+            // Every slot of `base..base + total` is written exactly once below.
+            let items = &mut self.items[base..base + total];
             for b in buckets {
                 for &item in &b.to_block[block] {
                     let slot = &mut counts[item.to as usize - lo];
@@ -370,10 +393,14 @@ impl Inbox {
                     *slot += 1;
                 }
             }
+            self.len = base + total;
         }
         // Bytes too long to travel in their item follow in receiver order, into one buffer.
         self.bytes.clear();
-        for item in self.items.iter_mut().filter(|item| item.outside()) {
+        for item in self.items[..self.len]
+            .iter_mut()
+            .filter(|item| item.outside())
+        {
             let start = item.start();
             let sent = &outs[usize::from(item.lane)].bytes()[start..start + usize::from(item.len)];
             item.body[..4].copy_from_slice(&(self.bytes.len() as u32).to_le_bytes());
