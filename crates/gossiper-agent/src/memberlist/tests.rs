@@ -10,6 +10,17 @@ use super::MemberlistBuilder;
 use super::http::serve;
 use crate::http::HttpConfig;
 
+/// Waits (10 s at most) until each of the two lists both.
+async fn both_list_both(a: &super::MemberlistHandle, b: &super::MemberlistHandle) {
+    for h in [a, b] {
+        let mut m = h.membership();
+        tokio::time::timeout(Duration::from_secs(10), m.wait_for(|m| m.len() == 2))
+            .await
+            .expect("both list both")
+            .unwrap();
+    }
+}
+
 async fn pair() -> (super::MemberlistHandle, super::MemberlistHandle) {
     let mut ca = Config::new("a", "127.0.0.1:0".parse().unwrap());
     ca.tags.insert("role".into(), "rust".into());
@@ -22,13 +33,7 @@ async fn pair() -> (super::MemberlistHandle, super::MemberlistHandle) {
         .start()
         .await
         .unwrap();
-    for h in [&a, &b] {
-        let mut m = h.membership();
-        tokio::time::timeout(Duration::from_secs(10), m.wait_for(|m| m.len() == 2))
-            .await
-            .expect("both list both")
-            .unwrap();
-    }
+    both_list_both(&a, &b).await;
     (a, b)
 }
 
@@ -246,13 +251,7 @@ async fn the_api_rotates_every_members_keyring_ours_and_its_file_included() {
         .start()
         .await
         .unwrap();
-    for h in [&a, &b] {
-        let mut m = h.membership();
-        tokio::time::timeout(Duration::from_secs(10), m.wait_for(|m| m.len() == 2))
-            .await
-            .expect("both list both")
-            .unwrap();
-    }
+    both_list_both(&a, &b).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap().to_string();
     let config = HttpConfig {
