@@ -37,6 +37,21 @@ fn serf_query(s: &Serf, args: &[&str]) -> Value {
 }
 
 /// The sorted names in a JSON array.
+/// Waits (10 s at most) until s1, s2 and g1 each list all three alive.
+fn all_three_alive(s1: &Serf, s2: &Serf, g1: &Gossiper) {
+    wait_until(
+        Duration::from_secs(10),
+        "all three list all three alive",
+        || {
+            ["s1", "s2", "g1"].iter().all(|n| {
+                s1.status(n).as_deref() == Some("alive")
+                    && s2.status(n).as_deref() == Some("alive")
+                    && g1.status_of(n).as_deref() == Some("alive")
+            })
+        },
+    );
+}
+
 fn names(v: &Value) -> Vec<String> {
     let mut n: Vec<String> = v
         .as_array()
@@ -73,17 +88,7 @@ fn serf_queries_with_filters_and_relays_and_gossiper_queries_answered_by_serf() 
         &s1,
         &["--tag", "role=rust", "--query-response", "uptime=42 s"],
     );
-    wait_until(
-        Duration::from_secs(10),
-        "all three list all three alive",
-        || {
-            ["s1", "s2", "g1"].iter().all(|n| {
-                s1.status(n).as_deref() == Some("alive")
-                    && s2.status(n).as_deref() == Some("alive")
-                    && g1.status_of(n).as_deref() == Some("alive")
-            })
-        },
-    );
+    all_three_alive(&s1, &s2, &g1);
 
     // -node g1: only g1 acks and answers.
     let r = serf_query(&s1, &["-node", "g1", "uptime"]);
@@ -339,17 +344,7 @@ fn gossiper_keys_rotate_a_mixed_cluster_and_serf_keys_agrees() {
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
     };
     let g1 = Gossiper::start("g1", &s1, &["--keyring-file", file.to_str().unwrap()]);
-    wait_until(
-        Duration::from_secs(10),
-        "all three list all three alive",
-        || {
-            ["s1", "s2", "g1"].iter().all(|n| {
-                s1.status(n).as_deref() == Some("alive")
-                    && s2.status(n).as_deref() == Some("alive")
-                    && g1.status_of(n).as_deref() == Some("alive")
-            })
-        },
-    );
+    all_three_alive(&s1, &s2, &g1);
 
     // Bad usage: exit 2, nothing sent.
     let (code, _, err) = gossiper_keys(&g1, &["--install", "AAAA"]);

@@ -290,6 +290,28 @@ fn watch(
     first
 }
 
+/// [`watch`] on every agent at once, a thread each; the first times, in `agents`' order.
+fn watch_all(
+    agents: &[Agent],
+    status: &'static str,
+    every: Duration,
+    since: Instant,
+    limit: Duration,
+    done: impl Fn(&HashMap<String, Instant>) -> bool + Clone + Send + 'static,
+) -> Vec<HashMap<String, Instant>> {
+    let pollers: Vec<_> = agents
+        .iter()
+        .map(|a| {
+            let (viewer, done) = (Viewer::new(a), done.clone());
+            std::thread::spawn(move || watch(viewer, status, every, since, limit, done))
+        })
+        .collect();
+    pollers
+        .into_iter()
+        .map(|p| p.join().unwrap_or_default())
+        .collect()
+}
+
 /// Median and max of `v` (NaN when empty).
 fn med_max(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -420,26 +442,14 @@ pub fn run(o: &MixedOptions) -> Result<(), String> {
 fn join_figures(agents: &[Agent], run: &mut Run) -> Result<(), String> {
     let n = agents.len();
     let first_start = agents[0].started;
-    let pollers: Vec<_> = agents
-        .iter()
-        .map(|a| {
-            let viewer = Viewer::new(a);
-            std::thread::spawn(move || {
-                watch(
-                    viewer,
-                    "alive",
-                    Duration::from_millis(10),
-                    first_start,
-                    Duration::from_secs(60),
-                    |seen| seen.len() >= n,
-                )
-            })
-        })
-        .collect();
-    let views: Vec<HashMap<String, Instant>> = pollers
-        .into_iter()
-        .map(|p| p.join().unwrap_or_default())
-        .collect();
+    let views = watch_all(
+        agents,
+        "alive",
+        Duration::from_millis(10),
+        first_start,
+        Duration::from_secs(60),
+        move |seen| seen.len() >= n,
+    );
     let mut formed = first_start;
     let mut per_kind: HashMap<&str, Vec<f64>> = HashMap::new();
     for (ai, a) in agents.iter().enumerate() {
@@ -785,30 +795,24 @@ fn kills(agents: &mut Vec<Agent>, o: &MixedOptions, mut spawner: Spawner, run: &
         let name = victim.proc.name.clone();
         let killed = Instant::now();
         drop(victim); // SIGKILL, reaped
-        let watchers: Vec<_> = agents
+        let target = name.clone();
+        let views = watch_all(
+            agents,
+            "failed",
+            Duration::from_millis(25),
+            killed,
+            Duration::from_secs(60),
+            move |s| s.contains_key(&target),
+        );
+        let seen: Vec<(Kind, f64)> = agents
             .iter()
-            .map(|a| {
-                let (viewer, name, kind) = (Viewer::new(a), name.clone(), a.kind);
-                std::thread::spawn(move || {
-                    let seen = watch(
-                        viewer,
-                        "failed",
-                        Duration::from_millis(25),
-                        killed,
-                        Duration::from_secs(60),
-                        |s| s.contains_key(&name),
-                    );
-                    (
-                        kind,
-                        seen.get(&name)
-                            .map_or(f64::INFINITY, |t| ms(t.saturating_duration_since(killed))),
-                    )
-                })
+            .zip(&views)
+            .map(|(a, v)| {
+                let at = v
+                    .get(&name)
+                    .map_or(f64::INFINITY, |t| ms(t.saturating_duration_since(killed)));
+                (a.kind, at)
             })
-            .collect();
-        let seen: Vec<(Kind, f64)> = watchers
-            .into_iter()
-            .map(|w| w.join().unwrap_or((Kind::Serf, f64::INFINITY)))
             .collect();
         let last_of = |k: Kind| {
             seen.iter()
@@ -907,24 +911,16 @@ fn replace(agents: &mut Vec<Agent>, kind: Kind, sp: &mut Spawner) -> Result<(), 
     let fresh = spawn(kind, &name, &sp.bin, Some(&sp.seed), sp.uids.next())?;
     agents.push(fresh);
     let since = Instant::now();
-    let pollers: Vec<_> = agents
-        .iter()
-        .map(|a| {
-            let (viewer, name) = (Viewer::new(a), name.clone());
-            std::thread::spawn(move || {
-                watch(
-                    viewer,
-                    "alive",
-                    Duration::from_millis(25),
-                    since,
-                    Duration::from_secs(30),
-                    |s| s.contains_key(&name),
-                )
-                .contains_key(&name)
-            })
-        })
-        .collect();
-    let all = pollers.into_iter().all(|p| p.join().unwrap_or(false));
+    let target = name.clone();
+    let views = watch_all(
+        agents,
+        "alive",
+        Duration::from_millis(25),
+        since,
+        Duration::from_secs(30),
+        move |s| s.contains_key(&target),
+    );
+    let all = views.iter().all(|v| v.contains_key(&name));
     if !all {
         return Err(format!(
             "the replacement {name} was not listed alive by every agent within 30 s"
